@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One-time (idempotent) machine set-up for building and testing fusion on Debian/Ubuntu with the .NET 10 SDK.
+# Installs only what is missing: patchelf (for the TorchSharp libstdc++ fix) and the npm packages of infra/
+# (Azurite, the Azure Storage emulator the tests run against).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+need_apt=()
+command -v patchelf >/dev/null || need_apt+=(patchelf)
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v objdump >/dev/null || need_apt+=(binutils)
+if [ -f "$here/package.json" ] && ! command -v npm >/dev/null; then need_apt+=(nodejs npm); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ -f "$here/package.json" ]; then
+  stamp="$here/node_modules/.fusion-installed"
+  if [ ! -f "$stamp" ] || [ "$here/package.json" -nt "$stamp" ]; then
+    echo "setup: npm install in infra/" >&2
+    (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+fi
+command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }

@@ -1,0 +1,3 @@
+using Fusion.Cli;
+
+return await FusionCommand.RunAsync(args);
