@@ -11,8 +11,8 @@ public static class Fixtures
 
     public static string Root =>
         Environment.GetEnvironmentVariable("FUSION_FIXTURES") is { Length: > 0 } env
-            ? Path.GetFullPath(env)
-            : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "fixtures"));
+            ? System.IO.Path.GetFullPath(env)
+            : System.IO.Path.GetFullPath(System.IO.Path.Combine(RepoRoot, "..", "shared", "fixtures"));
 
     /// <summary>Full path of a fixture file or folder, e.g. Path("uvit", "early-concat.io.safetensors").</summary>
     public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
