@@ -21,6 +21,7 @@ public static class FusionCommand
             return 0;
         });
         root.Subcommands.Add(env);
+        root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
 }

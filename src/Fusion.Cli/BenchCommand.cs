@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Reflection;
+using Spectre.Console;
+using Fusion.Models;
+
+namespace Fusion.Cli;
+
+/// <summary>
+/// `fusion bench [NAME] [-s key=value]`: runs the benchmarks of the libraries. A benchmark is any public static class
+/// in a Fusion assembly whose name ends in "Benchmark", with
+/// <c>public static IEnumerable&lt;(string Metric, double Value, string Unit)&gt; Run(IReadOnlyDictionary&lt;string,string&gt; options)</c>.
+/// Its name on the command line is the class name without the suffix, lower-cased (UViTBenchmark → uvit).
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Build()
+    {
+        var name = new Argument<string?>("name") { Arity = ArgumentArity.ZeroOrOne, Description = "benchmark to run (omit to list them)" };
+        var set = new Option<string[]>("--set", "-s") { Description = "benchmark option key=value", AllowMultipleArgumentsPerToken = true };
+        var markdown = new Option<bool>("--markdown") { Description = "print a Markdown table for docs/benchmarks.md" };
+        var cmd = new Command("bench", "Measure speed and memory (results go in docs/benchmarks.md).") { name, set, markdown };
+        cmd.SetAction(parse =>
+        {
+            var all = Discover();
+            var wanted = parse.GetValue(name);
+            if (wanted is null)
+            {
+                foreach (var k in all.Keys.Order()) AnsiConsole.WriteLine(k);
+                return 0;
+            }
+            if (!all.TryGetValue(wanted, out var run))
+            {
+                AnsiConsole.MarkupLine($"[red]unknown benchmark '{Markup.Escape(wanted)}'[/]; available: {string.Join(", ", all.Keys.Order())}");
+                return 2;
+            }
+            var options = new Dictionary<string, string>();
+            foreach (var kv in parse.GetValue(set) ?? [])
+            {
+                var i = kv.IndexOf('=');
+                if (i <= 0) { AnsiConsole.MarkupLine($"[red]--set expects key=value, got '{Markup.Escape(kv)}'[/]"); return 2; }
+                options[kv[..i]] = kv[(i + 1)..];
+            }
+            var sw = Stopwatch.StartNew();
+            var rows = run(options).ToList();
+            var facts = TorchEnvironment.Facts();
+            var header = $"{wanted} — {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, " +
+                         string.Join(", ", facts.Select(f => $"{f.Key} {f.Value}")) +
+                         (options.Count > 0 ? ", options " + string.Join(" ", options.Select(o => $"{o.Key}={o.Value}")) : "") +
+                         $", {sw.Elapsed.TotalSeconds:F1} s";
+            if (parse.GetValue(markdown))
+            {
+                Console.WriteLine($"<!-- {header} -->");
+                Console.WriteLine("| metric | value | unit |\n|---|---:|---|");
+                foreach (var r in rows) Console.WriteLine($"| {r.Metric} | {Format(r.Value)} | {r.Unit} |");
+            }
+            else
+            {
+                var table = new Table { Title = new TableTitle(Markup.Escape(header)) }.AddColumns("metric", "value", "unit");
+                foreach (var r in rows) table.AddRow(Markup.Escape(r.Metric), Format(r.Value), Markup.Escape(r.Unit));
+                AnsiConsole.Write(table);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string Format(double v) => Math.Abs(v) >= 100 || v == Math.Floor(v) ? v.ToString("N0") : v.ToString("G4");
+
+    private delegate IEnumerable<(string Metric, double Value, string Unit)> Runner(IReadOnlyDictionary<string, string> options);
+
+    private static Dictionary<string, Runner> Discover()
+    {
+        var found = new Dictionary<string, Runner>(StringComparer.OrdinalIgnoreCase);
+        var dir = AppContext.BaseDirectory;
+        foreach (var file in Directory.EnumerateFiles(dir, "Fusion.*.dll"))
+        {
+            var asm = Assembly.LoadFrom(file);
+            foreach (var type in asm.GetExportedTypes().Where(t => t.IsAbstract && t.IsSealed && t.Name.EndsWith("Benchmark", StringComparison.Ordinal)))
+            {
+                var method = type.GetMethod("Run", BindingFlags.Public | BindingFlags.Static, [typeof(IReadOnlyDictionary<string, string>)]);
+                if (method?.ReturnType != typeof(IEnumerable<(string, double, string)>)) continue;
+                found[type.Name[..^"Benchmark".Length].ToLowerInvariant()] = method.CreateDelegate<Runner>();
+            }
+        }
+        return found;
+    }
+}
