@@ -54,7 +54,8 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         {
             if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
                 return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
-            if (options.Force) await store.DeleteArtifactAsync(node.Fingerprint, ct);
+            // Forced, or broken (a file missing or altered): remove what is there so the commit replaces it.
+            await store.DeleteArtifactAsync(node.Fingerprint, ct);
 
             var kind = registry.Get(node.Definition.Kind);
             var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
