@@ -106,20 +106,29 @@ public sealed class ProcessTests
     public async Task Two_concurrent_runs_on_one_store_compute_once_and_both_succeed()
     {
         using var dir = new TempDir();
-        var pipeline = CountPipeline(dir, steps: 60, delayMs: 100);
+        var gate = dir["gate"];
+        var pipeline = WriteFile(dir["count.yaml"], $"stages:\n  long:\n    kind: count\n    params: {{steps: 5, journal: '{dir["journal"]}', gate: '{gate}'}}\n");
         var first = Start(dir.Path, "run", pipeline, "--store", dir["store"]);
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (AttemptCount(dir) == 0) // the first one holds the claim
+        while (AttemptCount(dir) == 0) // the first one holds the claim and waits at its gate
         {
             Assert.True(DateTime.UtcNow < deadline && !first.HasExited, "the first run never started its node");
             await Task.Delay(50);
         }
         var second = Start(dir.Path, "run", pipeline, "--store", dir["store"]);
+        var secondOutput = new System.Text.StringBuilder();
+        string? line;
+        while ((line = await second.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60))) is not null)
+        {
+            secondOutput.AppendLine(line);
+            if (line.Contains("another run is computing it")) break; // it is waiting for the claim
+        }
+        Assert.True(line is not null, "the second run never waited: " + secondOutput);
+        File.WriteAllText(gate, "go");
         var results = await Task.WhenAll(FinishAsync(first, TimeSpan.FromSeconds(90)), FinishAsync(second, TimeSpan.FromSeconds(90)));
         Assert.True(results[0].Code == 0, results[0].Output);
-        Assert.True(results[1].Code == 0, results[1].Output);
+        Assert.True(results[1].Code == 0, secondOutput + results[1].Output);
         Assert.Equal(1, AttemptCount(dir));
-        Assert.True(results[1].Output.Contains("another run is computing it"), results[1].Output); // it waited for the claim
         Assert.Contains("reused (computed by another run)", results[1].Output);
 
         var status = await FinishAsync(Start(dir.Path, "status", "--store", dir["store"]), TimeSpan.FromSeconds(60));

@@ -86,6 +86,8 @@ public sealed record CountParams
     public int DelayMs { get; init; }
     /// <summary>Folder where every attempt appends a line (tests count executions); empty = none.</summary>
     public string Journal { get; init; } = "";
+    /// <summary>When set, every step waits until this file exists (lets a test hold the node at a known point).</summary>
+    public string Gate { get; init; } = "";
 }
 
 /// <summary>
@@ -114,6 +116,7 @@ public sealed class CountStage : StageKind<CountParams>
         {
             context.Progress.Report(step, p.Steps, "step");
             if (p.DelayMs > 0) await Task.Delay(p.DelayMs, context.CancellationToken);
+            while (p.Gate.Length > 0 && !File.Exists(p.Gate)) await Task.Delay(20, context.CancellationToken);
             context.CancellationToken.ThrowIfCancellationRequested();
             var temp = checkpoint + ".tmp";
             File.WriteAllText(temp, (step + 1).ToString(CultureInfo.InvariantCulture));
