@@ -95,12 +95,12 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
     private void InitWeights()
     {
         using var _ = no_grad();
-        nn.init.trunc_normal_(pos_embed, std: 0.02);
+        TruncatedNormal.Fill(pos_embed, std: 0.02);
         foreach (var (_, m) in named_modules())
         {
             if (m is Linear linear)
             {
-                nn.init.trunc_normal_(linear.weight, std: 0.02);
+                TruncatedNormal.Fill(linear.weight, std: 0.02);
                 linear.bias?.zero_();
             }
             else if (m is LayerNorm ln)

@@ -75,7 +75,9 @@ public sealed record UViTConfig
         Require(ClipDim > 0 && NumClipTokens > 0, "ClipDim and NumClipTokens must be positive");
         Require(Depth >= 0 && Depth % 2 == 0, $"Depth {Depth} must be even and ≥ 0 (depth/2 blocks on each side)");
         Require(2 * ImageOnlyBlocks <= Depth, $"v = {ImageOnlyBlocks} image-only blocks per side need Depth ≥ 2v (Depth {Depth})");
-        Require(CrossMidBlockQueryTokens > 0, "CrossMidBlockQueryTokens must be positive");
+        Require(Fusion.Method != FusionMethod.Cross || CrossMidBlockQueryTokens >= NumPatches + 1,
+            $"CrossMidBlockQueryTokens {CrossMidBlockQueryTokens} (the reference's literal is 257) must be ≥ patches + time = {NumPatches + 1}; " +
+            "fewer would drop image tokens (the reference's forward fails there)");
         return this;
     }
 
