@@ -1,0 +1,26 @@
+using static TorchSharp.torch;
+
+namespace Fusion.Models.Diffusion;
+
+/// <summary>
+/// The reference's EMA: for every named parameter p_ema ← rate·p_ema + (1 − rate)·p (mul_ then add_ of the scaled
+/// source, as U-ViT's <c>ema()</c>), no warm-up, no bias correction. Buffers, if a model has any, are copied.
+/// <see cref="Update"/> with rate 0 is an exact copy (how the reference initialises the EMA model).
+/// </summary>
+public static class Ema
+{
+    public static void Update(nn.Module target, nn.Module source, double rate)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var src = source.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        foreach (var (name, p) in target.named_parameters())
+        {
+            if (!src.TryGetValue(name, out var s)) throw new ArgumentException($"EMA source has no parameter '{name}'");
+            if (!s.shape.SequenceEqual(p.shape)) throw new ArgumentException($"EMA parameter '{name}': target [{string.Join(", ", p.shape)}], source [{string.Join(", ", s.shape)}]");
+            p.mul_(rate).add_(s * (1 - rate));
+        }
+        var srcBuffers = source.named_buffers().ToDictionary(b => b.name, b => b.buffer);
+        foreach (var (name, b) in target.named_buffers()) b.copy_(srcBuffers[name]);
+    }
+}

@@ -1,0 +1,69 @@
+namespace Fusion.Models.Diffusion;
+
+/// <summary>Compute precision of a training step.</summary>
+public enum TrainPrecision
+{
+    /// <summary>Everything in float32.</summary>
+    Float32,
+    /// <summary>Forward and backward on a bfloat16 copy of the model; float32 master weights, gradients, AdamW and EMA.</summary>
+    BFloat16Mixed,
+}
+
+/// <summary>
+/// Everything that determines a diffusion training run. Defaults are the reference's MS-COCO U-ViT-S/2 recipe
+/// (paper-and-reference-code.md §6): AdamW 2e-4 / wd 0.03 on all parameters / betas (0.9, 0.9) / eps 1e-8, linear
+/// warm-up over 5,000 steps from lr 0, EMA 0.9999, 10 % null caption, latents = 0.23010 · posterior sample.
+/// </summary>
+public sealed record TrainConfig
+{
+    public int BatchSize { get; init; } = 256;
+    public double LearningRate { get; init; } = 2e-4;
+    public double WeightDecay { get; init; } = 0.03;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.9;
+    public double AdamEps { get; init; } = 1e-8;
+    /// <summary>LR factor min(k / WarmupSteps, 1) at completed-step count k (so the first step uses lr 0); 0 = no warm-up.</summary>
+    public int WarmupSteps { get; init; } = 5000;
+    public double EmaRate { get; init; } = 0.9999;
+    /// <summary>Probability of replacing a sample's context with the null context (classifier-free-guidance training).</summary>
+    public double PUncond { get; init; } = 0.1;
+    /// <summary>Latent scale applied to posterior samples drawn from moments (ignored for <see cref="BatchKind.Samples"/>).</summary>
+    public double LatentScale { get; init; } = 0.23010;
+    public int DiffusionSteps { get; init; } = 1000;
+    public double BetaStart { get; init; } = 0.00085;
+    public double BetaEnd { get; init; } = 0.012;
+    public TrainPrecision Precision { get; init; } = TrainPrecision.Float32;
+    /// <summary>Seeds the trainer's generator (timesteps, noise, posterior samples, caption drop) and the model initialisation.</summary>
+    public long Seed { get; init; } = 1234;
+    /// <summary>"cpu", "cuda", "cuda:N" or "auto".</summary>
+    public string Device { get; init; } = "cpu";
+    public int LogEvery { get; init; } = 10;
+    /// <summary>Checkpoint every this many steps (and at the last step of <see cref="Trainer.Run"/>); 0 = only at the end.</summary>
+    public int SaveEvery { get; init; } = 10_000;
+    /// <summary>How many of the newest checkpoints to keep (0 = all).</summary>
+    public int KeepCheckpoints { get; init; }
+
+    /// <summary>Learning rate of the optimizer step taken after <paramref name="completedSteps"/> steps (LambdaLR semantics).</summary>
+    public double LearningRateAt(long completedSteps) =>
+        WarmupSteps <= 0 ? LearningRate : LearningRate * Math.Min((double)completedSteps / WarmupSteps, 1.0);
+
+    public void Validate()
+    {
+        void Require(bool ok, string what) { if (!ok) throw new ArgumentException($"invalid TrainConfig: {what}"); }
+        Require(BatchSize > 0, $"BatchSize must be > 0, got {BatchSize}");
+        Require(LearningRate >= 0, $"LearningRate must be ≥ 0, got {LearningRate}");
+        Require(WeightDecay >= 0, $"WeightDecay must be ≥ 0, got {WeightDecay}");
+        Require(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, $"Adam betas must be in [0, 1), got ({Beta1}, {Beta2})");
+        Require(AdamEps > 0, $"AdamEps must be > 0, got {AdamEps}");
+        Require(WarmupSteps >= 0, $"WarmupSteps must be ≥ 0, got {WarmupSteps}");
+        Require(EmaRate is >= 0 and <= 1, $"EmaRate must be in [0, 1], got {EmaRate}");
+        Require(PUncond is >= 0 and <= 1, $"PUncond must be in [0, 1], got {PUncond}");
+        Require(LatentScale > 0, $"LatentScale must be > 0, got {LatentScale}");
+        Require(DiffusionSteps >= 2, $"DiffusionSteps must be ≥ 2, got {DiffusionSteps}");
+        Require(LogEvery > 0, $"LogEvery must be > 0, got {LogEvery}");
+        Require(SaveEvery >= 0 && KeepCheckpoints >= 0, "SaveEvery and KeepCheckpoints must be ≥ 0");
+    }
+
+    /// <summary>Fields that may change between an interrupted run and its resumption without changing the result.</summary>
+    internal TrainConfig WithoutOperationalFields() => this with { Device = "", LogEvery = 1, SaveEvery = 0, KeepCheckpoints = 0 };
+}

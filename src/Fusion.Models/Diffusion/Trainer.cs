@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Fusion.Models.Weights;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+using Denoiser = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Fusion.Models.Diffusion;
+
+/// <summary>
+/// Trains an ε-prediction denoiser ε̂ = net(x_n, n, context) — x_n [B, C, H, W], n the integer step 1..N as a float32
+/// tensor [B], context [B, L, D] — the way the reference's <c>train_t2i_discrete.py</c> does (§6.3): per step draw the
+/// latent (from moments), n ~ U{1..N}, ε ~ N(0, I), x_n = √ᾱ_n·x0 + √(1 − ᾱ_n)·ε, loss = mean over the batch of the
+/// per-sample mean squared error, AdamW with warm-up, then the EMA update. All randomness comes from one
+/// torch.Generator owned by the trainer (seeded by <see cref="TrainConfig.Seed"/>; per step, in this order: the caption
+/// drop mask, the posterior noise, n, ε), so a checkpoint restores it exactly.
+/// <para>
+/// In <see cref="TrainPrecision.BFloat16Mixed"/> the forward and backward run on a bfloat16 copy of the model refreshed
+/// from the float32 master weights before every step; its gradients are cast to float32 for AdamW, which updates the
+/// master weights; the EMA follows the master weights. The network receives float32 timesteps and bfloat16 x and
+/// context, and must cast its time embedding to x's dtype.
+/// </para>
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly IBatchSource _data;
+    private readonly Tensor? _nullContext;
+    private readonly Generator _generator;
+    private readonly Denoiser _compute;
+    private readonly (string Name, Tensor Master, Tensor Compute)[] _params;
+    private readonly AdamW _optimizer;
+    private readonly Device _device;
+
+    public TrainConfig Config { get; }
+    /// <summary>The float32 master weights.</summary>
+    public Denoiser Model { get; }
+    /// <summary>The EMA weights (float32, eval mode); use these for sampling.</summary>
+    public Denoiser Ema { get; }
+    public DiscreteSchedule Schedule { get; }
+    /// <summary>Completed optimizer steps.</summary>
+    public long Step { get; private set; }
+    public string? LastCheckpoint { get; private set; }
+
+    /// <param name="createModel">Builds a fresh float32 model (called three times: master, EMA, bf16 compute copy).
+    /// The master is built right after <c>torch.manual_seed(config.Seed)</c>.</param>
+    /// <param name="nullContext">The null-caption context [L, D] (or [1, L, D]) for the caption drop; needed when PUncond &gt; 0.</param>
+    public Trainer(Func<Denoiser> createModel, TrainConfig config, IBatchSource data, Tensor? nullContext = null)
+    {
+        config.Validate();
+        if (config.PUncond > 0 && nullContext is null)
+            throw new ArgumentException($"PUncond = {config.PUncond} needs a null-caption context (got none)", nameof(nullContext));
+        Config = config;
+        _data = data;
+        _device = TorchEnvironment.ResolveDevice(config.Device);
+        Schedule = DiscreteSchedule.StableDiffusion(config.DiffusionSteps, config.BetaStart, config.BetaEnd);
+
+        random.manual_seed(config.Seed);
+        Model = createModel().to(ScalarType.Float32).to(_device);
+        Ema = createModel().to(ScalarType.Float32).to(_device);
+        foreach (var p in Ema.parameters()) p.requires_grad = false;
+        Ema.eval();
+        Diffusion.Ema.Update(Ema, Model, 0.0);
+        _compute = config.Precision == TrainPrecision.BFloat16Mixed ? createModel().to(ScalarType.BFloat16).to(_device) : Model;
+
+        var compute = _compute.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        _params = Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter,
+            compute.TryGetValue(p.name, out var c) ? c : throw new InvalidOperationException($"createModel built models with different parameters ('{p.name}')"))).ToArray();
+        if (_params.Length == 0) throw new ArgumentException("the model has no parameters");
+        _optimizer = new AdamW(_params.Select(p => (p.Name, p.Master)), config.Beta1, config.Beta2, config.AdamEps, config.WeightDecay);
+
+        if (nullContext is not null)
+            _nullContext = (nullContext.dim() == 3 ? nullContext.squeeze(0) : nullContext).to(ScalarType.Float32).to(_device).DetachFromDisposeScope();
+        _generator = new Generator((ulong)config.Seed);
+    }
+
+    /// <summary>One optimizer step. Throws <see cref="NonFiniteLossException"/> (before changing anything) if the loss is NaN/inf.</summary>
+    public TrainLog TrainStep()
+    {
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var b = Config.BatchSize;
+        using var batch = _data.Next(b);
+        var (x0, context) = PrepareBatch(batch, b);
+
+        var n = randint(1, Schedule.N + 1, [b], ScalarType.Int64, generator: _generator);
+        var eps = randn(x0.shape, generator: _generator).to(_device);
+        var (sa, sb) = Schedule.Coefficients(n, ScalarType.Float32);
+        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
+        var xn = sa.to(_device).view(view) * x0 + sb.to(_device).view(view) * eps;
+        var t = n.to(ScalarType.Float32).to(_device);
+
+        var lr = Config.LearningRateAt(Step);
+        if (Config.Precision == TrainPrecision.BFloat16Mixed)
+        {
+            using var _ = no_grad();
+            foreach (var p in _params) p.Compute.copy_(p.Master);
+            xn = xn.to(ScalarType.BFloat16);
+            context = context.to(ScalarType.BFloat16);
+        }
+        _compute.train();
+        _compute.zero_grad();
+        var pred = _compute.call(xn, t, context);
+        if (!pred.shape.SequenceEqual(eps.shape))
+            throw new InvalidOperationException($"denoiser returned shape [{string.Join(", ", pred.shape)}] for input [{string.Join(", ", eps.shape)}]");
+        var perSample = (eps - pred.to(ScalarType.Float32)).square().flatten(1).mean([1]);
+        var loss = perSample.mean();
+        var lossValue = loss.item<float>();
+        if (!float.IsFinite(lossValue)) throw new NonFiniteLossException(Step + 1, lossValue, LastCheckpoint);
+        loss.backward();
+
+        var grads = new Tensor[_params.Length];
+        for (var i = 0; i < _params.Length; i++)
+            grads[i] = _params[i].Compute.grad is { } g ? g.to(ScalarType.Float32)
+                : throw new InvalidOperationException($"parameter '{_params[i].Name}' received no gradient (unused by the forward pass?)");
+        var gradNorm = stack(grads.Select(g => g.norm()).ToArray()).norm().item<float>();
+        _optimizer.Step(grads, lr);
+        Diffusion.Ema.Update(Ema, Model, Config.EmaRate);
+        Step++;
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);
+    }
+
+    private (Tensor X0, Tensor Context) PrepareBatch(TrainBatch batch, int b)
+    {
+        var data = batch.Data;
+        if (data.shape[0] != b) throw new InvalidDataException($"batch source returned {data.shape[0]} items, asked for {b}");
+        if (batch.Context.dim() != 3 || batch.Context.shape[0] != b)
+            throw new InvalidDataException($"context must be [{b}, L, D], got [{string.Join(", ", batch.Context.shape)}]");
+        var context = batch.Context.to(ScalarType.Float32).to(_device);
+        if (Config.PUncond > 0)
+        {
+            if (!_nullContext!.shape.SequenceEqual(context.shape.Skip(1)))
+                throw new InvalidDataException($"null context [{string.Join(", ", _nullContext.shape)}] does not match context [{string.Join(", ", context.shape)}]");
+            var drop = (rand([b], generator: _generator) < Config.PUncond).to(_device).view(b, 1, 1);
+            context = where(drop, _nullContext.unsqueeze(0).expand_as(context), context);
+        }
+        var x = data.to(ScalarType.Float32).to(_device);
+        if (_data.Kind == BatchKind.Moments)
+        {
+            if (x.dim() < 2 || x.shape[1] % 2 != 0) throw new InvalidDataException($"moments must be [B, 2C, …], got [{string.Join(", ", x.shape)}]");
+            var halves = x.chunk(2, 1);
+            var std = (halves[1].clamp(-30.0, 20.0) * 0.5).exp();
+            var noise = randn(halves[0].shape, generator: _generator).to(_device);
+            x = (halves[0] + std * noise) * Config.LatentScale;
+        }
+        return (x, context);
+    }
+
+    /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps and
+    /// checkpointing into <paramref name="checkpointRoot"/> every SaveEvery steps and at the end.</summary>
+    public void Run(long totalSteps, string? checkpointRoot = null, Action<TrainLog>? onLog = null, CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0;
+        var since = 0;
+        while (Step < totalSteps)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var log = TrainStep();
+            lossSum += log.Loss;
+            since++;
+            if (Step % Config.LogEvery == 0 || Step == totalSteps)
+            {
+                var s = clock.Elapsed.TotalSeconds;
+                onLog?.Invoke(log with { Loss = lossSum / since, ItPerSec = since / s, ImagesPerSec = since * Config.BatchSize / s });
+                (lossSum, since) = (0, 0);
+                clock.Restart();
+            }
+            if (checkpointRoot is not null && (Step == totalSteps || (Config.SaveEvery > 0 && Step % Config.SaveEvery == 0)))
+            {
+                SaveCheckpoint(checkpointRoot);
+                clock.Restart();
+            }
+        }
+    }
+
+    /// <summary>Writes <c>{root}/{Step}.ckpt/</c> atomically, prunes to KeepCheckpoints, and returns the folder.</summary>
+    public string SaveCheckpoint(string checkpointRoot)
+    {
+        var folder = System.IO.Path.Combine(checkpointRoot, Checkpoints.FolderName(Step));
+        using var state = _generator.get_state();
+        var json = new CheckpointState(Checkpoints.Format, Step, _optimizer.StepCount, Config,
+            Convert.ToBase64String(state.data<byte>().ToArray()), _data.GetPosition(), null, DateTime.UtcNow);
+        Checkpoints.WriteAtomically(folder, tmp =>
+        {
+            Model.save_safetensors(System.IO.Path.Combine(tmp, Checkpoints.ModelFile));
+            Ema.save_safetensors(System.IO.Path.Combine(tmp, Checkpoints.EmaFile));
+            Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, Checkpoints.OptimizerFile), _optimizer.StateTensors());
+            File.WriteAllText(System.IO.Path.Combine(tmp, Checkpoints.StateFile), JsonSerializer.Serialize(json, Checkpoints.Json));
+        });
+        LastCheckpoint = System.IO.Path.GetFullPath(folder);
+        if (Config.KeepCheckpoints > 0)
+            foreach (var (_, old) in Checkpoints.List(checkpointRoot).SkipLast(Config.KeepCheckpoints))
+                Directory.Delete(old, recursive: true);
+        return LastCheckpoint;
+    }
+
+    /// <summary>Restores everything a checkpoint holds. The stored config must equal this trainer's up to
+    /// device/logging/saving fields.</summary>
+    public void LoadCheckpoint(string folder)
+    {
+        var state = Checkpoints.ReadState(folder);
+        var stored = JsonSerializer.Serialize(state.Config.WithoutOperationalFields(), Checkpoints.Json);
+        var ours = JsonSerializer.Serialize(Config.WithoutOperationalFields(), Checkpoints.Json);
+        if (stored != ours) throw new InvalidDataException($"{folder}: checkpoint was trained with a different config:\n{stored}\nthis trainer:\n{ours}");
+        StateDict.LoadStrict(Model, System.IO.Path.Combine(folder, Checkpoints.ModelFile));
+        StateDict.LoadStrict(Ema, System.IO.Path.Combine(folder, Checkpoints.EmaFile));
+        var opt = Safetensors.LoadStateDict(System.IO.Path.Combine(folder, Checkpoints.OptimizerFile));
+        try { _optimizer.LoadState(opt, state.OptimizerSteps, System.IO.Path.Combine(folder, Checkpoints.OptimizerFile)); }
+        finally { foreach (var t in opt.Values) t.Dispose(); }
+        using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
+        _data.SetPosition(state.DataPosition);
+        Step = state.Step;
+        LastCheckpoint = System.IO.Path.GetFullPath(folder);
+    }
+
+    /// <summary>Loads the newest checkpoint under <paramref name="checkpointRoot"/> if there is one; returns whether it did.</summary>
+    public bool ResumeLatest(string checkpointRoot)
+    {
+        var latest = Checkpoints.Latest(checkpointRoot);
+        if (latest is null) return false;
+        LoadCheckpoint(latest);
+        return true;
+    }
+
+    /// <summary>Writes the EMA weights with the module's key names: a PyTorch state dict (<c>torch.load</c>-able) unless the
+    /// path ends in .safetensors.</summary>
+    public void ExportEma(string path)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) Ema.save_safetensors(path);
+        else Ema.save_py(path);
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _generator.Dispose();
+        _nullContext?.Dispose();
+        if (!ReferenceEquals(_compute, Model)) _compute.Dispose();
+        Ema.Dispose();
+        Model.Dispose();
+    }
+}

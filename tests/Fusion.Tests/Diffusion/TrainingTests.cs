@@ -1,0 +1,119 @@
+using Fusion.Models.Diffusion;
+using Fusion.Models.Weights;
+using Fusion.Tests.Support;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+using Denoiser = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Fusion.Tests.Diffusion;
+
+public class TrainingTests(ITestOutputHelper output)
+{
+    private const int Features = 2 * 4 * 4;
+
+    /// <summary>n items of 2×4×4 data (moments: 4×4×4), each with 2 captions of 3×8.</summary>
+    internal static InMemoryBatchSource Source(BatchKind kind, int n = 6, long seed = 3)
+    {
+        using var g = new Generator(99);
+        var data = randn([n, kind == BatchKind.Moments ? 4 : 2, 4, 4], generator: g);
+        if (kind == BatchKind.Moments) data[.., 2..] = data[.., 2..] - 2; // log-variances around −2
+        var captions = randn([n, 2, 3, 8], generator: g);
+        return new InMemoryBatchSource(data, captions, kind, seed);
+    }
+
+    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null) => () => new TinyDenoiser(Features, 8, hidden, nanAtCall: nanAt);
+
+    internal static readonly Tensor Null = full([3, 8], 0.25f);
+
+    internal static TrainConfig Small => new()
+    {
+        BatchSize = 4, LearningRate = 1e-3, WarmupSteps = 2, EmaRate = 0.9, PUncond = 0.5, LogEvery = 1, SaveEvery = 0,
+    };
+
+    private static Dictionary<string, Tensor> Weights(nn.Module m) => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+
+    private static void AssertIdentical(IReadOnlyDictionary<string, Tensor> a, IReadOnlyDictionary<string, Tensor> b, string what)
+    {
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        foreach (var k in a.Keys) Assert.True(SamplerTests.Same(a[k], b[k]), $"{what}: '{k}' differs");
+    }
+
+    [Fact]
+    public void WarmupIsLinearFromZeroThenConstant()
+    {
+        var c = new TrainConfig();
+        Assert.Equal(0.0, c.LearningRateAt(0));
+        Assert.Equal(2e-4 / 5000, c.LearningRateAt(1), 1e-18);
+        Assert.Equal(1e-4, c.LearningRateAt(2500), 1e-18);
+        Assert.Equal(2e-4, c.LearningRateAt(5000));
+        Assert.Equal(2e-4, c.LearningRateAt(1_000_000));
+        Assert.Equal(2e-4, (c with { WarmupSteps = 0 }).LearningRateAt(0));
+        // The first optimizer step uses lr 0: with decoupled decay (1 − lr·wd) = 1 the weights do not move at all.
+        using var trainer = new Trainer(Tiny(), Small with { WarmupSteps = 5000, LearningRate = 2e-4, WeightDecay = 0.03 }, Source(BatchKind.Samples), Null);
+        var before = Weights(trainer.Model);
+        var log = trainer.TrainStep();
+        Assert.Equal(0.0, log.LearningRate);
+        AssertIdentical(before, Weights(trainer.Model), "after an lr-0 step");
+        Assert.Equal(2e-4 / 5000, trainer.TrainStep().LearningRate, 1e-18);
+    }
+
+    [Fact]
+    public void EmaFollowsTheReferenceUpdate()
+    {
+        var target = nn.Linear(3, 2);
+        var source = nn.Linear(3, 2);
+        var t0 = target.weight!.clone();
+        Ema.Update(target, source, 0.9);
+        Assert.True(target.weight!.allclose(t0 * 0.9 + source.weight! * 0.1, rtol: 1e-6, atol: 1e-7));
+        Ema.Update(target, source, 0.0);
+        Assert.True(SamplerTests.Same(target.weight!, source.weight!));
+
+        // In the trainer: EMA starts as an exact copy and after one step is r·w0 + (1 − r)·w1 (computed the same way).
+        using var trainer = new Trainer(Tiny(), Small with { WarmupSteps = 0 }, Source(BatchKind.Samples), Null);
+        var w0 = Weights(trainer.Model);
+        AssertIdentical(w0, Weights(trainer.Ema), "EMA at start");
+        trainer.TrainStep();
+        var w1 = Weights(trainer.Model);
+        var expected = w0.ToDictionary(kv => kv.Key, kv => kv.Value.clone().mul_(0.9).add_(w1[kv.Key] * (1 - 0.9)));
+        AssertIdentical(expected, Weights(trainer.Ema), "EMA after one step");
+        Assert.False(SamplerTests.Same(w0.First().Value, w1.First().Value));
+    }
+
+    [Fact]
+    public void AdamWMatchesTorchSharpsAdamW()
+    {
+        using var g = new Generator(5);
+        var a = randn([7, 5], generator: g);
+        var b = a.clone();
+        var initial = a.clone();
+        var ours = new AdamW([("w", a)], 0.9, 0.9, 1e-8, 0.03);
+        var pb = new TorchSharp.Modules.Parameter(b);
+        var theirs = optim.AdamW([pb], lr: 1e-2, beta1: 0.9, beta2: 0.9, eps: 1e-8, weight_decay: 0.03);
+        for (var step = 0; step < 5; step++)
+        {
+            var grad = randn([7, 5], generator: g);
+            ours.Step([grad], 1e-2);
+            pb.grad = grad.clone();
+            theirs.step();
+        }
+        Assert.Equal(5, ours.StepCount);
+        Assert.True(a.allclose(pb, rtol: 1e-5, atol: 1e-6), $"max diff {(a - pb).abs().max().item<float>()}");
+        Assert.False(a.allclose(initial, rtol: 1e-3, atol: 1e-3));
+    }
+
+    [Fact]
+    public void TinyModelOverfitsOneBatch()
+    {
+        using var g = new Generator(1);
+        var source = new InMemoryBatchSource(randn([1, 2, 4, 4], generator: g), randn([1, 1, 3, 8], generator: g), BatchKind.Samples, 1);
+        var config = new TrainConfig { BatchSize = 32, LearningRate = 1e-2, WarmupSteps = 0, PUncond = 0, WeightDecay = 0, LogEvery = 1 };
+        using var trainer = new Trainer(Tiny(hidden: 64), config, source);
+        var losses = new List<double>();
+        trainer.Run(150, onLog: l => losses.Add(l.Loss));
+        output.WriteLine($"{trainer.Step} steps");
+        double first = losses.Take(10).Average(), last = losses.TakeLast(20).Average();
+        output.WriteLine($"loss {first:F4} → {last:F4}");
+        Assert.True(first / last >= 10, $"loss fell only from {first} to {last}");
+    }
+}
