@@ -1,0 +1,122 @@
+using System.Text.Json;
+using Fusion.Models.Clip;
+using Fusion.Tests.Support;
+
+namespace Fusion.Tests.Clip;
+
+public class ClipTokenizerTests
+{
+    private static readonly Lazy<ClipTokenizer> OpenAI = new(() =>
+        ClipTokenizer.FromOpenAIMerges(Fixtures.Path("clip-tokenizer", "bpe_simple_vocab_16e6.txt.gz")));
+
+    private static List<(string Text, long[] Hf, long[] OpenAI)> Captions()
+    {
+        var rows = new List<(string, long[], long[])>();
+        foreach (var line in File.ReadLines(Fixtures.Path("clip-tokenizer", "captions.jsonl")))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            rows.Add((r.GetProperty("text").GetString()!,
+                r.GetProperty("hf77").EnumerateArray().Select(e => e.GetInt64()).ToArray(),
+                r.GetProperty("openai77").EnumerateArray().Select(e => e.GetInt64()).ToArray()));
+        }
+        return rows;
+    }
+
+    [FixtureFact("clip-tokenizer")]
+    public void VocabularyFromThePublishedMergesFile()
+    {
+        var t = OpenAI.Value;
+        Assert.Equal(49408, t.VocabularySize);
+        Assert.Equal(ClipTokenizer.OpenAIMergeCount, t.Bpe.MergeCount);
+        Assert.Equal(49406, t.StartToken);
+        Assert.Equal(49407, t.EndToken);
+        Assert.Equal(256 + 256 + ClipTokenizer.OpenAIMergeCount - 1, t.Bpe.Vocabulary["jekyll</w>"]);
+        Assert.Equal("!", t.Bpe.IdToToken[0]);
+        Assert.Equal("Ġ</w>", t.Bpe.IdToToken[256 + 188 + 32]); // 188 printable byte symbols, then bytes 0x00.. (space is 0x20)
+    }
+
+    [FixtureFact("clip-tokenizer")]
+    public void PhotoOfACat()
+    {
+        var row = OpenAI.Value.Tokenize("a photo of a cat");
+        Assert.Equal(new long[] { 49406, 320, 1125, 539, 320, 2368, 49407 }, row[..7]);
+        Assert.All(row[7..], id => Assert.Equal(49407, id));
+        Assert.Equal(77, row.Length);
+        Assert.All(OpenAI.Value.Tokenize("a photo of a cat", ClipTokenizerOptions.OpenAI)[7..], id => Assert.Equal(0, id));
+        Assert.Equal(new long[] { 49406, 49407 }, OpenAI.Value.Tokenize("")[..2]);
+    }
+
+    [FixtureFact("clip-tokenizer")]
+    public void AllFixtureCaptionsMatchBothConventions()
+    {
+        var t = OpenAI.Value;
+        var failures = new List<string>();
+        var captions = Captions();
+        Assert.Equal(437, captions.Count);
+        foreach (var (text, hf, oa) in captions)
+        {
+            var gotHf = t.Tokenize(text, ClipTokenizerOptions.HuggingFace);
+            var gotOa = t.Tokenize(text, ClipTokenizerOptions.OpenAI);
+            if (!gotHf.SequenceEqual(hf)) failures.Add($"hf77 {JsonSerializer.Serialize(text)}: got [{string.Join(",", gotHf)}] want [{string.Join(",", hf)}]");
+            if (!gotOa.SequenceEqual(oa)) failures.Add($"openai77 {JsonSerializer.Serialize(text)}: got [{string.Join(",", gotOa)}] want [{string.Join(",", oa)}]");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} mismatches:\n" + string.Join("\n", failures.Take(10)));
+    }
+
+    [FixtureFact("clip-tokenizer")]
+    public void HuggingFaceFilesGiveTheSameTokenizer()
+    {
+        using var dir = new TempDir();
+        var t = OpenAI.Value;
+        // vocab.json + merges.txt as HF publishes them, derived from the same merges.
+        var vocab = t.Bpe.Vocabulary.OrderBy(kv => kv.Value).ToDictionary(kv => kv.Key, kv => kv.Value);
+        File.WriteAllText(dir["vocab.json"], JsonSerializer.Serialize(vocab));
+        var merges = File.ReadAllLines(Decompress(Fixtures.Path("clip-tokenizer", "bpe_simple_vocab_16e6.txt.gz"), dir["raw.txt"]))
+            .Skip(1).Take(ClipTokenizer.OpenAIMergeCount);
+        File.WriteAllLines(dir["merges.txt"], new[] { "#version: 0.2" }.Concat(merges));
+        var hf = ClipTokenizer.FromHuggingFaceFiles(dir["vocab.json"], dir["merges.txt"]);
+        Assert.Equal(t.VocabularySize, hf.VocabularySize);
+        foreach (var (text, ids, _) in Captions()) Assert.Equal(ids, hf.Tokenize(text));
+    }
+
+    [FixtureFact("clip-tokenizer")]
+    public void TruncationKeepsTheEndTokenAndDecodeInverts()
+    {
+        var t = OpenAI.Value;
+        var text = string.Join(' ', Enumerable.Repeat("dog", 100));
+        var row = t.Tokenize(text);
+        Assert.Equal(49407, row[76]);
+        Assert.All(row[1..76], id => Assert.Equal(t.Bpe.Vocabulary["dog</w>"], id));
+        // Like openai's decode, every piece ends a word, so punctuation comes back space-separated.
+        Assert.Equal("a photo of 2 cats , isn 't it ?", t.Decode(t.Tokenize("A  photo of 2 cats, isn't it?")));
+        Assert.Equal(new long[] { 49406, 49406, 320, 49407, 49407 }, t.Tokenize("<|startoftext|>a<|endoftext|>")[..5]);
+    }
+
+    [Fact]
+    public void PreTokenizationFollowsTheClipPattern()
+    {
+        Assert.Equal(["there", "'s", "2", "0", "dogs", "!!'", "x", "🐶🍕", "日本の電車", "𝐀𝐁"],
+            ClipTokenizer.PreTokenize("there's 20 dogs!!'x 🐶🍕 日本の電車 𝐀𝐁"));
+        Assert.Equal(["''", "s", "'ll", "a"], ClipTokenizer.PreTokenize("''s 'lla"));
+    }
+
+    [Fact]
+    public void CleaningFixesQuotesLigaturesWidthEntitiesAndCase()
+    {
+        Assert.Equal("the dog's \"fine\" office abc 1", ClipTextCleaner.Clean("  The dog’s “fine”\t\u000boﬃce ＡＢＣ\u3000１ ", unescapeHtml: false));
+        Assert.Equal("tom &amp; jerry", ClipTextCleaner.Clean("Tom &amp; Jerry", unescapeHtml: false));
+        Assert.Equal("fish & chips", ClipTextCleaner.Clean("fish &amp;amp; chips", unescapeHtml: true));
+        Assert.Equal("a&b © é x € \ufffd", ClipTextCleaner.HtmlUnescape("a&ampb &copy &eacute; &#x78; &#128; &#0;"));
+        Assert.Equal("&unknown; &", ClipTextCleaner.HtmlUnescape("&unknown; &"));
+        Assert.Equal("i\u0307stanbul ὀδυσσεύς", ClipTextCleaner.PythonLower("İSTANBUL ὈΔΥΣΣΕΎΣ"));
+        Assert.Equal("café", ClipTextCleaner.FixText("cafe\u0301")); // NFC
+    }
+
+    private static string Decompress(string gz, string target)
+    {
+        using (var src = new System.IO.Compression.GZipStream(File.OpenRead(gz), System.IO.Compression.CompressionMode.Decompress))
+        using (var dst = File.Create(target)) src.CopyTo(dst);
+        return target;
+    }
+}
