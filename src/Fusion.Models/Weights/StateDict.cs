@@ -12,13 +12,15 @@ public static class StateDict
 {
     /// <summary>
     /// Reads a state dict from a file: safetensors, or a zip-format PyTorch file (.pt/.pth/.ckpt/.bin) whose top level
-    /// is the state dict or holds it under <paramref name="nestedKey"/> (e.g. "state_dict" in Lightning checkpoints).
+    /// is the state dict or holds it under <paramref name="nestedKey"/> (e.g. "state_dict" in Lightning checkpoints),
+    /// or a legacy (pre-1.6, non-zip) torch.save file, read by <see cref="LegacyTorchFile"/>.
     /// </summary>
     public static Dictionary<string, Tensor> Read(string path, string? nestedKey = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             return Safetensors.LoadStateDict(path);
+        if (LegacyTorchFile.IsLegacy(path)) return LegacyTorchFile.ReadStateDict(path, nestedKey);
         using var stream = File.OpenRead(path);
         var top = PyTorchUnpickler.UnpickleStateDict(stream);
         if (nestedKey is not null && top.Contains(nestedKey)) top = (System.Collections.Hashtable)top[nestedKey]!;
