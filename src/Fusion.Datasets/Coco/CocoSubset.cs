@@ -1,0 +1,42 @@
+using Fusion.Datasets.Download;
+
+namespace Fusion.Datasets.Coco;
+
+public sealed record SubsetDownloadReport(IReadOnlyList<CocoImage> Downloaded, IReadOnlyList<(CocoImage Image, string Reason)> Failed);
+
+/// <summary>
+/// Small profiles: fetch only the images needed, one by one from their official <c>coco_url</c>, into
+/// <c>directory/file_name</c> (resumable, retried). A failed image is reported, not fatal.
+/// </summary>
+public static class CocoSubset
+{
+    /// <summary>The first <paramref name="count"/> captioned images in ascending-id order.</summary>
+    public static IReadOnlyList<CocoImage> First(CocoCaptions captions, int count) => captions.CaptionedImages.Take(count).ToList();
+
+    public static async Task<SubsetDownloadReport> DownloadAsync(HttpDownloader downloader, IReadOnlyList<CocoImage> images, string directory,
+        int parallelism = 8, IProgress<int>? imagesDone = null, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(directory);
+        var ok = new CocoImage?[images.Count];
+        var failed = new List<(CocoImage, string)>();
+        var done = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, images.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct },
+            async (i, token) =>
+            {
+                var img = images[i];
+                try
+                {
+                    if (img.CocoUrl is null) throw new DownloadException($"image {img.Id} ({img.FileName}) has no coco_url");
+                    if (Path.GetFileName(img.FileName) != img.FileName) throw new DownloadException($"image {img.Id}: file_name '{img.FileName}' is not a plain file name");
+                    await downloader.DownloadAsync(new DownloadSource(new Uri(img.CocoUrl), Path.Combine(directory, img.FileName)), null, token);
+                    ok[i] = img;
+                }
+                catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException or UriFormatException)
+                {
+                    lock (failed) failed.Add((img, e.Message));
+                }
+                imagesDone?.Report(Interlocked.Increment(ref done));
+            });
+        return new SubsetDownloadReport(ok.OfType<CocoImage>().ToList(), failed.OrderBy(f => f.Item1.Id).ToList());
+    }
+}

@@ -1,0 +1,142 @@
+using Fusion.Artifacts.Tables;
+using Fusion.Datasets.Shapes;
+using Fusion.Tests.Support;
+
+namespace Fusion.Tests.Datasets;
+
+public sealed class ShapesTests
+{
+    const long Seed = 2024;
+
+    [Fact]
+    public void Captions_state_count_colour_shape_and_relation()
+    {
+        var c = new ShapesCaption(new ShapeGroup(2, ShapeColour.Red, ShapeKind.Circle), Relation.LeftOf, new ShapeGroup(1, ShapeColour.Blue, ShapeKind.Square));
+        Assert.Equal("two red circles to the left of a blue square", c.Text);
+        Assert.Equal("a blue square to the right of two red circles", c.Converse!.Text);
+        Assert.Equal("four yellow triangles", new ShapesCaption(new ShapeGroup(4, ShapeColour.Yellow, ShapeKind.Triangle)).Text);
+    }
+
+    [Fact]
+    public void Generation_is_a_pure_function_of_seed_split_and_index()
+    {
+        var a = ShapesGenerator.Generate(ShapesSplit.Train, 5, Seed);
+        var b = ShapesGenerator.Generate(ShapesSplit.Train, 5, Seed);
+        Assert.Equal(a.Rgb, b.Rgb);
+        Assert.Equal(a.Captions, b.Captions);
+        Assert.NotEqual(a.Rgb, ShapesGenerator.Generate(ShapesSplit.Train, 5, Seed + 1).Rgb);
+        var val = ShapesGenerator.Generate(ShapesSplit.Val, 5, Seed);
+        Assert.NotEqual(a.Rgb, val.Rgb);
+        Assert.Equal(ShapesGenerator.ValIdOffset + 5, val.ImageId);
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Train, 300, Seed).ToList();
+        Assert.All(samples, s => Assert.InRange(s.Objects.Count, 1, 4));
+        Assert.Equal([1, 2, 3, 4], samples.Select(s => s.Objects.Count).Distinct().Order());
+        Assert.Equal(4, samples.Where(s => s.Captions[0].Second is not null).Select(s => s.Captions[0].Relation).Distinct().Count());
+        Assert.All(samples, s => Assert.Equal(s.Captions[0].TotalCount, s.Objects.Count));
+    }
+
+    static bool AgreesWithGroundTruth(ShapesSample s, IReadOnlyList<DetectedObject> found)
+    {
+        if (found.Count != s.Objects.Count) return false;
+        var truth = s.Objects.Select(o => (o.Colour, o.Shape, o.CenterX)).OrderBy(t => t.CenterX).ThenBy(t => t.Colour).ToList();
+        return s.Captions.All(c => AlignmentScorer.Score(found, c).All)
+               && found.All(f => s.Objects.Any(o => o.Colour == f.Colour && o.Shape == f.Shape && Math.Abs(o.CenterX - f.CenterX) <= 1.0
+                                                   && f.CenterY >= o.Y0 && f.CenterY <= o.Y0 + o.Size));
+    }
+
+    [Fact]
+    public void Scorer_agrees_with_ground_truth_on_generated_images()
+    {
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Val, 400, Seed).ToList();
+        var agree = samples.Count(s => AgreesWithGroundTruth(s, AlignmentScorer.Detect(s.Rgb, s.Size)));
+        Assert.True(agree >= 0.99 * samples.Count, $"scorer agrees with ground truth on {agree}/{samples.Count} images");
+        var summary = AlignmentScorer.Summarize(samples.Select(s => AlignmentScorer.Score(s.Rgb, s.Size, s.Captions[0])).ToList());
+        Assert.True(summary.AllCorrect >= 0.99);
+        Assert.True(summary.RelationImages > 200);
+    }
+
+    [Fact]
+    public void Scorer_agrees_on_64px_images_and_on_mildly_noisy_float_images()
+    {
+        var big = ShapesGenerator.GenerateSplit(ShapesSplit.Train, 150, Seed, new ShapesOptions { Size = 64 }).ToList();
+        Assert.True(big.Count(s => AgreesWithGroundTruth(s, AlignmentScorer.Detect(s.Rgb, 64))) >= 0.99 * big.Count);
+        var rng = new Random(3);
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Train, 200, Seed).ToList();
+        var agree = samples.Count(s =>
+        {
+            var chw = ShapesRenderer.ToChw(s.Rgb, s.Size).Select(v => v / 127.5f - 1f + (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
+            return AgreesWithGroundTruth(s, AlignmentScorer.Detect(chw, s.Size));
+        });
+        Assert.True(agree >= 0.99 * samples.Count, $"{agree}/{samples.Count} with ±0.1 noise");
+    }
+
+    [Fact]
+    public void Every_shape_is_classified_at_every_size_the_generator_draws()
+    {
+        foreach (var kind in Enum.GetValues<ShapeKind>())
+            for (var size = 9; size <= 13; size++)
+            {
+                var o = new ShapeObject(kind, ShapeColour.Green, 3, 4, size, 0);
+                var found = Assert.Single(AlignmentScorer.Detect(ShapesRenderer.Render([o], 32), 32));
+                Assert.True(found.Shape == kind, $"{kind} of size {size} classified as {found.Shape} (fill {found.Fill:F3})");
+            }
+    }
+
+    [Fact]
+    public void Scorer_rejects_blank_swapped_and_miscounted_images()
+    {
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Val, 200, Seed).ToList();
+        var blank = AlignmentScorer.Score(new byte[32 * 32 * 3], 32, samples[0].Captions[0]);
+        Assert.False(blank.Count || blank.Colour || blank.Shape || blank.Binding || blank.Relation == true);
+
+        var swappable = samples.Where(s => s.Captions[0].Second is { } b && b.Colour != s.Captions[0].First.Colour).ToList();
+        Assert.True(swappable.Count > 50);
+        foreach (var s in swappable)
+        {
+            var (ca, cb) = (s.Captions[0].First.Colour, s.Captions[0].Second!.Colour);
+            var swapped = s.Objects.Select(o => o with { Colour = o.Group == 0 ? cb : ca }).ToList();
+            var r = AlignmentScorer.Score(ShapesRenderer.Render(swapped, 32), 32, s.Captions[0]);
+            Assert.False(r.All, $"swapped colours accepted for '{s.Captions[0]}'");
+            Assert.False(r.Relation);
+        }
+
+        foreach (var s in samples.Where(s => s.Objects.Count > 1).Take(50))
+        {
+            var r = AlignmentScorer.Score(ShapesRenderer.Render(s.Objects.Skip(1), 32), 32, s.Captions[0]);
+            Assert.False(r.Count);
+            Assert.False(r.All);
+        }
+
+        var circles = samples.First(s => s.Captions[0].Second is null && s.Captions[0].First.Shape == ShapeKind.Circle);
+        var asSquares = AlignmentScorer.Score(ShapesRenderer.Render(circles.Objects.Select(o => o with { Shape = ShapeKind.Square }), 32), 32, circles.Captions[0]);
+        Assert.True(asSquares.Count && asSquares.Colour);
+        Assert.False(asSquares.Shape);
+    }
+
+    [Fact]
+    public async Task A_split_is_written_as_the_pipeline_tables_and_scores_back_from_them()
+    {
+        using var dir = new TempDir();
+        var files = await ShapesDataset.WriteAsync(dir.Path, ShapesSplit.Train, 60, Seed);
+        var captions = await CaptionsTable.ReadAllAsync(files.Captions);
+        var meanings = await ShapesDataset.ReadCaptionMeaningsAsync(files.CaptionMeta);
+        Assert.Equal(captions.Count, meanings.Count);
+        Assert.All(captions, c => Assert.Equal(c.Text, meanings[c.CaptionId].Text));
+        var objects = await RecordsTable.ReadAllAsync<ShapesObjectRecord>(files.Objects);
+        await using var images = await TensorTableReader.OpenAsync(files.Images, TensorSpec.UInt8(3, 32, 32));
+        Assert.Equal(60, images.RowCount);
+        Assert.Equal("2024", images.Metadata["shapes.seed"]);
+        var n = 0;
+        await foreach (var row in images.ReadAllAsync())
+        {
+            Assert.Equal(n, row.Int64Key);
+            var rgb = ShapesRenderer.FromChw(row.Payload, 32);
+            Assert.Equal(ShapesGenerator.Generate(ShapesSplit.Train, n, Seed).Rgb, rgb);
+            foreach (var c in captions.Where(c => c.ImageId == row.Int64Key))
+                Assert.True(AlignmentScorer.Score(rgb, 32, meanings[c.CaptionId]).All);
+            Assert.Equal(ShapesGenerator.Generate(ShapesSplit.Train, n, Seed).Objects.Count, objects.Count(o => o.ImageId == row.Int64Key));
+            n++;
+        }
+        Assert.Equal(60, n);
+    }
+}
