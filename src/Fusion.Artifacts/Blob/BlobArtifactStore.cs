@@ -75,9 +75,9 @@ public sealed class BlobArtifactStore : IArtifactStore
                 await _resilience.RunAsync("create the container", _options.OperationTimeout,
                     c => _container.CreateIfNotExistsAsync(cancellationToken: c), ct).ConfigureAwait(false);
             }
-            catch (BlobStoreException e) when (e.Status == 403 && e.ErrorCode is not ("AuthenticationFailed" or "InvalidAuthenticationInfo"))
+            catch (BlobStoreException e) when (e.Status == 403)
             {
-                // no account-level right (e.g. a container SAS): the listing below says whether the container is usable
+                // maybe no account-level right (e.g. a container SAS): the listing below says whether we can work
             }
         }
         await _resilience.RunAsync("list the container", _options.OperationTimeout, async c =>

@@ -78,9 +78,9 @@ internal sealed class BlobResilience
         var (status, code) = Find(e);
         var why = status switch
         {
-            401 or 403 when code is "AuthenticationFailed" or null or "" or "InvalidAuthenticationInfo" =>
-                "authentication failed: the credentials (account key, SAS or identity) were rejected",
-            401 or 403 => "access denied: the credentials lack the permission",
+            401 or 403 when code is "AuthenticationFailed" or "InvalidAuthenticationInfo" or "AuthorizationFailure" or null or "" =>
+                "authentication failed: the credentials were rejected (check the account key, SAS token or identity, and its rights)",
+            401 or 403 => "access denied: the credentials were accepted but lack the permission",
             404 => "not found",
             _ when e is AuthenticationFailedException or CredentialUnavailableException => "could not obtain an Entra ID token",
             _ => IsTransient(e, CancellationToken.None) ? "the service could not be reached or kept failing" : "the service refused it",

@@ -74,10 +74,11 @@ public sealed class ContentCache(string root, long maxBytes)
         {
             if (total <= MaxBytes) break;
             if (f.FullName == keep) continue;
+            var length = f.Length;
             try
             {
                 f.Delete();
-                total -= f.Length;
+                total -= length;
                 if (f.Directory is { } d && !d.EnumerateFileSystemInfos().Any()) d.Delete();
             }
             catch (IOException) { } catch (UnauthorizedAccessException) { }
