@@ -1,0 +1,93 @@
+using System.Security.Cryptography;
+using Fusion.Artifacts.Store;
+
+namespace Fusion.Artifacts.Blob;
+
+/// <summary>
+/// Local read-through cache of remote files, content-addressed: <c>ROOT/objects/AB/SHA256/NAME</c>. An entry is
+/// filled through a temporary file, verified (size and SHA-256) and only then moved into place, so every entry present
+/// is whole and correct. Entries are read-only; a hit refreshes the entry's last-access time (set explicitly, since
+/// file systems are often mounted noatime) and the least recently used entries are evicted beyond the size bound.
+/// A path handed out may be evicted later by another process filling the cache; use it soon after asking.
+/// </summary>
+public sealed class ContentCache(string root, long maxBytes)
+{
+    public string Root { get; } = Path.GetFullPath(root);
+    public long MaxBytes { get; } = maxBytes;
+    private string Objects => Path.Combine(Root, "objects");
+    private static readonly UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>The entry path of a file (whether or not it is present).</summary>
+    public string EntryPath(ArtifactFile file) =>
+        Path.Combine(Objects, file.Sha256[..2], file.Sha256, Path.GetFileName(file.Name.Replace('/', Path.DirectorySeparatorChar)));
+
+    /// <summary>The entry's path when present (refreshing its last access), else null.</summary>
+    public string? TryGet(ArtifactFile file)
+    {
+        var path = EntryPath(file);
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length != file.Size) return null;
+        try { File.SetLastAccessTimeUtc(path, DateTime.UtcNow); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return path;
+    }
+
+    /// <summary>
+    /// Fills the entry of <paramref name="file"/> by letting <paramref name="download"/> write a temporary file, verifies
+    /// it, moves it into place and evicts beyond the bound. Throws <see cref="ArtifactCorruptException"/> (naming
+    /// <paramref name="what"/>) when the bytes differ from the manifest.
+    /// </summary>
+    public async Task<string> FillAsync(ArtifactFile file, string what, Func<string, CancellationToken, Task> download, CancellationToken ct)
+    {
+        var tmpDir = Directory.CreateDirectory(Path.Combine(Root, "tmp")).FullName;
+        var tmp = Path.Combine(tmpDir, Guid.NewGuid().ToString("N"));
+        var path = EntryPath(file);
+        try
+        {
+            await download(tmp, ct).ConfigureAwait(false);
+            var size = new FileInfo(tmp).Length;
+            if (size != file.Size)
+                throw new ArtifactCorruptException($"{what}: {size} bytes, the manifest says {file.Size}");
+            var sha = await Sha256Async(tmp, ct).ConfigureAwait(false);
+            if (sha != file.Sha256)
+                throw new ArtifactCorruptException($"{what}: SHA-256 {sha}, the manifest says {file.Sha256}");
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(tmp, ReadOnly);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            try { File.Move(tmp, path, overwrite: false); }
+            catch (IOException) when (File.Exists(path)) { } // filled concurrently by someone else: same bytes
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+        File.SetLastAccessTimeUtc(path, DateTime.UtcNow);
+        Evict(keep: path);
+        return path;
+    }
+
+    /// <summary>Deletes least recently used entries until the cache fits its bound (never <paramref name="keep"/>).</summary>
+    public void Evict(string? keep = null)
+    {
+        if (!Directory.Exists(Objects)) return;
+        var entries = new DirectoryInfo(Objects).EnumerateFiles("*", SearchOption.AllDirectories).ToList();
+        var total = entries.Sum(f => f.Length);
+        foreach (var f in entries.OrderBy(f => f.LastAccessTimeUtc))
+        {
+            if (total <= MaxBytes) break;
+            if (f.FullName == keep) continue;
+            var length = f.Length;
+            try
+            {
+                f.Delete();
+                total -= length;
+                if (f.Directory is { } d && !d.EnumerateFileSystemInfos().Any()) d.Delete();
+            }
+            catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    public static async Task<string> Sha256Async(string path, CancellationToken ct)
+    {
+        await using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(s, ct).ConfigureAwait(false));
+    }
+}

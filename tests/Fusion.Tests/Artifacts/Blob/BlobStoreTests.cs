@@ -1,0 +1,250 @@
+using System.Security.Cryptography;
+using Azure.Storage;
+using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Sas;
+using Fusion.Artifacts.Blob;
+using Fusion.Artifacts.Store;
+using Fusion.Tests.Support;
+
+namespace Fusion.Tests.Artifacts.Blob;
+
+/// <summary>What only a shared remote store must survive: runners on several machines, crashes, leases, credentials.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private readonly string _container = AzuriteFixture.NewContainer();
+    private readonly TempDir _temp = new();
+    private readonly List<BlobArtifactStore> _stores = [];
+    private int _count;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var s in _stores) await s.DisposeAsync();
+        _temp.Dispose();
+    }
+
+    private string Location => $"azure://{AzuriteProcess.Account}/{_container}";
+
+    private async Task<BlobArtifactStore> OpenAsync(BlobStoreOptions? options = null)
+    {
+        var i = Interlocked.Increment(ref _count);
+        var store = await BlobArtifactStore.OpenAsync(Location, BlobCredential.FromConnectionString(azurite.ConnectionString),
+            (options ?? new BlobStoreOptions()) with { WorkDirectory = _temp[$"work{i}"], CacheDirectory = _temp[$"cache{i}"] });
+        _stores.Add(store);
+        return store;
+    }
+
+    private static string NewFingerprint() => RandomNumberGenerator.GetHexString(64, lowercase: true);
+
+    private static ManifestInfo Info(string node) =>
+        new(node, "train", "v1", new Dictionary<string, string>(), DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
+
+    private static byte[] Bytes(int n, int seed)
+    {
+        var b = new byte[n];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    private static async Task<Manifest> CommitAsync(IArtifactStore store, string fp, string name, byte[] bytes, string node = "n")
+    {
+        var staging = await store.BeginStagingAsync(fp);
+        await File.WriteAllBytesAsync(Path.Combine(staging.Directory, name), bytes);
+        return await store.CommitAsync(staging, Info(node));
+    }
+
+    [Fact]
+    public async Task Two_runners_on_one_node_compute_it_once_and_share_the_result()
+    {
+        var fp = NewFingerprint();
+        var computed = 0;
+        async Task<Manifest> RunAsync(IArtifactStore store, int seed)
+        {
+            // What the engine does: claim, reuse a committed result, else compute and commit.
+            await using var claim = await store.ClaimAsync(fp);
+            if ((await store.GetManifestAsync(fp)).Manifest is { } done) return done;
+            Interlocked.Increment(ref computed);
+            await Task.Delay(500); // the node's work, while the other runner waits on the claim
+            return await CommitAsync(store, fp, "out.bin", Bytes(10_000, seed), $"runner{seed}");
+        }
+        var (a, b) = (await OpenAsync(), await OpenAsync());
+        var results = await Task.WhenAll(RunAsync(a, 1), RunAsync(b, 2));
+
+        Assert.Equal(1, computed);
+        Assert.Equal(results[0].Files, results[1].Files);
+        Assert.Equal(results[0].CommittedUtc, results[1].CommittedUtc);
+    }
+
+    [Fact]
+    public async Task Azurite_killed_mid_upload_leaves_no_artifact_and_the_rerun_completes()
+    {
+        var fp = NewFingerprint();
+        var bytes = Bytes(24 << 20, 7);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fragile = new BlobStoreOptions
+        {
+            BlockBytes = 128 << 10, TransferConcurrency = 1, MaxRetries = 1, SdkMaxRetries = 0,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(100), OperationTimeout = TimeSpan.FromSeconds(5),
+            TransferProgress = (_, done) => { if (done >= 1 << 20) started.TrySetResult(); },
+        };
+        var store = await OpenAsync(fragile);
+        var staging = await store.BeginStagingAsync(fp);
+        await File.WriteAllBytesAsync(Path.Combine(staging.Directory, "weights.bin"), bytes);
+
+        var commit = store.CommitAsync(staging, Info("train"));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await azurite.KillAsync();
+        var failure = await Assert.ThrowsAsync<BlobStoreException>(() => commit);
+        Assert.Contains("weights.bin", failure.Message);
+        Assert.True(Directory.Exists(staging.Directory), "a failed commit keeps its staging folder");
+
+        await azurite.RestartAsync();
+        var rerun = await OpenAsync();
+        Assert.Equal(ManifestLookup.Absent, await rerun.GetManifestAsync(fp));
+        await foreach (var _ in rerun.ListArtifactsAsync()) Assert.Fail("no artifact may be visible");
+
+        var m = await CommitAsync(rerun, fp, "weights.bin", bytes);
+        Assert.True((await (await OpenAsync()).GetManifestAsync(fp, verifyHashes: true)).Found);
+        Assert.Equal(SHA256.HashData(bytes), SHA256.HashData(await File.ReadAllBytesAsync(await rerun.GetLocalPathAsync(m, "weights.bin"))));
+    }
+
+    [Fact]
+    public async Task A_crashed_holders_lease_expires_and_another_runner_takes_over()
+    {
+        var fp = NewFingerprint();
+        var store = await OpenAsync(new BlobStoreOptions { LeaseDuration = TimeSpan.FromSeconds(15) });
+        // The crashed holder: took the claim's lease (15 s, the minimum) and never renews it.
+        var claimBlob = BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.Claim(fp));
+        await claimBlob.UploadAsync(BinaryData.Empty);
+        var crashed = claimBlob.GetBlobLeaseClient();
+        await crashed.AcquireAsync(TimeSpan.FromSeconds(15));
+
+        var takeover = store.ClaimAsync(fp);
+        await Task.Delay(3000);
+        Assert.False(takeover.IsCompleted, "the claim must wait while the lease is alive");
+        await using var claim = Assert.IsType<BlobClaim>(await takeover.WaitAsync(TimeSpan.FromSeconds(45)));
+        Assert.False(claim.Lost.IsCancellationRequested);
+        await Assert.ThrowsAsync<Azure.RequestFailedException>(() => crashed.RenewAsync()); // the old holder lost it
+    }
+
+    [Fact]
+    public async Task A_held_claim_is_renewed_beyond_its_lease_duration()
+    {
+        var fp = NewFingerprint();
+        // 15 s lease; the waiter polls at least every second, so a lapsed lease would be taken by 16 s.
+        var options = new BlobStoreOptions { LeaseDuration = TimeSpan.FromSeconds(15), ClaimPollMax = TimeSpan.FromSeconds(1) };
+        var (holder, waiter) = (await OpenAsync(options), await OpenAsync(options));
+        var claim = (BlobClaim)await holder.ClaimAsync(fp);
+        var waiting = waiter.ClaimAsync(fp);
+        await Task.Delay(TimeSpan.FromSeconds(17.5));
+        Assert.False(waiting.IsCompleted, "a renewed claim must not expire");
+        Assert.False(claim.Lost.IsCancellationRequested);
+        await claim.DisposeAsync();
+        await using var next = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task Wrong_credentials_fail_clearly_without_the_secret()
+    {
+        var wrongKey = Convert.ToBase64String(Bytes(64, 99));
+        var cs = azurite.ConnectionString.Replace(AzuriteProcess.AccountKey, wrongKey);
+        var credential = BlobCredential.FromConnectionString(cs);
+        Assert.DoesNotContain(wrongKey, credential.ToString());
+
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => BlobArtifactStore.OpenAsync(Location, credential, new BlobStoreOptions { WorkDirectory = _temp["w"] }));
+        Assert.True(e.IsAuthentication, e.Message);
+        Assert.True(e.Message.Contains("credentials were rejected"), e.Message);
+        Assert.Contains(Location, e.Message);
+        Assert.DoesNotContain(wrongKey, e.ToString());
+        Assert.DoesNotContain(wrongKey[..20], e.ToString());
+
+        const string badSig = "sv=2025-01-05&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00%3A00%3A00Z&sig=QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MTIzNDU2Nzg5MA%3D%3D";
+        var sasError = await Assert.ThrowsAsync<BlobStoreException>(() => BlobArtifactStore.OpenAsync(Location, BlobCredential.FromSas(badSig),
+            new BlobStoreOptions { ServiceEndpoint = azurite.Azurite.BlobEndpoint, WorkDirectory = _temp["w"] }));
+        Assert.True(sasError.IsAuthentication, sasError.Message);
+        Assert.DoesNotContain("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MTIzNDU2Nzg5MA", sasError.ToString());
+    }
+
+    [Fact]
+    public async Task A_container_SAS_is_enough_to_use_the_store()
+    {
+        await OpenAsync(); // creates the container
+        var sas = new BlobSasBuilder(BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1)) { BlobContainerName = _container }
+            .ToSasQueryParameters(new StorageSharedKeyCredential(AzuriteProcess.Account, AzuriteProcess.AccountKey)).ToString();
+        var store = await BlobArtifactStore.OpenAsync(Location, BlobCredential.FromSas(sas),
+            new BlobStoreOptions { ServiceEndpoint = azurite.Azurite.BlobEndpoint, WorkDirectory = _temp["sas"], CacheDirectory = _temp["sascache"] });
+        var fp = NewFingerprint();
+        var m = await CommitAsync(store, fp, "x.bin", Bytes(1000, 1));
+        Assert.True((await store.GetManifestAsync(fp, verifyHashes: true)).Found);
+        Assert.Equal(Bytes(1000, 1), await File.ReadAllBytesAsync(await store.GetLocalPathAsync(m, "x.bin")));
+        Assert.Equal(Location, store.Location);
+    }
+
+    [Fact]
+    public async Task A_second_read_comes_from_the_local_cache()
+    {
+        var store = await OpenAsync();
+        var fp = NewFingerprint();
+        var m = await CommitAsync(store, fp, "shard.bin", Bytes(200_000, 3));
+        var first = await store.GetLocalPathAsync(m, "shard.bin");
+        Assert.StartsWith(store.Cache.Root, first);
+        Assert.Equal("shard.bin", Path.GetFileName(first));
+
+        // The blob is gone, yet the verified local copy still serves the read.
+        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.File(fp, m.Files[0].Sha256, "shard.bin")).DeleteAsync();
+        var second = await store.GetLocalPathAsync(m, "shard.bin");
+        Assert.Equal(first, second);
+        Assert.Equal(Bytes(200_000, 3), await File.ReadAllBytesAsync(second));
+    }
+
+    [Fact]
+    public async Task The_cache_evicts_the_least_recently_used_files_beyond_its_bound()
+    {
+        var store = await OpenAsync(new BlobStoreOptions { CacheMaxBytes = 250_000 });
+        var m = await CommitAsync(store, NewFingerprint(), "a", Bytes(100_000, 1));
+        var n = await CommitAsync(store, NewFingerprint(), "b", Bytes(100_000, 2));
+        var o = await CommitAsync(store, NewFingerprint(), "c", Bytes(100_000, 3));
+        var a = await store.GetLocalPathAsync(m, "a");
+        await Task.Delay(50);
+        var b = await store.GetLocalPathAsync(n, "b");
+        await Task.Delay(50);
+        Assert.Equal(a, await store.GetLocalPathAsync(m, "a")); // a is now more recent than b
+        await Task.Delay(50);
+        var c = await store.GetLocalPathAsync(o, "c");
+
+        Assert.True(File.Exists(a));
+        Assert.False(File.Exists(b));
+        Assert.True(File.Exists(c));
+    }
+
+    [Fact]
+    public async Task A_corrupt_blob_is_not_cached_and_names_both_hashes()
+    {
+        var store = await OpenAsync();
+        var fp = NewFingerprint();
+        var bytes = Bytes(5000, 4);
+        var m = await CommitAsync(store, fp, "x.bin", bytes);
+        bytes[0] ^= 1;
+        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.File(fp, m.Files[0].Sha256, "x.bin")).UploadAsync(new BinaryData(bytes), overwrite: true);
+
+        var reader = await OpenAsync();
+        var e = await Assert.ThrowsAsync<ArtifactCorruptException>(() => reader.GetLocalPathAsync(m, "x.bin"));
+        Assert.Contains(m.Files[0].Sha256, e.Message);
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(bytes)), e.Message);
+        Assert.Empty(Directory.EnumerateFiles(reader.Cache.Root, "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void Locations_parse_and_print_without_secrets()
+    {
+        var a = BlobStoreAddress.Parse("azure://myacct/models/team/run1/");
+        Assert.Equal(new BlobStoreAddress("myacct", "models", "team/run1"), a);
+        Assert.Equal("azure://myacct/models/team/run1", a.ToString());
+        Assert.Equal("", BlobStoreAddress.Parse("azure://myacct/models").Prefix);
+        foreach (var bad in new[] { "s3://a/b", "azure://myacct", "azure://My_Acct/models", "azure://myacct/Models", "azure://myacct/a--b", "azure://myacct/models/../x" })
+            Assert.Throws<FormatException>(() => BlobStoreAddress.Parse(bad));
+        Assert.Equal("SAS token (secret hidden)", BlobCredential.FromSas("?sv=1&sig=SECRET").ToString());
+    }
+}
