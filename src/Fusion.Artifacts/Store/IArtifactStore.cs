@@ -28,6 +28,13 @@ public interface IArtifactStore : IAsyncDisposable
     /// </summary>
     Task<Manifest> CommitAsync(StagingArea staging, ManifestInfo info, CancellationToken ct = default);
 
+    /// <summary>Throws away a staging folder that will not be committed (a failed or interrupted node).</summary>
+    Task AbortStagingAsync(StagingArea staging, CancellationToken ct = default)
+    {
+        if (Directory.Exists(staging.Directory)) Directory.Delete(staging.Directory, recursive: true);
+        return Task.CompletedTask;
+    }
+
     /// <summary>
     /// A local, read-only path of one committed file (the file itself for the local store; a verified read-through
     /// cache entry for remote stores). Throws <see cref="ArtifactCorruptException"/> when the bytes do not match the

@@ -1,0 +1,310 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace Fusion.Artifacts.Store.Local;
+
+/// <summary>
+/// The embedded artifact store: a folder (by default <c>.fusion/</c> in the working directory).
+/// <code>
+/// artifacts/&lt;fp&gt;/files/…         committed files
+/// artifacts/&lt;fp&gt;/manifest.json    written last, create-only: its presence is what makes the artifact exist
+/// staging/&lt;fp&gt;.&lt;random&gt;/         private folders nodes write into (same filesystem, so commit is a rename)
+/// scratch/&lt;fp&gt;/                 durable checkpoints of an unfinished node
+/// locks/&lt;fp&gt;.lock               claims: held open with FileShare.None (flock on Linux), so they die with the process
+/// docs/…                         small JSON documents (run ledger, node index, pins), replaced atomically
+/// </code>
+/// </summary>
+public sealed class LocalArtifactStore : IArtifactStore
+{
+    public const string ManifestFileName = "manifest.json";
+    private static readonly TimeSpan MaxPoll = TimeSpan.FromSeconds(1);
+
+    public LocalArtifactStore(string root)
+    {
+        Root = Path.GetFullPath(root);
+        foreach (var dir in new[] { ArtifactsDir, StagingDir, ScratchDir, LocksDir, DocsDir }) Directory.CreateDirectory(dir);
+    }
+
+    public string Root { get; }
+    public string Location => Root;
+    private string ArtifactsDir => Path.Combine(Root, "artifacts");
+    private string StagingDir => Path.Combine(Root, "staging");
+    private string ScratchDir => Path.Combine(Root, "scratch");
+    private string LocksDir => Path.Combine(Root, "locks");
+    private string DocsDir => Path.Combine(Root, "docs");
+
+    /// <summary>Folder of one artifact (files/ and manifest.json); exists for readers only with its manifest.</summary>
+    public string ArtifactDirectory(string fingerprint) => Path.Combine(ArtifactsDir, CheckFingerprint(fingerprint));
+
+    public async Task<ManifestLookup> GetManifestAsync(string fingerprint, bool verifyHashes = false, CancellationToken ct = default)
+    {
+        var dir = ArtifactDirectory(fingerprint);
+        var path = Path.Combine(dir, ManifestFileName);
+        Manifest? manifest;
+        try
+        {
+            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+            manifest = await JsonSerializer.DeserializeAsync<Manifest>(stream, ManifestJson.Options, ct);
+        }
+        catch (FileNotFoundException) { return ManifestLookup.Absent; }
+        catch (DirectoryNotFoundException) { return ManifestLookup.Absent; }
+        catch (JsonException e) { return new ManifestLookup(null, $"manifest {path} is unreadable: {e.Message}"); }
+        if (manifest is null || manifest.Fingerprint != fingerprint)
+            return new ManifestLookup(null, $"manifest {path} belongs to another fingerprint ({manifest?.Fingerprint ?? "none"})");
+        foreach (var file in manifest.Files)
+        {
+            var problem = await CheckFileAsync(dir, file, verifyHashes, ct);
+            if (problem is not null) return new ManifestLookup(null, $"artifact {fingerprint[..12]} ({manifest.Info.NodeId}): {problem}");
+        }
+        return new ManifestLookup(manifest, null);
+    }
+
+    private static async Task<string?> CheckFileAsync(string artifactDir, ArtifactFile file, bool verifyHash, CancellationToken ct)
+    {
+        var info = new FileInfo(FilePath(artifactDir, file.Name));
+        if (!info.Exists) return $"file '{file.Name}' is missing";
+        if (info.Length != file.Size) return $"file '{file.Name}' has {info.Length} bytes, manifest says {file.Size}";
+        if (verifyHash)
+        {
+            var actual = await Sha256Async(info.FullName, ct);
+            if (actual != file.Sha256) return $"file '{file.Name}' has SHA-256 {actual[..12]}…, manifest says {file.Sha256[..12]}…";
+        }
+        return null;
+    }
+
+    public Task<StagingArea> BeginStagingAsync(string fingerprint, CancellationToken ct = default)
+    {
+        var dir = Path.Combine(StagingDir, $"{CheckFingerprint(fingerprint)}.{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return Task.FromResult(new StagingArea(fingerprint, dir));
+    }
+
+    public async Task<Manifest> CommitAsync(StagingArea staging, ManifestInfo info, CancellationToken ct = default)
+    {
+        var dir = ArtifactDirectory(staging.Fingerprint);
+        var existing = await GetManifestAsync(staging.Fingerprint, false, ct);
+        if (existing.Manifest is { } theirs) { TryDeleteDirectory(staging.Directory); return theirs; }
+
+        var files = new List<ArtifactFile>();
+        foreach (var path in Directory.EnumerateFiles(staging.Directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetRelativePath(staging.Directory, path).Replace(Path.DirectorySeparatorChar, '/');
+            files.Add(new ArtifactFile(name, new FileInfo(path).Length, await Sha256Async(path, ct)));
+        }
+        ct.ThrowIfCancellationRequested();
+
+        // Files first (one rename on the same filesystem), manifest last: a crash in between leaves an orphan
+        // files/ folder that readers never see and the next commit replaces.
+        Directory.CreateDirectory(dir);
+        var filesDir = Path.Combine(dir, "files");
+        TryDeleteDirectory(filesDir);
+        Directory.Move(staging.Directory, filesDir);
+
+        var manifest = new Manifest(staging.Fingerprint, info, files, DateTimeOffset.UtcNow);
+        var temp = Path.Combine(dir, $"{ManifestFileName}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, useAsync: true))
+            {
+                await JsonSerializer.SerializeAsync(stream, manifest, ManifestJson.Options, CancellationToken.None);
+                await stream.FlushAsync(CancellationToken.None);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, Path.Combine(dir, ManifestFileName), overwrite: false);
+            return manifest;
+        }
+        catch (IOException) when (File.Exists(Path.Combine(dir, ManifestFileName)))
+        {
+            // Another committer won (create-only): same fingerprint ⇒ same result; keep theirs.
+            return (await GetManifestAsync(staging.Fingerprint, false, ct)).Manifest
+                   ?? throw new IOException($"artifact {staging.Fingerprint} was committed concurrently but its manifest is broken");
+        }
+        finally { TryDeleteFile(temp); }
+    }
+
+    /// <summary>Throws away a staging folder (a failed or interrupted node).</summary>
+    public Task AbortStagingAsync(StagingArea staging, CancellationToken ct = default)
+    {
+        TryDeleteDirectory(staging.Directory);
+        return Task.CompletedTask;
+    }
+
+    public Task<string> GetLocalPathAsync(Manifest manifest, string fileName, CancellationToken ct = default)
+    {
+        var file = manifest.File(fileName);
+        var path = FilePath(ArtifactDirectory(manifest.Fingerprint), file.Name);
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new ArtifactCorruptException($"artifact {manifest.Fingerprint[..12]} ({manifest.Info.NodeId}): file '{fileName}' is missing ({path})");
+        if (info.Length != file.Size)
+            throw new ArtifactCorruptException($"artifact {manifest.Fingerprint[..12]} ({manifest.Info.NodeId}): file '{fileName}' has {info.Length} bytes, manifest says {file.Size}");
+        return Task.FromResult(path);
+    }
+
+    public Task<string> GetScratchDirectoryAsync(string fingerprint, CancellationToken ct = default)
+    {
+        var dir = Path.Combine(ScratchDir, CheckFingerprint(fingerprint));
+        Directory.CreateDirectory(dir);
+        return Task.FromResult(dir);
+    }
+
+    public Task DeleteScratchAsync(string fingerprint, CancellationToken ct = default)
+    {
+        TryDeleteDirectory(Path.Combine(ScratchDir, CheckFingerprint(fingerprint)));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Fingerprints that have a scratch folder (unfinished or interrupted nodes).</summary>
+    public IEnumerable<string> ListScratch() =>
+        Directory.EnumerateDirectories(ScratchDir).Select(Path.GetFileName).OfType<string>();
+
+    public async Task<IAsyncDisposable> ClaimAsync(string fingerprint, CancellationToken ct = default)
+    {
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            if (TryClaim(fingerprint) is { } claim) return claim;
+            await Task.Delay(delay, ct);
+            delay = TimeSpan.FromTicks(Math.Min(MaxPoll.Ticks, delay.Ticks * 2));
+        }
+    }
+
+    /// <summary>The claim on <paramref name="fingerprint"/> if nobody holds it now, else null (does not wait).</summary>
+    public IAsyncDisposable? TryClaim(string name)
+    {
+        var path = Path.Combine(LocksDir, CheckFingerprint(name) + ".lock");
+        try
+        {
+            // FileShare.None takes an exclusive flock on Unix: released by the kernel when the process dies.
+            return new Claim(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
+        }
+        catch (IOException) when (File.Exists(path)) { return null; }
+    }
+
+    private sealed class Claim(FileStream lockFile) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => lockFile.DisposeAsync();
+    }
+
+    public async IAsyncEnumerable<string> ListArtifactsAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(ArtifactsDir))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (File.Exists(Path.Combine(dir, ManifestFileName))) yield return Path.GetFileName(dir);
+        }
+        await Task.CompletedTask;
+    }
+
+    public Task DeleteArtifactAsync(string fingerprint, CancellationToken ct = default)
+    {
+        var dir = ArtifactDirectory(fingerprint);
+        TryDeleteFile(Path.Combine(dir, ManifestFileName));
+        TryDeleteDirectory(dir);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Removes what crashed processes left behind: staging folders and manifest-less artifact folders whose
+    /// fingerprint nobody has claimed now. Returns how many folders it removed.
+    /// </summary>
+    public async Task<int> CleanLeftoversAsync(CancellationToken ct = default)
+    {
+        var removed = 0;
+        var candidates = Directory.EnumerateDirectories(StagingDir)
+            .Select(d => (Dir: d, Fp: Path.GetFileName(d).Split('.')[0]))
+            .Concat(Directory.EnumerateDirectories(ArtifactsDir)
+                .Where(d => !File.Exists(Path.Combine(d, ManifestFileName)))
+                .Select(d => (Dir: d, Fp: Path.GetFileName(d))))
+            .ToList();
+        foreach (var (dir, fp) in candidates)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (TryClaim(fp) is not { } claim) continue;
+            await using (claim)
+            {
+                if (dir.StartsWith(ArtifactsDir, StringComparison.Ordinal) && File.Exists(Path.Combine(dir, ManifestFileName))) continue;
+                TryDeleteDirectory(dir);
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    public async Task PutDocumentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default)
+    {
+        var full = DocumentPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = $"{full}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            await File.WriteAllBytesAsync(temp, content, ct);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally { TryDeleteFile(temp); }
+    }
+
+    public async Task<byte[]?> GetDocumentAsync(string path, CancellationToken ct = default)
+    {
+        try { return await File.ReadAllBytesAsync(DocumentPath(path), ct); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public async IAsyncEnumerable<string> ListDocumentsAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var docs = DocsDir;
+        var start = prefix.Contains('/') ? DocumentPath(prefix[..prefix.LastIndexOf('/')]) : docs;
+        if (!Directory.Exists(start)) yield break;
+        foreach (var file in Directory.EnumerateFiles(start, "*", SearchOption.AllDirectories))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (file.EndsWith(".tmp", StringComparison.Ordinal)) continue;
+            var rel = Path.GetRelativePath(docs, file).Replace(Path.DirectorySeparatorChar, '/');
+            if (rel.StartsWith(prefix, StringComparison.Ordinal)) yield return rel;
+        }
+        await Task.CompletedTask;
+    }
+
+    public Task DeleteDocumentAsync(string path, CancellationToken ct = default)
+    {
+        TryDeleteFile(DocumentPath(path));
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private string DocumentPath(string path)
+    {
+        if (path.Length == 0 || path.StartsWith('/') || path.Split('/').Any(p => p is "" or "." or ".."))
+            throw new ArgumentException($"document path '{path}' must be relative, '/'-separated, without '.' or '..' parts");
+        return Path.Combine(DocsDir, path.Replace('/', Path.DirectorySeparatorChar));
+    }
+
+    private static string FilePath(string artifactDir, string name) =>
+        Path.Combine(artifactDir, "files", name.Replace('/', Path.DirectorySeparatorChar));
+
+    private static string CheckFingerprint(string fingerprint)
+    {
+        if (fingerprint.Length == 0 || fingerprint.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+            throw new ArgumentException($"'{fingerprint}' is not a valid fingerprint (expected letters, digits, '-' or '_')");
+        return fingerprint;
+    }
+
+    public static async Task<string> Sha256Async(string path, CancellationToken ct)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct));
+    }
+
+    private static void TryDeleteDirectory(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    private static void TryDeleteFile(string path)
+    {
+        try { File.Delete(path); } catch (DirectoryNotFoundException) { }
+    }
+}

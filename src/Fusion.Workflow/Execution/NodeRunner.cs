@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using Fusion.Artifacts.Store;
+using Fusion.Workflow.Fingerprints;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging;
+
+namespace Fusion.Workflow.Execution;
+
+/// <summary>How to run one node.</summary>
+/// <param name="Pipeline">Pipeline name (keys the node index).</param>
+/// <param name="Force">Recompute even when a committed output exists (it is replaced).</param>
+/// <param name="Verify">Check SHA-256 of every input file (sizes are always checked).</param>
+/// <param name="Reasons">Why it runs (from the plan), recorded in the ledger.</param>
+public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Verify = false, IReadOnlyList<string>? Reasons = null);
+
+/// <summary>
+/// Runs one node given its fingerprinted definition and the store: the unit a distributed executor calls as an
+/// activity. Reuses a committed output; otherwise claims the fingerprint (waiting for another process that holds it,
+/// then reusing its result), checks the inputs against their manifests, runs the stage into a staging folder with
+/// its scratch folder for checkpoints, commits atomically and deletes the scratch.
+/// </summary>
+public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, EnvironmentFacts facts, ILoggerFactory loggers, IRunObserver? observer = null)
+{
+    private readonly IRunObserver observer = observer ?? NullRunObserver.Instance;
+    private readonly EngineDocuments documents = new(store);
+    private readonly ILogger log = loggers.CreateLogger("fusion.engine");
+
+    public async Task<NodeOutcome> RunAsync(PlannedNode node, NodeRunOptions options, CancellationToken ct)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false) =>
+            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons);
+
+        if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } cached)
+            return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: cached), ct);
+
+        IAsyncDisposable claim;
+        var claiming = store.ClaimAsync(node.Fingerprint, ct);
+        var waited = false;
+        try
+        {
+            if (await Task.WhenAny(claiming, Task.Delay(200, CancellationToken.None)) != claiming)
+            {
+                waited = true;
+                observer.NodeWaiting(node, "another run is computing it; waiting to reuse its result");
+                log.LogInformation("{Node}: another run holds {Fingerprint}; waiting", node.Id, node.Short);
+            }
+            claim = await claiming;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Outcome(NodeState.Interrupted, "cancelled while waiting for another run"); }
+
+        await using (claim)
+        {
+            if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
+                return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
+            if (options.Force) await store.DeleteArtifactAsync(node.Fingerprint, ct);
+
+            var kind = registry.Get(node.Definition.Kind);
+            var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
+            foreach (var (name, upstream) in node.Definition.Inputs)
+            {
+                var list = new List<InputArtifact>();
+                for (var i = 0; i < upstream.Count; i++)
+                {
+                    var fp = node.InputFingerprints[name][i];
+                    var lookup = await store.GetManifestAsync(fp, options.Verify, ct);
+                    if (lookup.Manifest is null)
+                        return Finish(node, Outcome(NodeState.Failed, $"input '{name}': {upstream[i]} ({fp[..12]}) has no usable committed output" +
+                            (lookup.Problem is null ? "; run it first" : $": {lookup.Problem}")));
+                    list.Add(new InputArtifact(upstream[i], lookup.Manifest, store));
+                }
+                inputs[name] = list;
+            }
+
+            var staging = await store.BeginStagingAsync(node.Fingerprint, ct);
+            var context = new StageContext
+            {
+                NodeId = node.Id,
+                Variant = node.Definition.Variant,
+                Fingerprint = node.Fingerprint,
+                Inputs = inputs,
+                OutputDirectory = staging.Directory,
+                ScratchDirectory = await store.GetScratchDirectoryAsync(node.Fingerprint, ct),
+                Progress = new ObservedProgress(observer, node),
+                Logger = loggers.CreateLogger($"fusion.{node.Id}"),
+                CancellationToken = ct,
+                Environment = facts,
+            };
+            observer.NodeStarted(node, options.Reasons ?? []);
+            log.LogInformation("{Node}: running {Kind} ({Fingerprint}){Why}", node.Id, kind.Name, node.Short,
+                options.Reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
+            try
+            {
+                await kind.RunAsync(context, node.Definition.Params);
+                var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
+                if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
+                var info = new ManifestInfo(node.Id, kind.Name, kind.CodeVersion, node.Parts, started, clock.Elapsed, new SortedDictionary<string, string>(context.Summary));
+                var manifest = await store.CommitAsync(staging, info, CancellationToken.None);
+                await store.DeleteScratchAsync(node.Fingerprint, CancellationToken.None);
+                await documents.PutIndexAsync(options.Pipeline, new NodeIndexEntry(node.Id, node.Fingerprint, node.Parts, DateTimeOffset.UtcNow), CancellationToken.None);
+                return Finish(node, Outcome(NodeState.Ran, manifest: manifest));
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                await store.AbortStagingAsync(staging, CancellationToken.None);
+                return Finish(node, Outcome(NodeState.Interrupted, "interrupted; its checkpoints are kept for the next run"));
+            }
+            catch (Exception e)
+            {
+                await store.AbortStagingAsync(staging, CancellationToken.None);
+                log.LogError(e, "{Node} failed", node.Id);
+                return Finish(node, Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}"));
+            }
+        }
+    }
+
+    private async Task<Manifest?> LookupAsync(PlannedNode node, bool verify, CancellationToken ct)
+    {
+        var lookup = await store.GetManifestAsync(node.Fingerprint, verify, ct);
+        if (lookup.Problem is not null) log.LogWarning("{Node}: committed output is broken and will be recomputed: {Problem}", node.Id, lookup.Problem);
+        return lookup.Manifest;
+    }
+
+    private async Task<NodeOutcome> CachedAsync(PlannedNode node, NodeRunOptions options, NodeOutcome outcome, CancellationToken ct)
+    {
+        var index = await documents.GetIndexAsync(options.Pipeline, node.Id, ct);
+        if (index?.Fingerprint != node.Fingerprint)
+            await documents.PutIndexAsync(options.Pipeline, new NodeIndexEntry(node.Id, node.Fingerprint, node.Parts, DateTimeOffset.UtcNow), ct);
+        return Finish(node, outcome);
+    }
+
+    private NodeOutcome Finish(PlannedNode node, NodeOutcome outcome)
+    {
+        observer.NodeFinished(node, outcome);
+        return outcome;
+    }
+
+    private sealed class ObservedProgress(IRunObserver observer, PlannedNode node) : IStageProgress
+    {
+        public void Report(long current, long total, string unit = "it") => observer.NodeProgress(node, current, total, unit);
+    }
+}

@@ -1,0 +1,59 @@
+using Fusion.Artifacts.Store;
+
+namespace Fusion.Workflow.Execution;
+
+public enum NodeState { Cached, Ran, Failed, Interrupted, Skipped }
+
+public enum RunState { Running, Succeeded, Failed, Interrupted }
+
+/// <summary>What happened to one node in one run.</summary>
+public sealed record NodeOutcome(
+    string NodeId,
+    string Fingerprint,
+    NodeState State,
+    DateTimeOffset StartedUtc,
+    TimeSpan Elapsed,
+    string? Error = null,
+    Manifest? Manifest = null,
+    /// <summary>True when another process computed it while this one waited for the claim.</summary>
+    bool ReusedFromConcurrentRun = false,
+    /// <summary>Why it ran (plan reasons), empty when cached.</summary>
+    IReadOnlyList<string>? Reasons = null);
+
+/// <summary>The ledger entry of one node.</summary>
+public sealed record NodeRecord(
+    string NodeId,
+    string Fingerprint,
+    NodeState State,
+    DateTimeOffset? StartedUtc,
+    double Seconds,
+    string? Error,
+    IReadOnlyList<string>? Reasons,
+    IReadOnlyDictionary<string, string>? Summary)
+{
+    public static NodeRecord From(NodeOutcome o) =>
+        new(o.NodeId, o.Fingerprint, o.State, o.StartedUtc, o.Elapsed.TotalSeconds, o.Error, o.Reasons, o.Manifest?.Info.Summary);
+}
+
+/// <summary>One `fusion run`: stored as the document runs/&lt;RunId&gt;.json and rewritten after every node.</summary>
+public sealed record RunRecord
+{
+    public required string RunId { get; init; }
+    public required string Pipeline { get; init; }
+    public required string PipelineFile { get; init; }
+    public string? Profile { get; init; }
+    public IReadOnlyList<string> Overrides { get; init; } = [];
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+    public required DateTimeOffset StartedUtc { get; init; }
+    public DateTimeOffset? FinishedUtc { get; set; }
+    public RunState State { get; set; } = RunState.Running;
+    public string Host { get; init; } = Environment.MachineName;
+    public int ProcessId { get; init; } = Environment.ProcessId;
+    public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
+    public List<NodeRecord> Nodes { get; init; } = [];
+
+    public static string NewId() => $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+}
+
+/// <summary>The last fingerprint of a node id in a pipeline, so `plan` can say what changed (document nodes/PIPELINE/ID.json).</summary>
+public sealed record NodeIndexEntry(string NodeId, string Fingerprint, IReadOnlyDictionary<string, string> Parts, DateTimeOffset UpdatedUtc);

@@ -1,0 +1,352 @@
+using System.Text.RegularExpressions;
+using Fusion.Workflow.Stages;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Fusion.Workflow.Pipelines;
+
+/// <summary>
+/// Reads a pipeline file. Format (every key is checked; errors name file:line:column and the key):
+/// <code>
+/// description: optional text
+/// stages:
+///   data:                               # stage name → one node "data"
+///     kind: make-data                   # a registered stage kind
+///     params: {count: 100}              # typed by the kind's params class
+///   train:
+///     kind: train
+///     inputs: {data: data}              # declared input → upstream stage
+///     params: {steps: 1000}
+///     variants:                         # one node per variant: train[early-concat], train[early-cross]
+///       early-concat: {fusion: early, text: concat}    # variant name → params of that variant
+///       early-cross: {fusion: early, text: cross}
+///   sample:
+///     kind: sample
+///     variants: train                   # same variant names as stage train (no extra params)
+///     inputs: {model: train}            # a variant stage's input follows the matching variant: sample[x] ← train[x]
+///   report:
+///     kind: aggregate
+///     inputs:
+///       metrics: sample[*]              # all variants (a Many input); sample[early-cross] picks one
+/// profiles:                             # selected with --profile
+///   tiny: {train.steps: 10, "train[early-cross].steps": 20}
+/// </code>
+/// A variant list <c>variants: [a, b]</c> is short for <c>{a: {variant: a}, b: {variant: b}}</c> (the kind needs a
+/// <c>variant</c> param). Param precedence: defaults &lt; params &lt; variant params &lt; profile &lt; <c>-p</c> overrides.
+/// </summary>
+public static partial class PipelineLoader
+{
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]*$")] private static partial Regex StageName();
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]*$")] private static partial Regex VariantName();
+    [GeneratedRegex(@"^(?<stage>[A-Za-z0-9][A-Za-z0-9_-]*)(\[(?<variant>[^\]]+)\])?$")] private static partial Regex Reference();
+    [GeneratedRegex(@"^(?<stage>[A-Za-z0-9][A-Za-z0-9_-]*)(\[(?<variant>[^\]]+)\])?\.(?<param>[A-Za-z0-9_]+)$")] private static partial Regex Setting();
+
+    /// <summary>A <c>-p stage.param=value</c> override (or a profile entry); the value is YAML (e.g. 3, true, [1, 2]).</summary>
+    public sealed record Override(string Key, YamlNode Value, SourceLocation Location);
+
+    public static Pipeline Load(string path, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null)
+    {
+        if (!File.Exists(path)) throw new PipelineException($"pipeline file does not exist: {Path.GetFullPath(path)}");
+        return Parse(File.ReadAllText(path), path, registry, profile, overrides);
+    }
+
+    public static Pipeline Parse(string yaml, string fileName, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null)
+    {
+        var file = fileName;
+        var root = ReadYaml(yaml, file);
+        SourceLocation At(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
+        PipelineException Error(YamlNode at, string key, string message) => new(message, At(at), key);
+
+        if (root is not YamlMappingNode top) throw Error(root, "(root)", "a pipeline file is a mapping with 'stages' (and optionally 'profiles', 'description')");
+        CheckKeys(top, "", ["stages", "profiles", "description"], Error);
+        if (Child(top, "stages") is not YamlMappingNode stagesNode || stagesNode.Children.Count == 0)
+            throw Error(top, "stages", "missing or empty 'stages' mapping");
+
+        // Pass 1: stages with their kind, params, variants and input references.
+        var stages = new List<StageSpec>();
+        foreach (var (keyNode, valueNode) in stagesNode.Children)
+        {
+            var name = Text(keyNode);
+            var key = $"stages.{name}";
+            if (!StageName().IsMatch(name)) throw Error(keyNode, key, "stage names use letters, digits, '-' and '_'");
+            if (valueNode is not YamlMappingNode body) throw Error(valueNode, key, "a stage is a mapping with 'kind' (and 'params', 'inputs', 'variants', 'description')");
+            CheckKeys(body, key + ".", ["kind", "params", "inputs", "variants", "description"], Error);
+            if (Child(body, "kind") is not YamlScalarNode kindNode || string.IsNullOrEmpty(kindNode.Value))
+                throw Error(body, key + ".kind", "missing 'kind'");
+            if (!registry.TryGet(kindNode.Value!, out var kind))
+                throw Error(kindNode, key + ".kind", $"unknown stage kind '{kindNode.Value}' (known: {string.Join(", ", registry.Kinds.Select(k => k.Name).Order())})");
+            stages.Add(new StageSpec(name, kind, body, keyNode));
+        }
+        var byName = stages.ToDictionary(s => s.Name, StringComparer.Ordinal);
+
+        foreach (var s in stages)
+        {
+            var key = $"stages.{s.Name}";
+            if (Child(s.Body, "params") is { } paramsNode)
+            {
+                if (paramsNode is not YamlMappingNode pm) throw Error(paramsNode, key + ".params", "params is a mapping of param → value");
+                foreach (var (k, v) in pm.Children) s.Params.Add(new Override($"{s.Name}.{Text(k)}", v, At(k)));
+            }
+            if (Child(s.Body, "variants") is { } variantsNode)
+            {
+                var vkey = key + ".variants";
+                switch (variantsNode)
+                {
+                    case YamlMappingNode vm:
+                        foreach (var (k, v) in vm.Children)
+                        {
+                            var vname = CheckVariant(k, vkey, Error);
+                            s.Variants.Add(vname);
+                            if (v is YamlMappingNode vp)
+                                foreach (var (pk, pv) in vp.Children) s.VariantParams.Add(new Override($"{s.Name}[{vname}].{Text(pk)}", pv, At(pk)));
+                            else if (!(v is YamlScalarNode { Value: null or "" or "~" or "null" }))
+                                throw Error(v, $"{vkey}.{vname}", "a variant is a mapping of param → value (or empty)");
+                        }
+                        break;
+                    case YamlSequenceNode vs:
+                        if (!s.Kind.Params.ByName.ContainsKey("variant"))
+                            throw Error(vs, vkey, $"a variant list sets the param 'variant', which kind '{s.Kind.Name}' does not have; write variants as a mapping name → params");
+                        foreach (var v in vs.Children)
+                        {
+                            var vname = CheckVariant(v, vkey, Error);
+                            s.Variants.Add(vname);
+                            s.VariantParams.Add(new Override($"{s.Name}[{vname}].variant", new YamlScalarNode(vname), At(v)));
+                        }
+                        break;
+                    case YamlScalarNode { Value: { Length: > 0 } other }:
+                        if (!byName.TryGetValue(other, out var source)) throw Error(variantsNode, vkey, $"'{other}' is not a stage of this pipeline");
+                        s.VariantsFrom = (source, variantsNode);
+                        break;
+                    default:
+                        throw Error(variantsNode, vkey, "variants is a mapping name → params, a list of names, or the name of another stage");
+                }
+                if (s.Variants.Count != s.Variants.Distinct().Count()) throw Error(variantsNode, vkey, "duplicate variant name");
+            }
+            if (Child(s.Body, "inputs") is { } inputsNode)
+            {
+                if (inputsNode is not YamlMappingNode im) throw Error(inputsNode, key + ".inputs", "inputs is a mapping of input name → stage reference");
+                foreach (var (k, v) in im.Children)
+                {
+                    var iname = Text(k);
+                    var ikey = $"{key}.inputs.{iname}";
+                    var declared = s.Kind.Inputs.FirstOrDefault(i => i.Name == iname)
+                        ?? throw Error(k, ikey, $"kind '{s.Kind.Name}' has no input '{iname}' (inputs: {Names(s.Kind.Inputs.Select(i => i.Name))})");
+                    var refs = v switch
+                    {
+                        YamlScalarNode sc when !string.IsNullOrEmpty(sc.Value) => [sc],
+                        YamlSequenceNode seq => seq.Children.Select(c => c as YamlScalarNode ?? throw Error(c, ikey, "expected a stage reference")).ToList(),
+                        _ => throw Error(v, ikey, "expected a stage reference (stage, stage[variant] or stage[*]) or a list of them"),
+                    };
+                    s.Inputs.Add((declared, refs, k));
+                }
+            }
+            foreach (var missing in s.Kind.Inputs.Where(i => !i.Optional && s.Inputs.All(x => x.Input.Name != i.Name)))
+                throw Error(s.Body, $"{key}.inputs.{missing.Name}", $"missing input '{missing.Name}' required by kind '{s.Kind.Name}'");
+        }
+        foreach (var s in stages) ResolveVariantsFrom(s, [], Error);
+
+        // Profiles and command-line overrides: validated even when not selected, so typos surface early.
+        var profiles = new Dictionary<string, List<Override>>(StringComparer.Ordinal);
+        if (Child(top, "profiles") is { } profilesNode)
+        {
+            if (profilesNode is not YamlMappingNode pm) throw Error(profilesNode, "profiles", "profiles is a mapping of profile name → {stage.param: value}");
+            foreach (var (k, v) in pm.Children)
+            {
+                var pname = Text(k);
+                if (v is not YamlMappingNode settings) throw Error(v, $"profiles.{pname}", "a profile is a mapping of stage.param → value");
+                profiles[pname] = settings.Children.Select(kv => new Override(Text(kv.Key), kv.Value, At(kv.Key))).ToList();
+            }
+        }
+        var applied = new List<Override>();
+        if (profile is not null)
+        {
+            if (!profiles.TryGetValue(profile, out var selected))
+                throw new PipelineException($"unknown profile '{profile}' (profiles of {file}: {Names(profiles.Keys)})", SourceLocation.CommandLine, "--profile");
+            applied.AddRange(selected.OrderBy(o => o.Key.Contains('['))); // stage-wide settings first, then per variant
+        }
+        applied.AddRange((overrides ?? []).Select(ParseOverride).OrderBy(o => o.Key.Contains('[')));
+
+        // Expand variants into nodes and resolve params in precedence order.
+        var nodes = new Dictionary<string, (StageSpec Stage, string? Variant, SortedDictionary<string, string> Params)>(StringComparer.Ordinal);
+        foreach (var s in stages)
+            foreach (var variant in s.Variants.Count == 0 ? [null] : s.Variants.Cast<string?>())
+                nodes[NodeDefinition.IdOf(s.Name, variant)] = (s, variant, s.Kind.Params.Defaults());
+        foreach (var o in stages.SelectMany(s => s.Params.Concat(s.VariantParams)))
+            Apply(o, nodes, byName, ParamKey(o.Key));
+        foreach (var (pname, settings) in profiles)
+            foreach (var o in settings)
+                if (pname != profile) Apply(o, nodes, byName, $"profiles.{pname}.{o.Key}", dryRun: true);
+        foreach (var o in applied)
+            Apply(o, nodes, byName, o.Location == SourceLocation.CommandLine ? $"-p {o.Key}" : $"profiles.{profile}.{o.Key}");
+
+        // Bind inputs to upstream node ids.
+        var definitions = new List<NodeDefinition>();
+        foreach (var (id, (s, variant, parameters)) in nodes)
+        {
+            var inputs = new SortedDictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+            foreach (var (input, refs, keyNode) in s.Inputs)
+            {
+                var ikey = $"stages.{s.Name}.inputs.{input.Name}";
+                var ids = refs.SelectMany(r => ResolveReference(r, s, variant, byName, ikey, Error)).ToList();
+                if (!input.Many && ids.Count != 1)
+                    throw Error(keyNode, ikey, $"input '{input.Name}' of kind '{s.Kind.Name}' takes one node, the reference gives {ids.Count} ({string.Join(", ", ids)})");
+                inputs[input.Name] = ids;
+            }
+            definitions.Add(new NodeDefinition(id, s.Name, variant, s.Kind.Name, parameters, inputs, At(s.KeyNode)));
+        }
+        var ordered = TopologicalOrder(definitions, stages, Error);
+        return new Pipeline(Path.GetFileNameWithoutExtension(file), file, ordered, profiles.Keys.ToList(), profile);
+    }
+
+    private static string ParamKey(string key)
+    {
+        var m = Setting().Match(key);
+        return m.Success
+            ? $"stages.{m.Groups["stage"].Value}" + (m.Groups["variant"].Success ? $".variants.{m.Groups["variant"].Value}" : ".params") + $".{m.Groups["param"].Value}"
+            : key;
+    }
+
+    /// <summary>Parses "stage.param=value" or "stage[variant].param=value" (value in YAML syntax).</summary>
+    public static Override ParseOverride(string text)
+    {
+        var eq = text.IndexOf('=');
+        if (eq <= 0) throw new PipelineException($"expected stage.param=value, got '{text}'", SourceLocation.CommandLine, "-p");
+        var valueText = text[(eq + 1)..];
+        YamlNode value;
+        try { value = ReadYaml(valueText.Length == 0 ? "''" : valueText, "-p " + text[..eq]); }
+        catch (PipelineException e) { throw new PipelineException($"value '{valueText}' is not valid YAML: {e.Reason}", SourceLocation.CommandLine, "-p " + text[..eq]); }
+        return new Override(text[..eq].Trim(), value, SourceLocation.CommandLine);
+    }
+
+    private static void Apply(Override o, Dictionary<string, (StageSpec Stage, string? Variant, SortedDictionary<string, string> Params)> nodes,
+        Dictionary<string, StageSpec> stages, string key, bool dryRun = false)
+    {
+        PipelineException Error(string message) => new(message, o.Location.Line > 0 ? o.Location : SourceLocation.CommandLine, key);
+        var m = Setting().Match(o.Key);
+        if (!m.Success) throw Error("expected stage.param or stage[variant].param");
+        var stageName = m.Groups["stage"].Value;
+        if (!stages.TryGetValue(stageName, out var stage)) throw Error($"no stage '{stageName}' (stages: {Names(stages.Keys)})");
+        var paramName = m.Groups["param"].Value;
+        if (!stage.Kind.Params.ByName.TryGetValue(paramName, out var info))
+            throw Error($"kind '{stage.Kind.Name}' has no param '{paramName}' (params: {Names(stage.Kind.Params.ByName.Keys)})");
+        string canonical;
+        try { canonical = ParamSchema.Convert(info, ValueOf(o.Value)); }
+        catch (FormatException e) { throw Error($"param '{paramName}' of kind '{stage.Kind.Name}': {e.Message}"); }
+        var variant = m.Groups["variant"].Success ? m.Groups["variant"].Value : null;
+        if (variant is not null && !stage.Variants.Contains(variant))
+            throw Error($"stage '{stageName}' has no variant '{variant}' (variants: {Names(stage.Variants)})");
+        if (dryRun) return;
+        foreach (var node in nodes.Values.Where(n => n.Stage == stage && (variant is null || n.Variant == variant)))
+            node.Params[paramName] = canonical;
+    }
+
+    /// <summary>A YAML value as ParamSchema.Convert takes it: scalar text (null for a plain null) or a list of them.</summary>
+    private static object? ValueOf(YamlNode node) => node switch
+    {
+        YamlScalarNode s when s.Style == ScalarStyle.Plain && s.Value is null or "" or "~" or "null" or "Null" or "NULL" => null,
+        YamlScalarNode s => s.Value,
+        YamlSequenceNode seq => seq.Children.Select(c => c is YamlScalarNode sc ? ValueOf(sc) as string : throw new FormatException("lists of params hold scalars")).ToList(),
+        _ => throw new FormatException("expected a value, got a mapping"),
+    };
+
+    private static IEnumerable<string> ResolveReference(YamlScalarNode r, StageSpec consumer, string? consumerVariant,
+        Dictionary<string, StageSpec> stages, string key, Func<YamlNode, string, string, PipelineException> error)
+    {
+        var m = Reference().Match(r.Value ?? "");
+        if (!m.Success) throw error(r, key, $"'{r.Value}' is not a stage reference (stage, stage[variant] or stage[*])");
+        var name = m.Groups["stage"].Value;
+        if (!stages.TryGetValue(name, out var up)) throw error(r, key, $"no stage '{name}' (stages: {Names(stages.Keys)})");
+        if (up == consumer) throw error(r, key, $"stage '{name}' cannot take its own output (cycle: {name} → {name})");
+        if (m.Groups["variant"].Success)
+        {
+            var v = m.Groups["variant"].Value;
+            if (up.Variants.Count == 0) throw error(r, key, $"stage '{name}' has no variants; write '{name}'");
+            if (v == "*") return up.Variants.Select(x => NodeDefinition.IdOf(name, x));
+            return up.Variants.Contains(v) ? [NodeDefinition.IdOf(name, v)] : throw error(r, key, $"stage '{name}' has no variant '{v}' (variants: {Names(up.Variants)})");
+        }
+        if (up.Variants.Count == 0) return [name];
+        if (consumerVariant is not null && up.Variants.Contains(consumerVariant)) return [NodeDefinition.IdOf(name, consumerVariant)];
+        throw error(r, key, consumerVariant is null
+            ? $"stage '{name}' has variants ({Names(up.Variants)}); write {name}[VARIANT], {name}[*], or give '{consumer.Name}' the same variants ('variants: {name}')"
+            : $"stage '{name}' has no variant '{consumerVariant}' matching {consumer.Name}[{consumerVariant}]; write {name}[VARIANT] or {name}[*]");
+    }
+
+    private static void ResolveVariantsFrom(StageSpec s, HashSet<string> visiting, Func<YamlNode, string, string, PipelineException> error)
+    {
+        if (s.VariantsFrom is not var (source, at)) return;
+        if (!visiting.Add(s.Name)) throw error(at, $"stages.{s.Name}.variants", $"variants refer to each other in a cycle ({string.Join(" → ", visiting)} → {s.Name})");
+        ResolveVariantsFrom(source, visiting, error);
+        if (source.Variants.Count == 0) throw error(at, $"stages.{s.Name}.variants", $"stage '{source.Name}' has no variants");
+        s.Variants.AddRange(source.Variants);
+        s.VariantsFrom = null;
+    }
+
+    private static List<NodeDefinition> TopologicalOrder(List<NodeDefinition> nodes, List<StageSpec> stages, Func<YamlNode, string, string, PipelineException> error)
+    {
+        var byId = nodes.ToDictionary(n => n.Id, StringComparer.Ordinal);
+        var state = new Dictionary<string, int>(StringComparer.Ordinal); // 1 = on the path, 2 = done
+        var order = new List<NodeDefinition>();
+        var path = new List<string>();
+        void Visit(NodeDefinition n)
+        {
+            if (state.GetValueOrDefault(n.Id) == 2) return;
+            if (state.GetValueOrDefault(n.Id) == 1)
+            {
+                var cycle = path.Skip(path.IndexOf(n.Id)).Append(n.Id).ToList();
+                var stage = stages.First(s => s.Name == byId[cycle[0]].Stage);
+                var at = Child(stage.Body, "inputs") ?? stage.Body;
+                throw error(at, $"stages.{stage.Name}.inputs", $"cycle: {string.Join(" → ", cycle)}");
+            }
+            state[n.Id] = 1;
+            path.Add(n.Id);
+            foreach (var up in n.Upstream) Visit(byId[up]);
+            path.RemoveAt(path.Count - 1);
+            state[n.Id] = 2;
+            order.Add(n);
+        }
+        foreach (var n in nodes) Visit(n);
+        return order;
+    }
+
+    private static YamlNode ReadYaml(string text, string file)
+    {
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException e) { throw new PipelineException((e.InnerException ?? e).Message, new SourceLocation(file, (int)e.Start.Line, (int)e.Start.Column)); }
+        if (stream.Documents.Count != 1) throw new PipelineException($"expected one YAML document, found {stream.Documents.Count}", new SourceLocation(file, 1, 1));
+        return stream.Documents[0].RootNode;
+    }
+
+    private static void CheckKeys(YamlMappingNode node, string prefix, string[] allowed, Func<YamlNode, string, string, PipelineException> error)
+    {
+        foreach (var k in node.Children.Keys)
+            if (!allowed.Contains(Text(k)))
+                throw error(k, prefix + Text(k), $"unknown key '{Text(k)}' (expected one of: {string.Join(", ", allowed)})");
+    }
+
+    private static string CheckVariant(YamlNode node, string key, Func<YamlNode, string, string, PipelineException> error)
+    {
+        var name = Text(node);
+        return VariantName().IsMatch(name) && name != "*" ? name : throw error(node, $"{key}.{name}", "variant names use letters, digits, '-', '_' and '.'");
+    }
+
+    private static YamlNode? Child(YamlMappingNode m, string key) =>
+        m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
+
+    private static string Text(YamlNode n) => n is YamlScalarNode s ? s.Value ?? "" : n.ToString();
+
+    private static string Names(IEnumerable<string> names) => names.Any() ? string.Join(", ", names.Order(StringComparer.Ordinal)) : "none";
+
+    private sealed class StageSpec(string name, IStageKind kind, YamlMappingNode body, YamlNode keyNode)
+    {
+        public string Name => name;
+        public IStageKind Kind => kind;
+        public YamlMappingNode Body => body;
+        public YamlNode KeyNode => keyNode;
+        public List<Override> Params { get; } = [];
+        public List<Override> VariantParams { get; } = [];
+        public List<string> Variants { get; } = [];
+        public (StageSpec Source, YamlNode At)? VariantsFrom { get; set; }
+        public List<(StageInput Input, List<YamlScalarNode> Refs, YamlNode Key)> Inputs { get; } = [];
+    }
+}

@@ -1,0 +1,31 @@
+namespace Fusion.Workflow.Stages;
+
+/// <summary>
+/// Facts of the machine that can change a stage's result: they enter fingerprints (filtered by
+/// <see cref="IStageKind.EnvironmentDependencies"/>). Keys are lower-case (torchsharp, libtorch, device, dtype).
+/// </summary>
+public sealed record EnvironmentFacts(IReadOnlyDictionary<string, string> Values)
+{
+    public const string DeviceKey = "device";
+    public const string DtypeKey = "dtype";
+
+    /// <summary>Device type the stages should use ("cpu" or "cuda").</summary>
+    public string Device => Values.TryGetValue(DeviceKey, out var d) ? d : "cpu";
+
+    /// <summary>Floating-point type the stages should compute in ("float32", "bfloat16", …).</summary>
+    public string Dtype => Values.TryGetValue(DtypeKey, out var d) ? d : "float32";
+
+    public static EnvironmentFacts Of(params (string Key, string Value)[] facts) =>
+        new(facts.ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal));
+}
+
+/// <summary>Supplies the environment facts (the CLI reads them from TorchSharp; tests pass fixed ones).</summary>
+public interface IEnvironmentFactsProvider
+{
+    EnvironmentFacts GetFacts();
+}
+
+public sealed class FixedEnvironmentFacts(EnvironmentFacts facts) : IEnvironmentFactsProvider
+{
+    public EnvironmentFacts GetFacts() => facts;
+}
