@@ -1,0 +1,63 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Fusion.Worker.Distributed;
+
+/// <summary>One node of a run's DAG: its id, the fingerprint of what it computes, and the nodes it needs first.</summary>
+public sealed record DagNode(string Id, string Fingerprint, string[] DependsOn);
+
+/// <summary>
+/// A run's resolved DAG as the distributed executor needs it. The engine resolves pipelines into this (ids, fingerprints,
+/// edges); what a node does is looked up by the worker's <see cref="INodeExecutor"/> from the run id and node id.
+/// </summary>
+public sealed record DagSpec(string RunId, DagNode[] Nodes)
+{
+    /// <summary>Throws naming the culprit when ids repeat, a dependency is unknown, or the graph has a cycle.</summary>
+    public DagSpec Validate()
+    {
+        if (string.IsNullOrWhiteSpace(RunId)) throw new ArgumentException("DAG has an empty run id");
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in Nodes)
+            if (!ids.Add(n.Id)) throw new ArgumentException($"run {RunId}: node id '{n.Id}' appears twice");
+        foreach (var n in Nodes)
+            foreach (var d in n.DependsOn)
+                if (!ids.Contains(d)) throw new ArgumentException($"run {RunId}: node '{n.Id}' depends on unknown node '{d}'");
+        var walk = new DagWalk(this);
+        var done = new HashSet<string>(StringComparer.Ordinal);
+        for (var ready = walk.Ready(done, []); ready.Count > 0; ready = walk.Ready(done, []))
+            foreach (var n in ready) done.Add(n.Id);
+        if (done.Count < Nodes.Length)
+            throw new ArgumentException($"run {RunId}: the DAG has a cycle through {string.Join(", ", Nodes.Where(n => !done.Contains(n.Id)).Select(n => n.Id))}");
+        return this;
+    }
+
+    /// <summary>SHA-256 over the run id, node ids, fingerprints and edges: the same run of the same DAG has the same digest.</summary>
+    public string Digest()
+    {
+        var sb = new StringBuilder(RunId).Append('\n');
+        foreach (var n in Nodes.OrderBy(n => n.Id, StringComparer.Ordinal))
+            sb.Append(n.Id).Append('\t').Append(n.Fingerprint).Append('\t').AppendJoin(',', n.DependsOn.Order(StringComparer.Ordinal)).Append('\n');
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+}
+
+/// <summary>Which nodes can start now: not done, not running, not blocked by a failure, all dependencies done.</summary>
+public sealed class DagWalk(DagSpec dag)
+{
+    public IReadOnlyList<DagNode> Ready(IReadOnlySet<string> done, IReadOnlyCollection<string> startedOrFailed) =>
+        dag.Nodes.Where(n => !done.Contains(n.Id) && !startedOrFailed.Contains(n.Id) && n.DependsOn.All(done.Contains)).ToList();
+
+    /// <summary>Nodes that can never run because a node they (transitively) need failed.</summary>
+    public IReadOnlyList<string> Blocked(IReadOnlySet<string> failed)
+    {
+        var blocked = new HashSet<string>(failed, StringComparer.Ordinal);
+        bool grew;
+        do
+        {
+            grew = false;
+            foreach (var n in dag.Nodes)
+                if (!blocked.Contains(n.Id) && n.DependsOn.Any(blocked.Contains)) grew = blocked.Add(n.Id) | grew;
+        } while (grew);
+        return dag.Nodes.Select(n => n.Id).Where(id => blocked.Contains(id) && !failed.Contains(id)).ToList();
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.RegularExpressions;
+
+namespace Fusion.Worker.Distributed;
+
+/// <summary>
+/// <c>Worker:Distributed</c>: the Durable Task hub a worker joins. One hub per worker pool: a GPU pool and a CPU pool
+/// each get their own <see cref="TaskHub"/> (Durable Task cannot route an activity to a subset of a hub's workers).
+/// </summary>
+public sealed partial class DistributedOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>Azure Storage connection string (queues, tables and lease blobs of the hub), e.g. "UseDevelopmentStorage=true".</summary>
+    public string ConnectionString { get; set; } = "UseDevelopmentStorage=true";
+
+    /// <summary>Task hub name: 3–45 letters and digits, starting with a letter. The pool's name, e.g. "fusiongpu".</summary>
+    public string TaskHub { get; set; } = "fusion";
+
+    /// <summary>Control-queue partitions (1–16); at most this many workers process orchestrations at once.</summary>
+    public int PartitionCount { get; set; } = 4;
+
+    /// <summary>Nodes one worker runs at a time: 1 for a one-GPU worker.</summary>
+    public int MaxConcurrentNodes { get; set; } = 1;
+
+    /// <summary>Longest pause between polls of an idle worker (Durable Task's default of 30 s makes runs start slowly).</summary>
+    public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a dequeued node stays hidden from other workers; renewed while the node runs, so a dead
+    /// worker's node reappears after at most this long.</summary>
+    public TimeSpan NodeVisibilityTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Partition lease length: a dead worker's orchestrations move to another worker after about this long.</summary>
+    public TimeSpan LeaseInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts per node (failures, not redeliveries) before the run gives up on it.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>This worker's name in results and logs; default machine-pid.</summary>
+    public string? WorkerId { get; set; }
+
+    public string ResolvedWorkerId => WorkerId ?? $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    public DistributedOptions Validate()
+    {
+        if (!HubName().IsMatch(TaskHub)) throw new ArgumentException($"Worker:Distributed:TaskHub '{TaskHub}' must be 3–45 letters and digits, starting with a letter");
+        if (PartitionCount is < 1 or > 16) throw new ArgumentException($"Worker:Distributed:PartitionCount {PartitionCount} must be 1–16");
+        if (MaxConcurrentNodes < 1) throw new ArgumentException("Worker:Distributed:MaxConcurrentNodes must be at least 1");
+        if (MaxAttempts < 1) throw new ArgumentException("Worker:Distributed:MaxAttempts must be at least 1");
+        if (string.IsNullOrWhiteSpace(ConnectionString)) throw new ArgumentException("Worker:Distributed:ConnectionString is empty");
+        return this;
+    }
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9]{2,44}$")]
+    private static partial Regex HubName();
+}

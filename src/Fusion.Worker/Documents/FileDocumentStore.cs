@@ -1,0 +1,50 @@
+namespace Fusion.Worker.Documents;
+
+/// <summary>Documents as files under one folder: atomic replace by rename, create-only by <see cref="FileMode.CreateNew"/>.</summary>
+public sealed class FileDocumentStore(string root) : IDocumentStore
+{
+    public string Root { get; } = Path.GetFullPath(root);
+
+    public async Task<byte[]?> GetAsync(string path, CancellationToken ct = default)
+    {
+        var file = Resolve(path);
+        try { return await File.ReadAllBytesAsync(file, ct); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public async Task PutAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default)
+    {
+        var file = Resolve(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var temp = $"{file}.{Guid.NewGuid():N}.tmp";
+        await File.WriteAllBytesAsync(temp, content.ToArray(), ct);
+        File.Move(temp, file, overwrite: true);
+    }
+
+    public async Task<bool> TryCreateAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default)
+    {
+        var file = Resolve(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        // Write beside, then move without overwrite (a hard link on Unix): the name appears create-only and complete.
+        var temp = $"{file}.{Guid.NewGuid():N}.tmp";
+        await File.WriteAllBytesAsync(temp, content.ToArray(), ct);
+        try
+        {
+            File.Move(temp, file, overwrite: false);
+            return true;
+        }
+        catch (IOException) when (File.Exists(file))
+        {
+            File.Delete(temp);
+            return false;
+        }
+    }
+
+    private string Resolve(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path) || path.StartsWith('/') || path.Split('/').Any(p => p is "" or "." or ".."))
+            throw new ArgumentException($"document path '{path}' must be relative, '/'-separated, without '.' or '..' parts", nameof(path));
+        return Path.Combine(Root, path.Replace('/', Path.DirectorySeparatorChar));
+    }
+}

@@ -1,0 +1,67 @@
+namespace Fusion.Worker.Regression;
+
+/// <summary>Which way a metric improves: FID lower, CLIP score and throughput higher; Either = any change beyond tolerance fails.</summary>
+public enum Better { Lower, Higher, Either }
+
+/// <summary>
+/// Tolerance of one metric: a change in the bad direction fails when it exceeds max(Absolute, Relative × |baseline|).
+/// </summary>
+public sealed class MetricRule
+{
+    public Better Better { get; set; } = Better.Either;
+    public double Absolute { get; set; }
+    public double Relative { get; set; }
+
+    public double Allowed(double baseline) => Math.Max(Absolute, Relative * Math.Abs(baseline));
+}
+
+/// <summary>
+/// <c>Worker:Regression</c>: per-metric rules keyed by metric name or a pattern with '*' (e.g. "fid*"); the most
+/// specific match wins (exact, then the longest pattern), then <see cref="Default"/>. A metric without any rule
+/// cannot be checked and fails the check.
+/// </summary>
+public sealed class RegressionOptions
+{
+    public Dictionary<string, MetricRule> Metrics { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public MetricRule? Default { get; set; }
+
+    /// <summary>Local folder that also receives each report (besides the document store); optional.</summary>
+    public string? ReportDirectory { get; set; }
+
+    public WebhookOptions Webhook { get; set; } = new();
+
+    public MetricRule? RuleFor(string metric)
+    {
+        if (Metrics.TryGetValue(metric, out var exact)) return exact;
+        return Metrics.Where(kv => kv.Key.Contains('*') && Matches(kv.Key, metric))
+                      .OrderByDescending(kv => kv.Key.Length).Select(kv => kv.Value).FirstOrDefault() ?? Default;
+    }
+
+    /// <summary>Metrics named exactly by a rule: required in every run and baseline.</summary>
+    public IEnumerable<string> RequiredMetrics => Metrics.Keys.Where(k => !k.Contains('*'));
+
+    private static bool Matches(string pattern, string name)
+    {
+        var parts = pattern.Split('*');
+        if (!name.StartsWith(parts[0], StringComparison.OrdinalIgnoreCase)) return false;
+        var at = parts[0].Length;
+        for (var i = 1; i < parts.Length; i++)
+        {
+            if (i == parts.Length - 1)
+                return name.Length - at >= parts[i].Length && name.EndsWith(parts[i], StringComparison.OrdinalIgnoreCase);
+            var found = name.IndexOf(parts[i], at, StringComparison.OrdinalIgnoreCase);
+            if (found < 0) return false;
+            at = found + parts[i].Length;
+        }
+        return true;
+    }
+}
+
+/// <summary><c>Worker:Regression:Webhook</c>: where to post each verdict (Slack/Teams-style JSON with a "text" field).</summary>
+public sealed class WebhookOptions
+{
+    public string? Url { get; set; }
+    public int MaxAttempts { get; set; } = 5;
+    public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Fusion.Tests.Support;
+using Fusion.Worker.Distributed;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Fusion.Tests.Worker;
+
+/// <summary>
+/// The Durable Task executor against Azurite with two worker processes: nodes spread across both, results equal the
+/// in-process walk, a killed worker's node is redone elsewhere, and nothing is ever committed twice.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHelper output)
+{
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(90);
+
+    private DistributedOptions Options(string hub) => new()
+    {
+        ConnectionString = azurite.ConnectionString, TaskHub = hub, PartitionCount = 2, MaxConcurrentNodes = 1,
+        PollingInterval = TimeSpan.FromSeconds(1), NodeVisibilityTimeout = TimeSpan.FromSeconds(10),
+        LeaseInterval = TimeSpan.FromSeconds(6), MaxAttempts = 3, FirstRetryDelay = TimeSpan.FromSeconds(1),
+    };
+
+    private static IEnumerable<string> Config(DistributedOptions o) =>
+    [
+        $"--Worker:Distributed:ConnectionString={o.ConnectionString}", $"--Worker:Distributed:TaskHub={o.TaskHub}",
+        $"--Worker:Distributed:PartitionCount={o.PartitionCount}", $"--Worker:Distributed:MaxConcurrentNodes={o.MaxConcurrentNodes}",
+        $"--Worker:Distributed:PollingInterval={o.PollingInterval}", $"--Worker:Distributed:NodeVisibilityTimeout={o.NodeVisibilityTimeout}",
+        $"--Worker:Distributed:LeaseInterval={o.LeaseInterval}", "--Worker:ShutdownTimeout=00:00:10",
+    ];
+
+    private static DagNode Node(string id, params string[] deps) => new(id, "fp-" + id + "-0123456789abcdef", deps);
+
+    [AzuriteFact]
+    public async Task Two_worker_processes_share_the_nodes_and_match_the_in_process_run()
+    {
+        using var dir = new TempDir();
+        var dag = new DagSpec("test-fanout", [Node("prep"), Node("train-a", "prep"), Node("train-b", "prep"), Node("train-c", "prep"),
+            Node("train-d", "prep"), Node("eval", "train-a", "train-b", "train-c", "train-d")]);
+        var root = Setup(dir["distributed"], new() { ["train-a"] = 1500, ["train-b"] = 1500, ["train-c"] = 1500, ["train-d"] = 1500 });
+        var options = Options("fan" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = new WorkerProcess("w1", root, Config(options));
+        using var w2 = new WorkerProcess("w2", root, Config(options));
+        await Task.WhenAll(w1.WaitJoinedAsync(TimeSpan.FromSeconds(90)), w2.WaitJoinedAsync(TimeSpan.FromSeconds(90)));
+
+        await using var client = new DistributedRunClient(options, NullLoggerFactory.Instance);
+        var result = await Run(client, dag, w1, w2);
+        Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));
+        Assert.Equal(dag.Nodes.Select(n => n.Id), result.Completed.Select(r => r.NodeId));
+        var workers = result.Completed.GroupBy(r => r.Worker).ToDictionary(g => g.Key, g => g.Count());
+        output.WriteLine("nodes per worker: " + string.Join(", ", workers.Select(kv => $"{kv.Key}={kv.Value}")));
+        Assert.Equal(["w1", "w2"], workers.Keys.Order());
+
+        var local = await LocalDagRunner.RunAsync(dag, new FileCommitExecutor(Setup(dir["local"], [])), "local", CancellationToken.None);
+        Assert.Equal(local.Completed.Select(r => (r.NodeId, r.Output)), result.Completed.Select(r => (r.NodeId, r.Output)));
+        AssertEachCommittedOnce(root, dag);
+
+        // Asking for the same run again attaches to the finished orchestration: same result, nothing executed again.
+        var attempts = Directory.GetFiles(Path.Combine(root, "attempts")).Length;
+        var again = await client.RunAsync(dag, RunTimeout, CancellationToken.None);
+        Assert.Equal(result.Completed.Select(r => (r.NodeId, r.Output, r.Worker)), again.Completed.Select(r => (r.NodeId, r.Output, r.Worker)));
+        Assert.Equal(attempts, Directory.GetFiles(Path.Combine(root, "attempts")).Length);
+    }
+
+    [AzuriteFact]
+    public async Task A_node_of_a_killed_worker_is_redone_by_the_other_without_a_second_commit()
+    {
+        using var dir = new TempDir();
+        var dag = new DagSpec("test-kill", [Node("prep"), Node("train", "prep"), Node("eval", "train")]);
+        var root = Setup(dir["distributed"], new() { ["train"] = 4000 });
+        var options = Options("kill" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = new WorkerProcess("w1", root, Config(options));
+        using var w2 = new WorkerProcess("w2", root, Config(options));
+        await Task.WhenAll(w1.WaitJoinedAsync(TimeSpan.FromSeconds(90)), w2.WaitJoinedAsync(TimeSpan.FromSeconds(90)));
+
+        await using var client = new DistributedRunClient(options, NullLoggerFactory.Instance);
+        var run = Run(client, dag, w1, w2);
+        var started = Path.Combine(root, "started");
+        string? marker = null;
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); marker is null; await Task.Delay(100))
+        {
+            marker = Directory.Exists(started) ? Directory.GetFiles(started, "train.*").FirstOrDefault() : null;
+            Assert.True(DateTime.UtcNow < deadline && !run.IsCompleted, "train never started");
+        }
+        var pid = int.Parse(Path.GetExtension(marker)[1..]);
+        var (victim, survivor) = pid == w1.Pid ? (w1, w2) : pid == w2.Pid ? (w2, w1) : throw new InvalidOperationException($"train started in unknown process {pid}");
+        victim.Kill();
+        output.WriteLine($"killed {victim.Name} (pid {pid}) in the middle of train");
+
+        var result = await run;
+        Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));
+        Assert.Equal(survivor.Name, result.Completed.Single(r => r.NodeId == "train").Worker);
+        var trainAttempts = Directory.GetFiles(Path.Combine(root, "attempts"), "train.*").Select(f => f.Split('.')[^2]).ToList();
+        Assert.Equal(2, trainAttempts.Count);
+        Assert.Equal(new[] { $"{w1.Pid}", $"{w2.Pid}" }.Order(), trainAttempts.Order());
+
+        var local = await LocalDagRunner.RunAsync(dag, new FileCommitExecutor(Setup(dir["local"], [])), "local", CancellationToken.None);
+        Assert.Equal(local.Completed.Select(r => (r.NodeId, r.Output)), result.Completed.Select(r => (r.NodeId, r.Output)));
+        AssertEachCommittedOnce(root, dag);
+    }
+
+    private async Task<RunResult> Run(DistributedRunClient client, DagSpec dag, params WorkerProcess[] workers)
+    {
+        try { return await client.RunAsync(dag, RunTimeout, CancellationToken.None); }
+        catch
+        {
+            foreach (var w in workers) output.WriteLine($"--- {w.Name}:\n{string.Join('\n', w.Log)}");
+            throw;
+        }
+    }
+
+    private static string Setup(string root, Dictionary<string, int> delays)
+    {
+        Directory.CreateDirectory(root);
+        File.WriteAllText(Path.Combine(root, "delays.json"), JsonSerializer.Serialize(delays));
+        return root;
+    }
+
+    /// <summary>One commit per node, by exactly one process (the executor logs only commits it won).</summary>
+    private static void AssertEachCommittedOnce(string root, DagSpec dag)
+    {
+        var commits = Directory.GetFiles(Path.Combine(root, "commits")).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(dag.Nodes.Select(n => n.Fingerprint).Order(), commits);
+        var log = Directory.GetFiles(Path.Combine(root, "commit-log")).Select(f => Path.GetFileName(f)!.Split('.')[0]).ToList();
+        Assert.Equal(dag.Nodes.Select(n => n.Fingerprint).Order(), log.Order());
+    }
+}
