@@ -1,0 +1,41 @@
+using Fusion.Models.UViT;
+
+namespace Fusion.Reproduction.Modeling;
+
+/// <summary>
+/// The U-ViT knobs a pipeline sets (stage params, snake_case in YAML). Image size, channels and the text context's
+/// shape are not params: they come from the data the model trains on.
+/// </summary>
+public class UViTParams
+{
+    /// <summary>early-concat, early-cross, intermediate-concat or intermediate-cross.</summary>
+    public string Variant { get; set; } = "early-concat";
+    /// <summary>c: text-only blocks (intermediate variants only).</summary>
+    public int C { get; set; } = UViTFusion.DefaultC;
+    /// <summary>v: image-only blocks at each end (intermediate variants only).</summary>
+    public int V { get; set; } = UViTFusion.DefaultV;
+    public int PatchSize { get; set; } = 2;
+    public int EmbedDim { get; set; } = 512;
+    public int Depth { get; set; } = 12;
+    public int NumHeads { get; set; } = 8;
+    public double MlpRatio { get; set; } = 4.0;
+
+    public UViTFusion Fusion()
+    {
+        var family = UViTFusion.Parse(Variant);
+        if (family.ToString() != family.Family) throw new FormatException($"variant '{Variant}': give c and v as the params c and v, not in the name");
+        return family.Stage == FusionStage.Early ? family : new UViTFusion(FusionStage.Intermediate, family.Method, C, V);
+    }
+
+    /// <summary>The network config for data of <paramref name="channels"/>×<paramref name="imageSize"/>² and contexts of [tokens, dim].</summary>
+    public UViTConfig ToConfig(int channels, int imageSize, int textTokens, int textDim)
+    {
+        var c = new UViTConfig
+        {
+            Fusion = Fusion(), ImageSize = imageSize, InChannels = channels, PatchSize = PatchSize, EmbedDim = EmbedDim, Depth = Depth,
+            NumHeads = NumHeads, MlpRatio = MlpRatio, ClipDim = textDim, NumClipTokens = textTokens,
+        };
+        // The reference hard-codes 257 (= 16² patches + time, right only for 32/2 latents); patches + time is the design.
+        return (c with { CrossMidBlockQueryTokens = c.NumPatches + 1 }).Validate();
+    }
+}

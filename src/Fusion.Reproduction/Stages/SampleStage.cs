@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using Fusion.Artifacts.Tables;
+using Fusion.Models;
+using Fusion.Models.Diffusion;
+using Fusion.Reproduction.Modeling;
+using Fusion.Reproduction.Report;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace Fusion.Reproduction.Stages;
+
+public sealed class SampleParams
+{
+    /// <summary>Samples to draw from the evaluation captions (0 = all of them).</summary>
+    public int Count { get; set; }
+    public int BatchSize { get; set; } = 50;
+    public SamplerKind Sampler { get; set; } = SamplerKind.DpmSolverFast;
+    /// <summary>Model evaluations (DPM-Solver) or steps (DDIM): the reference uses 50.</summary>
+    public int Steps { get; set; } = 50;
+    /// <summary>ε = ε_c + s·(ε_c − ε_u); the reference's s is 1.0.</summary>
+    public double GuidanceScale { get; set; } = 1.0;
+    public long Seed { get; set; } = 1234;
+    /// <summary>Images per shard; finished shards survive an interruption.</summary>
+    public int ShardSize { get; set; } = 1000;
+    /// <summary>Seeds per grid prompt (columns of grid.png).</summary>
+    public int GridColumns { get; set; } = 6;
+    public int GridScale { get; set; } = 3;
+}
+
+/// <summary>
+/// Samples one image per evaluation caption with the trained EMA network (DPM-Solver as the reference configures it,
+/// classifier-free guidance), in shards written to scratch so an interrupted node resumes at the first missing shard.
+/// Each batch's noise depends only on (seed, shard, batch), so resuming changes nothing. Outputs
+/// <c>samples/shard-*.parquet</c> (uint8 [3, H, W] as save_image quantises, key = evaluation index, image id = caption
+/// id) and <c>grid.png</c> for the fixed grid prompts.
+/// </summary>
+public sealed class SampleStage : StageKind<SampleParams>
+{
+    public override string Name => "sample";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<StageInput> Inputs => [new("model"), new("text")];
+    public override IReadOnlyList<string> Outputs => ["samples/", "grid.png"];
+
+    public override async Task RunAsync(StageContext context, SampleParams p)
+    {
+        var ct = context.CancellationToken;
+        var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
+        var model = context.Input("model");
+        var text = context.Input("text");
+        var (net, spec) = ModelSpec.LoadTrained(await model.GetPathAsync(ModelSpec.FileName, ct), await model.GetPathAsync(ModelSpec.WeightsFile, ct), device);
+        using var _ = net;
+        if (spec.DataKind != BatchKind.Samples)
+            throw new NotSupportedException($"model {model.NodeId} was trained on latent moments; sampling it needs the KL-f8 decoder, which this stage kind does not wire yet");
+        using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
+        var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale };
+        long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
+
+        var (keys, captionIds, contexts) = await ReadContextsAsync((await text.PathsAsync("eval", "contexts.parquet", ct)).Single(), ct);
+        var count = p.Count == 0 ? keys.Length : p.Count;
+        if (count > keys.Length) throw new ArgumentException($"count {count} exceeds the {keys.Length} evaluation captions of {text.NodeId}");
+
+        var shardDir = Path.Combine(context.ScratchDirectory, "shards");
+        Directory.CreateDirectory(shardDir);
+        var clock = Stopwatch.StartNew();
+        var drawn = 0;
+        var shards = (count + p.ShardSize - 1) / p.ShardSize;
+        for (var s = 0; s < shards; s++)
+        {
+            var path = Path.Combine(shardDir, $"shard-{s:D5}.parquet");
+            var start = s * p.ShardSize;
+            var len = Math.Min(p.ShardSize, count - start);
+            if (!File.Exists(path))
+            {
+                var tmp = path + ".tmp";
+                await using (var writer = await TensorTableWriter.CreateAsync(tmp, TensorSpec.UInt8([.. shape.Select(d => (int)d)]), withImageId: true, ct: ct))
+                {
+                    for (var b = 0; b < len; b += p.BatchSize)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        var n = Math.Min(p.BatchSize, len - b);
+                        var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device);
+                        var per = (int)(shape[0] * shape[1] * shape[2]);
+                        for (var i = 0; i < n; i++) await writer.AddAsync(keys[start + b + i], pixels.AsSpan(i * per, per), captionIds[start + b + i], ct);
+                        drawn += n;
+                        context.Progress.Report(start + b + n, count, "image");
+                    }
+                    await writer.CompleteAsync(ct);
+                }
+                File.Move(tmp, path);
+            }
+            File.Copy(path, context.OutputPath($"samples/shard-{s:D5}.parquet"));
+        }
+        if (drawn > 0) context.Summary["images_per_second"] = (drawn / clock.Elapsed.TotalSeconds).ToString("F3");
+        context.Summary["samples"] = count.ToString();
+
+        // The grid: the same prompts and seeds for every variant.
+        var (prompts, _, gridContexts) = await ReadStringKeyedContextsAsync(await text.GetPathAsync("grid/contexts.parquet", ct), ct);
+        var repeated = gridContexts.repeat_interleave(p.GridColumns, dim: 0);
+        var grid = Generate(net, repeated, nullContext, shape, options, Seed(p.Seed, -1, 0), device);
+        var floats = grid.Select(v => v / 255f).ToArray();
+        await File.WriteAllBytesAsync(context.OutputPath("grid.png"),
+            SampleGrid.Png(floats, (int)shape[1], (int)shape[2], prompts, p.GridColumns, p.GridScale), ct);
+        context.Logger.LogInformation("sample {Node}: {Count} images, grid of {Prompts} prompts", context.NodeId, count, prompts.Count);
+    }
+
+    /// <summary>Distinct, reproducible noise seed per (shard, batch).</summary>
+    private static long Seed(long seed, int shard, int batch) => unchecked(seed * 1_000_003 + (shard + 1) * 10_007L + batch);
+
+    /// <summary>Samples and quantises to uint8 CHW exactly as save_image: floor(255·(x+1)/2 + 0.5), clamped.</summary>
+    public static byte[] Generate(TorchSharp.torch.nn.Module<Tensor, Tensor, Tensor, Tensor> net, Tensor contexts, Tensor nullContext, long[] shape,
+        SamplerOptions options, long seed, Device device)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var x = DiffusionSampler.Sample(net, contexts.to(device), nullContext, shape, options, seed);
+        var img = ((x.cpu().to(ScalarType.Float32) + 1) / 2).clamp(0, 1);
+        var bytes = (img * 255 + 0.5).floor().clamp(0, 255).to(ScalarType.Byte).contiguous();
+        return bytes.data<byte>().ToArray();
+    }
+
+    public static async Task<(long[] Keys, long[] ImageIds, Tensor Contexts)> ReadContextsAsync(string path, CancellationToken ct)
+    {
+        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
+        var keys = new List<long>();
+        var ids = new List<long>();
+        var values = new List<float>();
+        await foreach (var row in reader.ReadAllAsync(ct))
+        {
+            keys.Add(row.Int64Key);
+            ids.Add(row.ImageId ?? row.Int64Key);
+            values.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray());
+        }
+        return (keys.ToArray(), ids.ToArray(), tensor(values.ToArray(), [keys.Count, .. reader.Spec.Shape.Select(d => (long)d)]));
+    }
+
+    public static async Task<(List<string> Keys, long[] ImageIds, Tensor Contexts)> ReadStringKeyedContextsAsync(string path, CancellationToken ct)
+    {
+        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
+        var keys = new List<string>();
+        var values = new List<float>();
+        await foreach (var row in reader.ReadAllAsync(ct))
+        {
+            keys.Add(row.StringKey ?? throw new InvalidDataException($"{path}: expected string keys"));
+            values.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray());
+        }
+        return (keys, new long[keys.Count], tensor(values.ToArray(), [keys.Count, .. reader.Spec.Shape.Select(d => (long)d)]));
+    }
+}

@@ -1,0 +1,38 @@
+using Fusion.Datasets.Shapes;
+using Fusion.Workflow.Stages;
+
+namespace Fusion.Reproduction.Stages;
+
+public sealed class ShapesDataParams
+{
+    public int TrainImages { get; set; } = 4096;
+    public int ValImages { get; set; } = 512;
+    /// <summary>Image side in pixels.</summary>
+    public int Size { get; set; } = 32;
+    public double RelationFraction { get; set; } = 0.75;
+    public long Seed { get; set; } = 20240325;
+}
+
+/// <summary>
+/// The offline benchmark's data: procedurally drawn images with captions and exact ground truth, as the same tables the
+/// COCO path produces (<c>train/</c> and <c>val/</c>: captions, images, caption meanings, objects).
+/// </summary>
+public sealed class ShapesDataStage : StageKind<ShapesDataParams>
+{
+    public override string Name => "shapes-data";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<string> Outputs => ["train/", "val/"];
+    public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();   // pure C#, no torch
+
+    public override async Task RunAsync(StageContext context, ShapesDataParams p)
+    {
+        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction };
+        context.Progress.Report(0, 2, "split");
+        await ShapesDataset.WriteAsync(Path.Combine(context.OutputDirectory, "train"), ShapesSplit.Train, p.TrainImages, p.Seed, options, context.CancellationToken);
+        context.Progress.Report(1, 2, "split");
+        await ShapesDataset.WriteAsync(Path.Combine(context.OutputDirectory, "val"), ShapesSplit.Val, p.ValImages, p.Seed, options, context.CancellationToken);
+        context.Progress.Report(2, 2, "split");
+        context.Summary["train_images"] = p.TrainImages.ToString();
+        context.Summary["val_images"] = p.ValImages.ToString();
+    }
+}

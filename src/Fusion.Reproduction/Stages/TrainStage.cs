@@ -1,0 +1,133 @@
+using System.Text.Json;
+using Fusion.Artifacts.Tables;
+using Fusion.Datasets.Loading;
+using Fusion.Models;
+using Fusion.Models.Diffusion;
+using Fusion.Models.UViT;
+using Fusion.Reproduction.Modeling;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace Fusion.Reproduction.Stages;
+
+public sealed class TrainParams : UViTParams
+{
+    public long Steps { get; set; } = 1_000_000;
+    public int BatchSize { get; set; } = 256;
+    public double LearningRate { get; set; } = 2e-4;
+    public double WeightDecay { get; set; } = 0.03;
+    public double Beta1 { get; set; } = 0.9;
+    public double Beta2 { get; set; } = 0.9;
+    public int WarmupSteps { get; set; } = 5000;
+    public double EmaRate { get; set; } = 0.9999;
+    /// <summary>Classifier-free-guidance caption drop probability.</summary>
+    public double PUncond { get; set; } = 0.1;
+    /// <summary>KL-f8 latent scale (U-ViT's MS-COCO value); unused for pixel data.</summary>
+    public double LatentScale { get; set; } = 0.23010;
+    /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
+    public TrainPrecision? Precision { get; set; }
+    public long Seed { get; set; } = 1234;
+    public int SaveEvery { get; set; } = 10_000;
+    public int LogEvery { get; set; } = 10;
+}
+
+/// <summary>One logged point of the loss curve (<c>loss.parquet</c>).</summary>
+public sealed class LossRecord
+{
+    public long Step { get; set; }
+    public double Loss { get; set; }
+    public double GradNorm { get; set; }
+    public double LearningRate { get; set; }
+    public double ItPerSec { get; set; }
+}
+
+/// <summary>
+/// Trains one fusion variant: ε-prediction on the data artifact's <c>train/images*.parquet</c> (pixels) or
+/// <c>train/moments*.parquet</c> (latent moments) with the text artifact's caption contexts, checkpointing into scratch
+/// (a killed run resumes bit-exactly from its last checkpoint). Outputs the EMA weights, <c>model.json</c> and the loss curve.
+/// </summary>
+public sealed class TrainStage : StageKind<TrainParams>
+{
+    public override string Name => "train";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<StageInput> Inputs => [new("data"), new("text")];
+    public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet"];
+
+    public override async Task RunAsync(StageContext context, TrainParams p)
+    {
+        var ct = context.CancellationToken;
+        var data = context.Input("data");
+        var text = context.Input("text");
+        var imageShards = data.Manifest.Files.Any(f => f.Name.StartsWith("train/moments", StringComparison.Ordinal))
+            ? await data.PathsAsync("train", ".parquet", ct).ContinueWith(t => t.Result.Where(x => Path.GetFileName(x).StartsWith("moments", StringComparison.Ordinal)).ToList(), ct)
+            : (await data.PathsAsync("train", "images.parquet", ct)).ToList();
+        var captionShards = await text.PathsAsync("train", "contexts.parquet", ct);
+        await using var loader = await TrainingDataLoader.OpenAsync(imageShards, captionShards, new TrainingDataOptions { BatchSize = p.BatchSize, Seed = p.Seed }, ct);
+        if (loader.ImagesWithoutCaptions.Count > 0)
+            context.Logger.LogWarning("train: {Count} images have no caption and are skipped", loader.ImagesWithoutCaptions.Count);
+
+        var source = new LoaderBatchSource(loader, p.BatchSize);
+        var image = loader.ImageSpec.Shape;
+        var channels = source.Kind == BatchKind.Moments ? image[0] / 2 : image[0];
+        var config = p.ToConfig(channels, image[^1], loader.ContextSpec.Shape[0], loader.ContextSpec.Shape[1]);
+        using var nullContext = await ReadNullContextAsync(text, ct);
+
+        var train = new TrainConfig
+        {
+            BatchSize = p.BatchSize, LearningRate = p.LearningRate, WeightDecay = p.WeightDecay, Beta1 = p.Beta1, Beta2 = p.Beta2,
+            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, PUncond = p.PUncond, LatentScale = p.LatentScale, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
+            Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
+        };
+        using var trainer = new Trainer(() => new UViT(config), train, source, nullContext);
+        var ckpt = Path.Combine(context.ScratchDirectory, "ckpt");
+        if (trainer.ResumeLatest(ckpt)) context.Logger.LogInformation("train {Node}: resumed from step {Step}", context.NodeId, trainer.Step);
+
+        // The loss log survives interruptions beside the checkpoints; entries past the resumed step are dropped.
+        var logPath = Path.Combine(context.ScratchDirectory, "loss.jsonl");
+        var log = File.Exists(logPath)
+            ? File.ReadAllLines(logPath).Select(l => JsonSerializer.Deserialize<LossRecord>(l)!).Where(r => r.Step <= trainer.Step).ToList()
+            : [];
+        await File.WriteAllLinesAsync(logPath, log.Select(r => JsonSerializer.Serialize(r)), ct);
+        context.Progress.Report(trainer.Step, p.Steps, "step");
+        try
+        {
+            await Task.Run(() => trainer.Run(p.Steps, ckpt, entry =>
+            {
+                var r = new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate, ItPerSec = entry.ItPerSec };
+                log.Add(r);
+                File.AppendAllLines(logPath, [JsonSerializer.Serialize(r)]);
+                context.Progress.Report(entry.Step, p.Steps, "step");
+            }, ct), CancellationToken.None);
+        }
+        catch (OperationCanceledException)
+        {
+            trainer.SaveCheckpoint(ckpt);   // keep every finished step for the resume
+            throw;
+        }
+
+        trainer.ExportEma(context.OutputPath(ModelSpec.WeightsFile));
+        ModelSpec.From(config, source.Kind, p.LatentScale, trainer.Step).Save(context.OutputPath(ModelSpec.FileName));
+        await RecordsTable.WriteAsync(context.OutputPath("loss.parquet"), log, ct: ct);
+        context.Summary["variant"] = config.Fusion.ToString();
+        context.Summary["parameters"] = trainer.Model.parameters().Sum(t => t.numel()).ToString();
+        if (log.Count > 0) context.Summary["final_loss"] = log[^1].Loss.ToString("F5");
+    }
+
+    public static TrainPrecision PrecisionOf(string dtype) => dtype switch
+    {
+        "float32" => TrainPrecision.Float32,
+        "bfloat16" => TrainPrecision.BFloat16Mixed,
+        _ => throw new ArgumentException($"training supports --dtype float32 or bfloat16 (bf16 compute, fp32 master weights), not {dtype}"),
+    };
+
+    /// <summary>The null caption's context [L, D] from the text artifact's <c>null_context.parquet</c>.</summary>
+    public static async Task<Tensor> ReadNullContextAsync(InputArtifact text, CancellationToken ct)
+    {
+        var path = await text.GetPathAsync("null_context.parquet", ct);
+        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
+        await foreach (var row in reader.ReadAllAsync(ct))
+            return tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray(), reader.Spec.Shape.Select(d => (long)d).ToArray());
+        throw new InvalidDataException($"{path}: the null-caption table is empty");
+    }
+}
