@@ -1,0 +1,151 @@
+using Fusion.Models.Clip;
+using Fusion.Models.Weights;
+using Fusion.Tests.Support;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Fusion.Tests.Clip;
+
+public class ClipModelTests
+{
+    private static ClipConfig FixtureConfig() =>
+        ClipConfig.FromOpenAIHyperparameters(SafetensorsMetadata.Read(Fixtures.Path("clip", "weights.safetensors")));
+
+    /// <summary>max |actual − expected| / max |expected|.</summary>
+    internal static double RelativeError(Tensor actual, Tensor expected)
+    {
+        using var diff = (actual.to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max();
+        using var scale = expected.to(ScalarType.Float64).abs().max();
+        return diff.item<double>() / Math.Max(scale.item<double>(), 1e-30);
+    }
+
+    private static ClipConfig Tiny(ClipActivation act = ClipActivation.QuickGelu) =>
+        new(new(32, 2, 2, 64), new(32, 2, 2, 64), 16, ImageSize: 16, PatchSize: 8, VocabSize: 100, ContextLength: 12, Activation: act);
+
+    [FixtureFact("clip")]
+    public void MatchesTheReferenceTextAndImageOutputs()
+    {
+        var config = FixtureConfig();
+        Assert.Equal(ClipActivation.QuickGelu, config.Activation);
+        using var model = ClipModel.Load(Fixtures.Path("clip", "weights.safetensors"), config);
+        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
+        using var _ = no_grad();
+        var ids = io["input_ids"];
+        using var hidden = model.TextHiddenStates(ids);
+        using var text = model.GetTextFeatures(ids);
+        using var image = model.GetImageFeatures(io["pixel_values"]);
+        Assert.Equal(io["last_hidden_state"].shape, hidden.shape);
+        Assert.True(RelativeError(hidden, io["last_hidden_state"]) < 1e-5, $"hidden states rel. error {RelativeError(hidden, io["last_hidden_state"]):E2}");
+        Assert.True(RelativeError(text, io["text_embeds"]) < 1e-5, $"text embeds rel. error {RelativeError(text, io["text_embeds"]):E2}");
+        Assert.True(RelativeError(image, io["image_embeds"]) < 1e-5, $"image embeds rel. error {RelativeError(image, io["image_embeds"]):E2}");
+        foreach (var t in io.Values) t.Dispose();
+    }
+
+    [FixtureFact("clip")]
+    public void TextModelLoadsTheTextTowerOfAFullCheckpoint()
+    {
+        using var text = ClipTextModel.Load(Fixtures.Path("clip", "weights.safetensors"), FixtureConfig());
+        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
+        using var _ = no_grad();
+        using var hidden = text.forward(io["input_ids"]);
+        Assert.True(RelativeError(hidden, io["last_hidden_state"]) < 1e-5);
+        foreach (var t in io.Values) t.Dispose();
+    }
+
+    [FixtureFact("clip")]
+    public void FixtureIdsAreWhatTheTokenizerGives()
+    {
+        if (!Fixtures.Exists("clip-tokenizer")) return; // the tokenizer fixture is another folder; covered by its own tests
+        var tok = ClipTokenizer.FromOpenAIMerges(Fixtures.Path("clip-tokenizer", "bpe_simple_vocab_16e6.txt.gz"));
+        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
+        using var row = tok.Tokenize(["a photo of a cat", "five buses driving on a snowy mountain.", ""]);
+        Assert.True(row.equal(io["input_ids"].narrow(0, 0, 3)).all().item<bool>());
+        foreach (var t in io.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void WrongShapesAndMissingKeysAreNamed()
+    {
+        using var model = new ClipModel(Tiny());
+        var sd = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        sd["text_model.final_layer_norm.weight"] = zeros(31);
+        sd.Remove("vision_model.pre_layrnorm.bias");
+        sd["text_model.embeddings.position_ids"] = arange(12).unsqueeze(0); // tolerated, as in the published files
+        sd["vision_model.extra"] = zeros(1);
+        var ex = Assert.Throws<InvalidDataException>(() => new ClipModel(Tiny()).LoadWeights(sd, "clip.safetensors"));
+        Assert.Contains("key 'text_model.final_layer_norm.weight': checkpoint shape [31], model shape [32]", ex.Message);
+        Assert.Contains("missing key 'vision_model.pre_layrnorm.bias'", ex.Message);
+        Assert.Contains("unexpected key 'vision_model.extra'", ex.Message);
+        Assert.DoesNotContain("position_ids", ex.Message);
+    }
+
+    [Fact]
+    public void KeysAreTheHuggingFaceNames()
+    {
+        using var model = new ClipModel(ClipConfig.ViTB32 with { Text = new(64, 1, 1, 256), Vision = new(64, 1, 1, 256) });
+        var keys = model.state_dict().Keys.ToHashSet();
+        Assert.Contains("logit_scale", keys);
+        Assert.Contains("text_model.encoder.layers.0.self_attn.q_proj.weight", keys);
+        Assert.Contains("text_model.encoder.layers.0.mlp.fc2.bias", keys);
+        Assert.Contains("vision_model.embeddings.class_embedding", keys);
+        Assert.Contains("vision_model.embeddings.patch_embedding.weight", keys);
+        Assert.DoesNotContain("vision_model.embeddings.patch_embedding.bias", keys);
+        Assert.Contains("vision_model.pre_layrnorm.weight", keys);
+        Assert.Contains("visual_projection.weight", keys);
+        Assert.Equal(50, model.state_dict()["vision_model.embeddings.position_embedding.weight"].shape[0]);
+        // Tensor count of a tower: embeddings + 16 per layer + final norm(s) (§2.4: L/14 text 196, vision 391).
+        Assert.Equal(2 + 16 + 2 + 3 + 2 + 16 + 2 + 3, keys.Count);
+    }
+
+    [Fact]
+    public void TextTowerIsCausal()
+    {
+        manual_seed(1);
+        using var model = new ClipTextModel(Tiny());
+        model.eval();
+        using var _ = no_grad();
+        using var a = tensor(new long[] { 98, 5, 6, 7, 99, 99, 99, 99, 99, 99, 99, 99 }).unsqueeze(0);
+        using var b = tensor(new long[] { 98, 5, 6, 7, 99, 3, 2, 1, 0, 0, 0, 0 }).unsqueeze(0);
+        using var ha = model.forward(a);
+        using var hb = model.forward(b);
+        Assert.True(ha.narrow(1, 0, 5).allclose(hb.narrow(1, 0, 5), rtol: 0, atol: 1e-6));
+        Assert.False(ha.narrow(1, 5, 1).allclose(hb.narrow(1, 5, 1)));
+        using var pa = model.Pooled(a);
+        Assert.True(pa.allclose(ha.select(1, 4)));
+    }
+
+    [Fact]
+    public void TrainsContrastivelyAndRoundTripsThroughSafetensors()
+    {
+        manual_seed(3);
+        using var model = new ClipModel(Tiny(ClipActivation.Gelu));
+        using var ids = randint(1, 98, [8, 12]);
+        ids[TensorIndex.Colon, 11] = tensor(99L); // EOT at the end of each row
+        using var pixels = randn(8, 3, 16, 16);
+        var opt = optim.AdamW(model.parameters(), lr: 1e-2);
+        double first = 0, last = 0;
+        for (var step = 0; step < 10; step++)
+        {
+            using var scope = NewDisposeScope();
+            opt.zero_grad();
+            using var output = model.forward(ids, pixels);
+            var loss = ClipModel.ContrastiveLoss(output.LogitsPerText);
+            loss.backward();
+            if (step == 0) Assert.NotNull(model.LogitScale.grad);
+            opt.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(first > 1.5 && last < 0.6 * first, $"loss {first} → {last}"); // ln 8 ≈ 2.08 at the start
+
+        using var dir = new TempDir();
+        model.save_safetensors(dir["clip.safetensors"]);
+        using var loaded = ClipModel.Load(dir["clip.safetensors"], model.Config);
+        model.eval();
+        using var _ = no_grad();
+        using var e1 = model.GetImageFeatures(pixels);
+        using var e2 = loaded.GetImageFeatures(pixels);
+        Assert.True(e1.equal(e2).all().item<bool>());
+    }
+}
