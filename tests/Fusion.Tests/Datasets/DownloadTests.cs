@@ -40,6 +40,24 @@ public sealed class DownloadTests
     }
 
     [Fact]
+    public async Task A_stalled_connection_times_out_and_resumes()
+    {
+        await using var server = new LocalHttpServer();
+        var data = RandomBytes(100_000, 8);
+        server.Files["s.bin"] = data;
+        server.Faults = (_, n) => n == 0 ? new Fault.StallAfter(40_000, TimeSpan.FromSeconds(5)) : null;
+        using var dir = new TempDir();
+        using var http = new HttpClient();
+        Exception? reason = null;
+        var options = new DownloadOptions { InitialDelay = TimeSpan.FromMilliseconds(10), StallTimeout = TimeSpan.FromMilliseconds(400), OnRetry = (_, _, e) => reason = e };
+        var result = await new HttpDownloader(http, options).DownloadAsync(new DownloadSource(server.Url("s.bin"), dir["s.bin"]) { Sha256 = Sha(data) });
+        Assert.Equal(2, result.Attempts);
+        Assert.IsType<TimeoutException>(reason);
+        Assert.True(server.Requests.Last().RangeStart > 0);
+        Assert.Equal(data, await File.ReadAllBytesAsync(dir["s.bin"]));
+    }
+
+    [Fact]
     public async Task Service_unavailable_is_retried_then_succeeds()
     {
         await using var server = new LocalHttpServer();

@@ -12,6 +12,8 @@ public abstract record Fault
     public sealed record ResetAfter(int Bytes) : Fault;
     /// <summary>Answer with this status and no body.</summary>
     public sealed record Status(int Code) : Fault;
+    /// <summary>Send the headers and this many body bytes, then go silent for a while (a stalled connection).</summary>
+    public sealed record StallAfter(int Bytes, TimeSpan For) : Fault;
     /// <summary>Serve this content instead of the real file (with a consistent Content-Length).</summary>
     public sealed record Serve(byte[] Content) : Fault;
 }
@@ -94,6 +96,14 @@ public sealed class LocalHttpServer : IAsyncDisposable
                 await Task.Delay(50);
                 socket.LingerState = new LingerOption(true, 0); // close with RST: a connection reset mid-file
                 socket.Close();
+                return;
+            }
+            if (fault is Fault.StallAfter stallFault)
+            {
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+                await stream.WriteAsync(body[..Math.Min(stallFault.Bytes, body.Length)]);
+                await stream.FlushAsync();
+                await Task.Delay(stallFault.For);
                 return;
             }
             await Send(stream, head, body);
