@@ -3,8 +3,11 @@ using System.Text;
 
 namespace Fusion.Worker.Distributed;
 
-/// <summary>One node of a run's DAG: its id, the fingerprint of what it computes, and the nodes it needs first.</summary>
-public sealed record DagNode(string Id, string Fingerprint, string[] DependsOn);
+/// <summary>
+/// One node of a run's DAG: its id, the fingerprint of what it computes, the nodes it needs first, and an opaque
+/// <see cref="Payload"/> the worker's executor understands (the engine ships the fingerprinted node definition as JSON).
+/// </summary>
+public sealed record DagNode(string Id, string Fingerprint, string[] DependsOn, string? Payload = null);
 
 /// <summary>
 /// A run's resolved DAG as the distributed executor needs it. The engine resolves pipelines into this (ids, fingerprints,

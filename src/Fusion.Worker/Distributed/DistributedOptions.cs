@@ -8,7 +8,11 @@ namespace Fusion.Worker.Distributed;
 /// </summary>
 public sealed partial class DistributedOptions
 {
+    /// <summary>Scheduled runs go to the task hub instead of the in-process executor.</summary>
     public bool Enabled { get; set; }
+
+    /// <summary>Also execute nodes (join the hub as a worker). False for a scheduler-only process beside a GPU pool.</summary>
+    public bool RunNodes { get; set; } = true;
 
     /// <summary>Azure Storage connection string (queues, tables and lease blobs of the hub), e.g. "UseDevelopmentStorage=true".</summary>
     public string ConnectionString { get; set; } = "UseDevelopmentStorage=true";
@@ -36,6 +40,12 @@ public sealed partial class DistributedOptions
     public int MaxAttempts { get; set; } = 3;
 
     public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Environment facts a launcher fingerprints with instead of its own (e.g. {"device": "cuda"} on a scheduler without a
+    /// GPU that starts runs for a GPU pool). Workers refuse nodes whose fingerprint they would compute differently.
+    /// </summary>
+    public Dictionary<string, string> Facts { get; set; } = [];
 
     /// <summary>This worker's name in results and logs; default machine-pid.</summary>
     public string? WorkerId { get; set; }

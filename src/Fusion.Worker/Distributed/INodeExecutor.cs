@@ -1,7 +1,7 @@
 namespace Fusion.Worker.Distributed;
 
 /// <summary>What an activity gets: the node to run and the results of the nodes it depends on.</summary>
-public sealed record NodeWorkItem(string RunId, string NodeId, string Fingerprint, Dictionary<string, NodeResult> Inputs);
+public sealed record NodeWorkItem(string RunId, string NodeId, string Fingerprint, Dictionary<string, NodeResult> Inputs, string? Payload = null);
 
 /// <summary>
 /// What a node produced. <see cref="Output"/> is the executor's short description of the committed artifact (e.g. its

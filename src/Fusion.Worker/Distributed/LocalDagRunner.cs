@@ -18,7 +18,7 @@ public static class LocalDagRunner
         {
             foreach (var node in walk.Ready(done, [.. running.Select(r => r.Id), .. failed.Keys]))
             {
-                var item = new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, node.DependsOn.ToDictionary(d => d, d => results[d], StringComparer.Ordinal));
+                var item = new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, node.DependsOn.ToDictionary(d => d, d => results[d], StringComparer.Ordinal), node.Payload);
                 running.Add((node.Id, Task.Run(async () =>
                 {
                     var run = await executor.ExecuteAsync(item, ct);

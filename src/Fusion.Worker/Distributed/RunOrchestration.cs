@@ -40,7 +40,7 @@ public sealed class RunOrchestration : TaskOrchestration<RunResult, DistributedR
             foreach (var node in walk.Ready(done, [.. running.Select(r => r.Id), .. failed.Keys]))
             {
                 var inputs = node.DependsOn.ToDictionary(d => d, d => results[d], StringComparer.Ordinal);
-                var item = new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, inputs);
+                var item = new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, inputs, node.Payload);
                 running.Add((node.Id, context.ScheduleWithRetry<NodeResult>(typeof(NodeActivity), retry, item)));
             }
             progress = $"{done.Count}/{dag.Nodes.Length} done, {running.Count} running, {failed.Count} failed";

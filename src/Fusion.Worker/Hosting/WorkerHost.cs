@@ -27,17 +27,35 @@ public static class WorkerHost
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = Directory.GetCurrentDirectory() });
         if (configFile is not null)
         {
-            var path = Path.GetFullPath(configFile);
-            if (!File.Exists(path)) throw new FileNotFoundException($"worker configuration '{path}' not found", path);
-            builder.Configuration.AddJsonFile(path, optional: false);
+            builder.Configuration.AddJsonFile(ConfigPath(configFile), optional: false);
             // Keep the documented priority: environment and command line override the file.
             builder.Configuration.AddEnvironmentVariables();
             builder.Configuration.AddCommandLine(args);
         }
-        var options = builder.Configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
-        if (distributed is { } d) options.Distributed.Enabled = d;
-        builder.Services.AddFusionWorker(options);
+        builder.Services.AddFusionWorker(Bind(builder.Configuration, distributed));
         return builder;
+    }
+
+    /// <summary>The worker options from the same sources as the host (appsettings.json, <paramref name="configFile"/>,
+    /// environment, <paramref name="args"/>), for commands that do not run the host (e.g. <c>fusion baseline check</c>).</summary>
+    public static WorkerOptions LoadOptions(string[] args, string? configFile = null)
+    {
+        var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true);
+        if (configFile is not null) config.AddJsonFile(ConfigPath(configFile), optional: false);
+        return Bind(config.AddEnvironmentVariables().AddCommandLine(args).Build(), distributed: null);
+    }
+
+    private static string ConfigPath(string file)
+    {
+        var path = Path.GetFullPath(file);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"worker configuration '{path}' not found", path);
+    }
+
+    private static WorkerOptions Bind(IConfiguration configuration, bool? distributed)
+    {
+        var options = configuration.GetSection(WorkerOptions.Section).Get<WorkerOptions>() ?? new WorkerOptions();
+        if (distributed is { } d) options.Distributed.Enabled = d;
+        return options;
     }
 
     /// <summary>Registers the worker's services for <paramref name="options"/>; validates schedules and hub settings now.</summary>
@@ -66,7 +84,7 @@ public static class WorkerHost
         if (schedules.Any(s => s.Options.Enabled))
             services.AddHostedService(sp => new ScheduleService(schedules, sp.GetRequiredService<ScheduledRunner>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ScheduleService>>()));
-        if (options.Distributed.Enabled)
+        if (options.Distributed is { Enabled: true, RunNodes: true })
             services.AddHostedService(sp => new DistributedWorkerService(options.Distributed, Require<INodeExecutor>(sp), sp.GetRequiredService<ILoggerFactory>()));
         return services;
     }

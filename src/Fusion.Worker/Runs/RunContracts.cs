@@ -3,8 +3,8 @@ namespace Fusion.Worker.Runs;
 /// <summary>One metric of a run: its value and unit (e.g. 12.3 "FID", 0.31 "CLIP score", 85.0 "img/s").</summary>
 public sealed record MetricValue(double Value, string Unit);
 
-/// <summary>What a schedule asks for: a pipeline file, its overrides (key → value) and the run id to use.</summary>
-public sealed record RunRequest(string RunId, string PipelinePath, IReadOnlyDictionary<string, string> Overrides);
+/// <summary>What a schedule asks for: a pipeline file, its profile and overrides (key → value), and the run id to use.</summary>
+public sealed record RunRequest(string RunId, string PipelinePath, IReadOnlyDictionary<string, string> Overrides, string? Profile = null);
 
 public enum RunState { Succeeded, Failed, Cancelled }
 

@@ -15,6 +15,9 @@ public sealed class ScheduleOptions
     /// <summary>The pipeline file to run, e.g. "pipelines/nightly.yaml".</summary>
     public string Pipeline { get; set; } = "";
 
+    /// <summary>Pipeline profile (e.g. "nightly"), as with <c>fusion run --profile</c>; optional.</summary>
+    public string? Profile { get; set; }
+
     /// <summary>Pipeline overrides (key → value), as with <c>fusion run -s key=value</c>.</summary>
     public Dictionary<string, string> Overrides { get; set; } = [];
 

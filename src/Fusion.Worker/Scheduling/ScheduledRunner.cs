@@ -28,7 +28,7 @@ public sealed class ScheduledRunner(
         RunOutcome outcome;
         try
         {
-            outcome = await launcher.RunAsync(new RunRequest(runId, schedule.Options.Pipeline, schedule.Options.Overrides), ct);
+            outcome = await launcher.RunAsync(new RunRequest(runId, schedule.Options.Pipeline, schedule.Options.Overrides, schedule.Options.Profile), ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -46,7 +46,9 @@ public sealed class ScheduledRunner(
             logger.LogWarning("schedule {Schedule}: run {Run} cancelled ({Why}); it resumes on the next start", schedule.Name, runId, outcome.Error);
             return "cancelled";
         }
-        await claims.SetStateAsync(runId, attempt.Value, RunClaims.Finished, ct);
+        // The run is over: record it even when a shutdown begins now (these writes are quick).
+        var record = CancellationToken.None;
+        await claims.SetStateAsync(runId, attempt.Value, RunClaims.Finished, record);
 
         string final;
         RegressionReport? report = null;
@@ -55,11 +57,11 @@ public sealed class ScheduledRunner(
         {
             final = "failed";
             text = $"{runId}: FAILED: {outcome.Error}";
-            await status.SetStatusAsync(runId, final, outcome.Error ?? "failed", ct);
+            await status.SetStatusAsync(runId, final, outcome.Error ?? "failed", record);
         }
         else if (schedule.BaselineName is { } baseline)
         {
-            report = await reporter.CheckAsync(runId, baseline, ct);
+            report = await reporter.CheckAsync(runId, baseline, record);
             final = report.Verdict.ToString().ToLowerInvariant();
             text = report.Summary;
         }
@@ -67,7 +69,7 @@ public sealed class ScheduledRunner(
         {
             final = "succeeded";
             text = $"{runId}: succeeded (no regression check configured)";
-            await status.SetStatusAsync(runId, final, text, ct);
+            await status.SetStatusAsync(runId, final, text, record);
         }
         if (final is "passed" or "succeeded") logger.LogInformation("schedule {Schedule}: {Text}", schedule.Name, text);
         else logger.LogError("schedule {Schedule}: {Text}", schedule.Name, text);

@@ -1,14 +1,21 @@
 using System.Text.Json;
 using Fusion.Tests.Support;
+using Fusion.Artifacts.Store.Local;
 using Fusion.Worker.Distributed;
+using Fusion.Worker.Engine;
+using Fusion.Workflow.Execution;
+using Fusion.Workflow.Fingerprints;
+using Fusion.Workflow.Pipelines;
+using Fusion.Workflow.Stages;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace Fusion.Tests.Worker;
 
 /// <summary>
-/// The Durable Task executor against Azurite with two worker processes: nodes spread across both, results equal the
-/// in-process walk, a killed worker's node is redone elsewhere, and nothing is ever committed twice.
+/// The Durable Task executor against Azurite with two worker processes: an engine pipeline's nodes spread across both
+/// and its artifacts equal the in-process executor's; a killed worker's node is redone elsewhere, and nothing is ever
+/// committed twice.
 /// </summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHelper output)
@@ -33,34 +40,48 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
     private static DagNode Node(string id, params string[] deps) => new(id, "fp-" + id + "-0123456789abcdef", deps);
 
     [AzuriteFact]
-    public async Task Two_worker_processes_share_the_nodes_and_match_the_in_process_run()
+    public async Task Two_worker_processes_share_an_engine_pipeline_and_commit_the_same_artifacts_as_the_in_process_executor()
     {
         using var dir = new TempDir();
-        var dag = new DagSpec("test-fanout", [Node("prep"), Node("train-a", "prep"), Node("train-b", "prep"), Node("train-c", "prep"),
-            Node("train-d", "prep"), Node("eval", "train-a", "train-b", "train-c", "train-d")]);
-        var root = Setup(dir["distributed"], new() { ["train-a"] = 1500, ["train-b"] = 1500, ["train-c"] = 1500, ["train-d"] = 1500 });
-        var options = Options("fan" + Guid.NewGuid().ToString("N")[..10]);
-        using var w1 = new WorkerProcess("w1", root, Config(options));
-        using var w2 = new WorkerProcess("w2", root, Config(options));
-        await Task.WhenAll(w1.WaitJoinedAsync(TimeSpan.FromSeconds(90)), w2.WaitJoinedAsync(TimeSpan.FromSeconds(90)));
+        var registry = EchoStage.Registry();
+        var facts = new FixedEnvironmentFacts(EnvironmentFacts.Of(("device", "cpu")));
+        var pipeline = PipelineLoader.Parse(EchoStage.Pipeline, "echo.yaml", registry);
+        var planned = Fingerprinter.Compute(pipeline, registry, facts.GetFacts());
+        var dag = EngineDag.From("echo-2026-11-26", pipeline, planned);
+        Assert.Equal(["data", "train[a]", "train[b]", "train[c]", "train[d]", "report"], dag.Nodes.Select(n => n.Id));
 
+        // The in-process executor, on its own store.
+        await using var localStore = new LocalArtifactStore(dir["local"]);
+        var local = await new Executor(localStore, registry, facts, NullLoggerFactory.Instance).RunAsync(pipeline, new RunOptions { Jobs = 2 });
+        Assert.Equal(Fusion.Workflow.Execution.RunState.Succeeded, local.State);
+
+        // Two worker processes on one task hub, sharing another store.
+        var options = Options("eng" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = new WorkerProcess("w1", dir["shared"], Config(options), "engine-worker");
+        using var w2 = new WorkerProcess("w2", dir["shared"], Config(options), "engine-worker");
+        await Task.WhenAll(w1.WaitJoinedAsync(TimeSpan.FromSeconds(90)), w2.WaitJoinedAsync(TimeSpan.FromSeconds(90)));
         await using var client = new DistributedRunClient(options, NullLoggerFactory.Instance);
         var result = await Run(client, dag, w1, w2);
         Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));
-        Assert.Equal(dag.Nodes.Select(n => n.Id), result.Completed.Select(r => r.NodeId));
         var workers = result.Completed.GroupBy(r => r.Worker).ToDictionary(g => g.Key, g => g.Count());
         output.WriteLine("nodes per worker: " + string.Join(", ", workers.Select(kv => $"{kv.Key}={kv.Value}")));
         Assert.Equal(["w1", "w2"], workers.Keys.Order());
 
-        var local = await LocalDagRunner.RunAsync(dag, new FileCommitExecutor(Setup(dir["local"], [])), "local", CancellationToken.None);
-        Assert.Equal(local.Completed.Select(r => (r.NodeId, r.Output)), result.Completed.Select(r => (r.NodeId, r.Output)));
-        AssertEachCommittedOnce(root, dag);
+        // Same fingerprints, same bytes: every artifact equals the in-process executor's.
+        await using var shared = new LocalArtifactStore(dir["shared"]);
+        foreach (var node in dag.Nodes)
+        {
+            var mine = (await localStore.GetManifestAsync(node.Fingerprint, verifyHashes: true)).Manifest!;
+            var theirs = (await shared.GetManifestAsync(node.Fingerprint, verifyHashes: true)).Manifest!;
+            Assert.Equal(mine.Files, theirs.Files);
+            Assert.Equal(EngineDag.OutputOf(mine), result.Completed.Single(r => r.NodeId == node.Id).Output);
+        }
+        Assert.StartsWith("report:report <- train[a]:a <- data:data", File.ReadAllText(await shared.GetLocalPathAsync(
+            (await shared.GetManifestAsync(dag.Nodes[^1].Fingerprint)).Manifest!, "out.txt")));
 
-        // Asking for the same run again attaches to the finished orchestration: same result, nothing executed again.
-        var attempts = Directory.GetFiles(Path.Combine(root, "attempts")).Length;
+        // Asking for the same run again attaches to the finished orchestration: same result, nothing recomputed.
         var again = await client.RunAsync(dag, RunTimeout, CancellationToken.None);
         Assert.Equal(result.Completed.Select(r => (r.NodeId, r.Output, r.Worker)), again.Completed.Select(r => (r.NodeId, r.Output, r.Worker)));
-        Assert.Equal(attempts, Directory.GetFiles(Path.Combine(root, "attempts")).Length);
     }
 
     [AzuriteFact]

@@ -134,7 +134,7 @@ public sealed class ScheduleServiceTests
         using (var host = Build(dir, engine, log, args))
         {
             await host.StartAsync();
-            await WaitUntil(() => engine.Metrics.Count == 1, TimeSpan.FromSeconds(30), "the catch-up run");
+            await WaitUntil(() => File.Exists(Path.Combine(dir.Path, "worker", "runs", expected, "status.json")), TimeSpan.FromSeconds(30), "the catch-up run");
             await host.StopAsync();
         }
         using (var again = Build(dir, engine, log, args))
@@ -165,7 +165,7 @@ public sealed class ScheduleServiceTests
         using (var again = Build(dir, fast, log, args))
         {
             await again.StartAsync();
-            await WaitUntil(() => fast.Metrics.Count == 1, TimeSpan.FromSeconds(30), "the resumed run");
+            await WaitUntil(() => File.Exists(Path.Combine(dir.Path, "worker", "runs", slow.Requests.Single().RunId, "status.json")), TimeSpan.FromSeconds(30), "the resumed run");
             await again.StopAsync();
         }
         Assert.Equal(slow.Requests.Single().RunId, fast.Requests.Single().RunId);

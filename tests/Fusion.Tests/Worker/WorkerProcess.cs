@@ -13,12 +13,12 @@ public sealed class WorkerProcess : IDisposable
     public int Pid => process.Id;
     public bool HasExited => process.HasExited;
 
-    public WorkerProcess(string name, string commitRoot, IEnumerable<string> config)
+    public WorkerProcess(string name, string commitRoot, IEnumerable<string> config, string mode = "worker")
     {
         Name = name;
         var dotnet = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
         var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { typeof(TestWorkerProgram).Assembly.Location, "worker", commitRoot, $"--Worker:WorkerId={name}",
+        foreach (var a in new[] { typeof(TestWorkerProgram).Assembly.Location, mode, commitRoot, $"--Worker:WorkerId={name}",
                      "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Fusion=Information", "--Logging:Console:FormatterName=simple" }.Concat(config))
             psi.ArgumentList.Add(a);
         process = Process.Start(psi)!;

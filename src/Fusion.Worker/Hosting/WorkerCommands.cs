@@ -1,0 +1,124 @@
+using System.CommandLine;
+using Fusion.Artifacts.Store;
+using Fusion.Worker.Distributed;
+using Fusion.Worker.Documents;
+using Fusion.Worker.Engine;
+using Fusion.Worker.Regression;
+using Fusion.Worker.Runs;
+using Fusion.Worker.Scheduling;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fusion.Worker.Hosting;
+
+/// <summary>What the worker needs from the engine, opened by the CLI exactly as <c>fusion run</c> opens it.</summary>
+public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment);
+
+/// <summary>
+/// The <c>fusion worker</c> and <c>fusion baseline</c> commands. The CLI root registers them with
+/// <c>root.Subcommands.Add(WorkerCommands.Worker(open)); root.Subcommands.Add(WorkerCommands.Baseline(open));</c>
+/// where <c>open</c> returns the store, stage registry and environment facts of the current settings.
+/// </summary>
+public static class WorkerCommands
+{
+    /// <summary>How long a distributed scheduled run may take before the launcher gives up waiting (the run goes on).</summary>
+    public static readonly TimeSpan DistributedRunTimeout = TimeSpan.FromDays(7);
+
+    public static Command Worker(Func<WorkerEngine> open)
+    {
+        var config = new Option<string?>("--config") { Description = "worker configuration JSON (besides ./appsettings.json; environment and --Worker:… settings override it)" };
+        var distributed = new Option<bool>("--distributed") { Description = "start scheduled runs on the task hub and execute its nodes (Worker:Distributed)" };
+        var cmd = new Command("worker", "Hosted worker: nightly schedules with regression checks; with --distributed, a node worker of a task hub.") { config, distributed };
+        cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Section:Key=value settings go to the configuration
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var builder = WorkerHost.CreateBuilder([.. parse.UnmatchedTokens], parse.GetValue(config), parse.GetValue(distributed) ? true : null);
+            AddEngine(builder.Services, open());
+            await builder.Build().RunAsync(ct);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Registers the engine adapters: documents in the store, metrics from the ledger, the launcher and node executor.</summary>
+    public static void AddEngine(IServiceCollection services, WorkerEngine engine)
+    {
+        services.AddSingleton(engine.Store);
+        services.AddSingleton<IRunMetricsSource>(sp => new LedgerMetricsSource(engine.Store, sp.GetRequiredService<IDocumentStore>()));
+        services.AddSingleton<INodeExecutor>(sp => new EngineNodeExecutor(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IRunLauncher>(sp => sp.GetRequiredService<WorkerOptions>().Distributed is { Enabled: true } d
+            ? new DistributedEngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), d, DistributedRunTimeout)
+            : new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IDocumentStore>()));
+    }
+
+    public static Command Baseline(Func<WorkerEngine> open)
+    {
+        var run = new Argument<string>("run") { Description = "run id (e.g. nightly-2026-11-26)" };
+        var name = new Option<string?>("--name") { Description = "baseline name (default: the schedule that started the run)" };
+        var config = new Option<string?>("--config") { Description = "worker configuration JSON with Worker:Regression rules" };
+
+        var bless = new Command("bless", "Store the metrics of RUN as the baseline that later runs are compared to.") { run, name };
+        bless.SetAction((parse, ct) => Guard(async () =>
+        {
+            var (docs, metrics) = Open(open());
+            var runId = parse.GetValue(run)!;
+            var baseline = await new Baselines(docs).BlessAsync(await NameAsync(docs, runId, parse.GetValue(name), ct), runId, metrics, ct);
+            Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}:");
+            foreach (var (metric, value) in baseline.Metrics) Console.WriteLine($"  {metric} = {value.Value:G6} {value.Unit}");
+            return 0;
+        }));
+
+        var check = new Command("check", "Compare RUN to its baseline now; exit code 0 only when it passes.") { run, name, config };
+        check.SetAction((parse, ct) => Guard(async () =>
+        {
+            var (docs, metrics) = Open(open());
+            var runId = parse.GetValue(run)!;
+            var options = WorkerHost.LoadOptions([], parse.GetValue(config));
+            var report = await new RegressionReporter(docs, metrics, new DocumentRunStatusWriter(docs), options.Regression)
+                .CheckAsync(runId, await NameAsync(docs, runId, parse.GetValue(name), ct), ct);
+            Console.WriteLine(report.ToMarkdown());
+            return report.Passed ? 0 : 1;
+        }));
+
+        var showName = new Argument<string>("name") { Description = "baseline name" };
+        var show = new Command("show", "Print a baseline's metrics.") { showName };
+        show.SetAction(async (parse, ct) =>
+        {
+            var (docs, _) = Open(open());
+            var baseline = await new Baselines(docs).GetAsync(parse.GetValue(showName)!, ct);
+            if (baseline is null) { Console.Error.WriteLine($"no baseline '{parse.GetValue(showName)}'"); return 2; }
+            Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}, blessed {baseline.BlessedUtc:yyyy-MM-dd HH:mm} UTC by {baseline.BlessedBy}:");
+            foreach (var (metric, value) in baseline.Metrics) Console.WriteLine($"  {metric} = {value.Value:G6} {value.Unit}");
+            return 0;
+        });
+
+        return new Command("baseline", "Blessed baselines of the nightly regression check.") { bless, check, show };
+    }
+
+    /// <summary>Bad input (unknown run, no metrics, bad configuration) is a one-line message and exit code 2, not a stack trace.</summary>
+    private static async Task<int> Guard(Func<Task<int>> action)
+    {
+        try { return await action(); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException)
+        {
+            Console.Error.WriteLine("fusion baseline: " + e.Message);
+            return 2;
+        }
+    }
+
+    private static (IDocumentStore Documents, IRunMetricsSource Metrics) Open(WorkerEngine engine)
+    {
+        var docs = new ArtifactStoreDocuments(engine.Store);
+        return (docs, new LedgerMetricsSource(engine.Store, docs));
+    }
+
+    /// <summary>The explicit name, else the schedule that claimed the run.</summary>
+    public static async Task<string> NameAsync(IDocumentStore documents, string runId, string? name, CancellationToken ct)
+    {
+        if (!string.IsNullOrWhiteSpace(name)) return name;
+        var claim = await new RunClaims(documents, "cli").GetClaimAsync(runId, 1, ct);
+        return claim?.Schedule ?? throw new ArgumentException($"run '{runId}' was not started by a schedule; name the baseline with --name");
+    }
+}

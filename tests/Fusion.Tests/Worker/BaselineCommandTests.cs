@@ -1,0 +1,68 @@
+using System.CommandLine;
+using Fusion.Artifacts.Store.Local;
+using Fusion.Tests.Support;
+using Fusion.Worker.Documents;
+using Fusion.Worker.Engine;
+using Fusion.Worker.Hosting;
+using Fusion.Worker.Regression;
+using Fusion.Worker.Runs;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Fusion.Tests.Worker;
+
+/// <summary>Scheduled runs on the engine's in-process executor, metrics from its ledger, and `fusion baseline bless|check`.</summary>
+public sealed class BaselineCommandTests
+{
+    private const string PipelineYaml = """
+        stages:
+          data:
+            kind: echo
+            params: {text: data}
+          eval:
+            kind: echo
+            inputs: {from: data}
+            params: {text: eval, metric: "fid=20.5 FID"}
+        """;
+
+    private const string Rules = """
+        { "Worker": { "Regression": { "Metrics": { "fid": { "Better": "Lower", "Absolute": 0.5 } } } } }
+        """;
+
+    [Fact]
+    public async Task Bless_then_check_flags_an_injected_regression_and_passes_an_unchanged_rerun()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["nightly.yaml"], PipelineYaml);
+        File.WriteAllText(dir["worker.json"], Rules);
+        await using var store = new LocalArtifactStore(dir["store"]);
+        var engine = new WorkerEngine(store, EchoStage.Registry(), new FixedEnvironmentFacts(EnvironmentFacts.Of(("device", "cpu"))));
+        var launcher = new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, NullLoggerFactory.Instance, new ArtifactStoreDocuments(store));
+        async Task Run(string runId, Dictionary<string, string> overrides) =>
+            Assert.Equal(RunState.Succeeded, (await launcher.RunAsync(new RunRequest(runId, dir["nightly.yaml"], overrides), CancellationToken.None)).State);
+        var root = new RootCommand { WorkerCommands.Baseline(() => engine) };
+        Task<int> Cli(params string[] args) => root.Parse(args).InvokeAsync();
+
+        await Run("nightly-2026-11-25", []);
+        var metrics = await new LedgerMetricsSource(store, new ArtifactStoreDocuments(store)).GetMetricsAsync("nightly-2026-11-25", default);
+        Assert.Equal(new MetricValue(20.5, "FID"), metrics!["fid"]);
+        Assert.Equal(0, await Cli("baseline", "bless", "nightly-2026-11-25", "--name", "nightly"));
+        Assert.Equal(0, await Cli("baseline", "show", "nightly"));
+
+        await Run("nightly-2026-11-26", new() { ["eval.metric"] = "fid=23.0 FID" });   // injected regression
+        Assert.Equal(1, await Cli("baseline", "check", "nightly-2026-11-26", "--name", "nightly", "--config", dir["worker.json"]));
+        var status = new DocumentRunStatusWriter(new ArtifactStoreDocuments(store));
+        Assert.Equal("regressed", (await status.GetAsync("nightly-2026-11-26", default))!.Status);
+
+        await Run("nightly-2026-11-27", []);                                           // unchanged rerun (all cached)
+        Assert.Equal(0, await Cli("baseline", "check", "nightly-2026-11-27", "--name", "nightly", "--config", dir["worker.json"]));
+        Assert.Equal("passed", (await status.GetAsync("nightly-2026-11-27", default))!.Status);
+
+        await Run("nightly-2026-11-28", new() { ["eval.metric"] = "" });               // the metric disappeared
+        Assert.Equal(1, await Cli("baseline", "check", "nightly-2026-11-28", "--name", "nightly", "--config", dir["worker.json"]));
+        Assert.Equal("incomparable", (await status.GetAsync("nightly-2026-11-28", default))!.Status);
+
+        Assert.Equal(2, await Cli("baseline", "bless", "no-such-run", "--name", "nightly"));
+        Assert.Equal(2, await Cli("baseline", "check", "nightly-2026-11-27"));          // not started by a schedule: needs --name
+    }
+}
