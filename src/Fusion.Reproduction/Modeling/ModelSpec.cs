@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Text.Json;
 using Fusion.Models.Diffusion;
 using Fusion.Models.UViT;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;

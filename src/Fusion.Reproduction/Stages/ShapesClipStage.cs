@@ -64,7 +64,7 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
         {
             step = int.Parse(File.ReadAllText(Path.Combine(ckpt, "step.txt")));
             Fusion.Models.Weights.StateDict.LoadStrict(model, Path.Combine(ckpt, ShapesClipSpec.WeightsFile));
-            optimizer.load_state_dict(Path.Combine(ckpt, "optimizer.bin"));
+            optimizer.load_py(Path.Combine(ckpt, "optimizer.pt"));
             context.Logger.LogInformation("shapes-clip: resuming at step {Step}", step);
         }
 
@@ -107,13 +107,13 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
         context.Summary["final_loss"] = loss.ToString("F4");
     }
 
-    private static void Save(ClipModel model, optim.Optimizer optimizer, string folder, int step)
+    private static void Save(ClipModel model, TorchSharp.Modules.OptimizerHelper optimizer, string folder, int step)
     {
         var tmp = folder + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);
         model.save_safetensors(Path.Combine(tmp, ShapesClipSpec.WeightsFile));
-        optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
+        optimizer.save_py(Path.Combine(tmp, "optimizer.pt"));
         File.WriteAllText(Path.Combine(tmp, "step.txt"), step.ToString());
         if (Directory.Exists(folder)) Directory.Delete(folder, true);
         Directory.Move(tmp, folder);
