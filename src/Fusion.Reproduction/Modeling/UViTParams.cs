@@ -22,8 +22,8 @@ public class UViTParams
 
     public UViTFusion Fusion()
     {
+        if (Variant.Contains('(')) throw new FormatException($"variant '{Variant}': give c and v as the params c and v, not in the name");
         var family = UViTFusion.Parse(Variant);
-        if (family.ToString() != family.Family) throw new FormatException($"variant '{Variant}': give c and v as the params c and v, not in the name");
         return family.Stage == FusionStage.Early ? family : new UViTFusion(FusionStage.Intermediate, family.Method, C, V);
     }
 

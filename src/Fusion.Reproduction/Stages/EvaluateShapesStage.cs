@@ -131,7 +131,7 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
             await foreach (var row in reader.ReadAllAsync(ct))
             {
                 bytes.Add(row.Payload);
-                captions.Add(row.ImageId ?? throw new InvalidDataException($"{path}: sample {row.Int64Key} lacks its caption id"));
+                captions.Add(row.Int64Key);   // samples are keyed by the caption they were drawn for
             }
         }
         var flat = bytes.SelectMany(b => b).ToArray();

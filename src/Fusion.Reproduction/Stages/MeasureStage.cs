@@ -82,7 +82,7 @@ public sealed class MeasureStage : StageKind<MeasureParams>
             net.to(device).eval();
             using var ctx = randn(p.SampleBatch, spec.TextTokens, spec.TextDim).to(device);
             long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
-            using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Steps = 3, Order = 1 }, p.Seed)) { }
+            using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 2 }, p.Seed)) { }
             Synchronize(device);
             var clock = Stopwatch.StartNew();
             using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Steps = p.SampleSteps }, p.Seed)) { }

@@ -32,8 +32,8 @@ public sealed class SampleParams
 /// Samples one image per evaluation caption with the trained EMA network (DPM-Solver as the reference configures it,
 /// classifier-free guidance), in shards written to scratch so an interrupted node resumes at the first missing shard.
 /// Each batch's noise depends only on (seed, shard, batch), so resuming changes nothing. Outputs
-/// <c>samples/shard-*.parquet</c> (uint8 [3, H, W] as save_image quantises, key = evaluation index, image id = caption
-/// id) and <c>grid.png</c> for the fixed grid prompts.
+/// <c>samples/shard-*.parquet</c> (uint8 [3, H, W] as save_image quantises, in evaluation order; key = caption id,
+/// image id = the val image the caption belongs to) and <c>grid.png</c> for the fixed grid prompts.
 /// </summary>
 public sealed class SampleStage : StageKind<SampleParams>
 {
@@ -56,9 +56,9 @@ public sealed class SampleStage : StageKind<SampleParams>
         var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale };
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
 
-        var (keys, captionIds, contexts) = await ReadContextsAsync((await text.PathsAsync("eval", "contexts.parquet", ct)).Single(), ct);
-        var count = p.Count == 0 ? keys.Length : p.Count;
-        if (count > keys.Length) throw new ArgumentException($"count {count} exceeds the {keys.Length} evaluation captions of {text.NodeId}");
+        var (captionIds, imageIds, contexts) = await ReadContextsAsync((await text.PathsAsync("eval", "contexts.parquet", ct)).Single(), ct);
+        var count = p.Count == 0 ? captionIds.Length : p.Count;
+        if (count > captionIds.Length) throw new ArgumentException($"count {count} exceeds the {captionIds.Length} evaluation captions of {text.NodeId}");
 
         var shardDir = Path.Combine(context.ScratchDirectory, "shards");
         Directory.CreateDirectory(shardDir);
@@ -81,7 +81,7 @@ public sealed class SampleStage : StageKind<SampleParams>
                         var n = Math.Min(p.BatchSize, len - b);
                         var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device);
                         var per = (int)(shape[0] * shape[1] * shape[2]);
-                        for (var i = 0; i < n; i++) await writer.AddAsync(keys[start + b + i], pixels.AsSpan(i * per, per), captionIds[start + b + i], ct);
+                        for (var i = 0; i < n; i++) await writer.AddAsync(captionIds[start + b + i], pixels.AsSpan(i * per, per), imageIds[start + b + i], ct);
                         drawn += n;
                         context.Progress.Report(start + b + n, count, "image");
                     }
