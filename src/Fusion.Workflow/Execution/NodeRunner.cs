@@ -48,7 +48,7 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             }
             claim = await claiming;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Outcome(NodeState.Interrupted, "cancelled while waiting for another run"); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Finish(node, Outcome(NodeState.Interrupted, "cancelled while waiting for another run")); }
 
         await using (claim)
         {
