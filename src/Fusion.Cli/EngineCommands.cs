@@ -167,11 +167,11 @@ public static class EngineCommands
                     keep.UnionWith(Fingerprinter.Compute(PipelineLoader.Load(file, registry, profile), registry, facts).Values.Select(n => n.Fingerprint));
             }
             var report = await GarbageCollector.CollectAsync(store, keep, TimeSpan.FromHours(parse.GetValue(grace)), parse.GetValue(dryRun), ct);
-            var leftovers = !parse.GetValue(dryRun) && store is LocalArtifactStore local ? await local.CleanLeftoversAsync(ct) : 0;
+            var leftovers = !parse.GetValue(dryRun) && store is LocalArtifactStore local ? await local.CleanLeftoversAsync(keep, ct) : 0;
             foreach (var m in report.Deleted)
                 AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would delete" : "deleted")} {m.Fingerprint[..12]} {Markup.Escape(m.Info.NodeId)} ({Bytes(m.TotalBytes)}, committed {m.CommittedUtc:yyyy-MM-dd HH:mm})");
             AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would free" : "freed")} {Bytes(report.BytesFreed)} in {report.Deleted.Count} artifacts; kept {report.Kept} " +
-                                   $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")} and pinned runs){(leftovers > 0 ? $"; removed {leftovers} leftover folders of crashed runs" : "")}");
+                                   $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")} and pinned runs){(leftovers > 0 ? $"; removed {leftovers} leftover staging/scratch folders" : "")}");
             return 0;
         }));
         return cmd;

@@ -192,6 +192,23 @@ public sealed class ExecutionTests
         Assert.Equal("4", run.Nodes.Single(n => n.NodeId == "all").Summary!["parts"]);
     }
 
+    [Fact]
+    public async Task A_planned_node_survives_a_json_round_trip_and_runs_alone_as_a_distributed_worker_would()
+    {
+        using var h = new EngineHarness();
+        var p = h.Load(Chain);
+        await h.RunAsync(p, new RunOptions { Until = ["data"] });
+        var json = System.Text.Json.JsonSerializer.Serialize(h.Fingerprints(p)["a"], Fusion.Artifacts.Store.ManifestJson.Options);
+        var shipped = System.Text.Json.JsonSerializer.Deserialize<Fusion.Workflow.Fingerprints.PlannedNode>(json, Fusion.Artifacts.Store.ManifestJson.Options)!;
+        Assert.Equal(h.Fingerprints(p)["a"].Fingerprint, Fusion.Workflow.Fingerprints.Fingerprinter.Hash(shipped.Parts));
+
+        var runner = new NodeRunner(h.Store, h.Registry, h.Facts, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var outcome = await runner.RunAsync(shipped, new NodeRunOptions(p.Name), CancellationToken.None);
+        Assert.Equal(NodeState.Ran, outcome.State);
+        Assert.Equal("abc\na x2 Plain [] cpu", await h.OutputAsync(p, "a"));
+        Assert.Equal(NodeState.Cached, (await runner.RunAsync(shipped, new NodeRunOptions(p.Name), CancellationToken.None)).State);
+    }
+
     private sealed class CancelAfter(CancellationTokenSource cts, long step) : IRunObserver
     {
         public void NodeProgress(Fusion.Workflow.Fingerprints.PlannedNode node, long current, long total, string unit)

@@ -50,6 +50,19 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void A_variant_list_sets_the_variant_param_and_variants_can_be_borrowed()
+    {
+        using var h = new EngineHarness();
+        var p = h.Load("stages:\n  c: {kind: constant, variants: [x, y]}\n  t: {kind: transform, variants: c, inputs: {source: c}}\n");
+        Assert.Equal(["c[x]", "c[y]", "t[x]", "t[y]"], p.Nodes.Select(n => n.Id));
+        Assert.Equal("\"y\"", p.Node("c[y]").Params["variant"]);
+        Assert.Equal(["c[y]"], p.Node("t[y]").Inputs["source"]);
+        Assert.Equal("y", p.Node("t[y]").Variant);
+        var e = Assert.Throws<PipelineException>(() => h.Load("stages:\n  c: {kind: constant, variants: [x]}\n  t: {kind: transform, inputs: {source: c}}\n"));
+        Assert.Contains("test.yaml:3:41: stages.t.inputs.source: stage 'c' has variants (x); write c[VARIANT], c[*]", e.Message);
+    }
+
+    [Fact]
     public void Profile_then_overrides_take_precedence_stage_wide_before_per_variant()
     {
         using var h = new EngineHarness();
@@ -166,5 +179,14 @@ public sealed class PipelineTests
         Assert.Contains("no stage 'b'", Assert.Throws<PipelineException>(() => h.Load(yaml, null, "b.repeat=1")).Message);
         Assert.Contains("unknown profile 'huge'", Assert.Throws<PipelineException>(() => h.Load(yaml, "huge")).Message);
         Assert.Contains("does not exist", Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Dir["missing.yaml"], h.Registry)).Message);
+        Assert.Contains("pipeline 'nowhere.yaml' does not exist", Assert.Throws<PipelineException>(() => Fusion.Cli.EngineSetup.ResolvePipelinePath("nowhere.yaml")).Message);
+        try
+        {
+            Assert.EndsWith(Path.Combine("pipelines", "shapes.yaml"), Path.GetFullPath(Fusion.Cli.EngineSetup.ResolvePipelinePath(null)));
+        }
+        catch (PipelineException e) // until the shapes pipeline exists, the default says so
+        {
+            Assert.Contains("pipeline 'pipelines/shapes.yaml' does not exist", e.Message);
+        }
     }
 }

@@ -94,8 +94,10 @@ public sealed class ProcessTests
         Assert.Contains("interrupted", output);
         var checkpoint = int.Parse(File.ReadAllText(Directory.EnumerateFiles(scratch, CountStage.Checkpoint, SearchOption.AllDirectories).Single()));
 
-        var status = await FinishAsync(Start(dir.Path, "status", "--store", dir["store"]), TimeSpan.FromSeconds(60));
-        Assert.Contains("interrupted", status.Output);
+        var ledger = new Fusion.Workflow.Execution.EngineDocuments(new LocalArtifactStore(dir["store"]));
+        var interrupted = (await ledger.FindRunAsync(null))!;
+        Assert.Equal(Fusion.Workflow.Execution.RunState.Interrupted, interrupted.State);
+        Assert.Equal(Fusion.Workflow.Execution.NodeState.Interrupted, interrupted.Nodes.Single().State);
 
         var rerun = await FinishAsync(Start(dir.Path, "run", pipeline, "--store", dir["store"]), TimeSpan.FromSeconds(90));
         Assert.True(rerun.Code == 0, rerun.Output);
@@ -131,9 +133,10 @@ public sealed class ProcessTests
         Assert.Equal(1, AttemptCount(dir));
         Assert.Contains("reused (computed by another run)", results[1].Output);
 
-        var status = await FinishAsync(Start(dir.Path, "status", "--store", dir["store"]), TimeSpan.FromSeconds(60));
-        Assert.True(status.Code == 0, status.Output);
-        Assert.Contains("succeeded", status.Output);
+        var ledger = new Fusion.Workflow.Execution.EngineDocuments(new LocalArtifactStore(dir["store"]));
+        var states = new List<Fusion.Workflow.Execution.NodeState>();
+        foreach (var id in await ledger.ListRunsAsync()) states.Add((await ledger.GetRunAsync(id))!.Nodes.Single().State);
+        Assert.Equal([Fusion.Workflow.Execution.NodeState.Cached, Fusion.Workflow.Execution.NodeState.Ran], states.Order());
     }
 
     [Fact]
@@ -150,13 +153,14 @@ public sealed class ProcessTests
         Assert.Contains("param text: \"x\" → \"y\"", plan.Output);
         Assert.Contains("upstream a changed (input source)", plan.Output);
 
+        var status = await FinishAsync(Start(dir.Path, "status"), TimeSpan.FromSeconds(60));
+        Assert.True(status.Code == 0, status.Output);
+        Assert.Contains("succeeded", status.Output);
+
         var bad = await FinishAsync(Start(dir.Path, "plan", pipeline, "-p", "b.factor=big"), TimeSpan.FromSeconds(60));
         Assert.Equal(2, bad.Code);
         Assert.Contains("-p b.factor: param 'factor' of kind 'transform': expected a number, got 'big'", bad.Output);
 
-        var missing = await FinishAsync(Start(dir.Path, "run", "nowhere.yaml"), TimeSpan.FromSeconds(60));
-        Assert.Equal(2, missing.Code);
-        Assert.Contains("pipeline 'nowhere.yaml' does not exist", missing.Output);
     }
 
     private static string SafeRead(string path)

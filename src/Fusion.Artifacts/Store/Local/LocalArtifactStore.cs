@@ -85,6 +85,7 @@ public sealed class LocalArtifactStore : IArtifactStore
         var dir = ArtifactDirectory(staging.Fingerprint);
         var existing = await GetManifestAsync(staging.Fingerprint, false, ct);
         if (existing.Manifest is { } theirs) { TryDeleteDirectory(staging.Directory); return theirs; }
+        if (existing.Problem is not null) await DeleteArtifactAsync(staging.Fingerprint, ct); // broken: this commit replaces it
 
         var files = new List<ArtifactFile>();
         foreach (var path in Directory.EnumerateFiles(staging.Directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
@@ -206,16 +207,18 @@ public sealed class LocalArtifactStore : IArtifactStore
 
     /// <summary>
     /// Removes what crashed processes left behind: staging folders and manifest-less artifact folders whose
-    /// fingerprint nobody has claimed now. Returns how many folders it removed.
+    /// fingerprint nobody has claimed now, and (when <paramref name="keepScratch"/> is given) unclaimed scratch folders
+    /// of fingerprints not in it. Returns how many folders it removed.
     /// </summary>
-    public async Task<int> CleanLeftoversAsync(CancellationToken ct = default)
+    public async Task<int> CleanLeftoversAsync(IReadOnlySet<string>? keepScratch = null, CancellationToken ct = default)
     {
         var removed = 0;
-        var candidates = Directory.EnumerateDirectories(StagingDir)
+        var scratch = keepScratch is null ? [] : Directory.EnumerateDirectories(ScratchDir).Where(d => !keepScratch.Contains(Path.GetFileName(d))).Select(d => (Dir: d, Fp: Path.GetFileName(d)));
+        var candidates = scratch.Concat(Directory.EnumerateDirectories(StagingDir)
             .Select(d => (Dir: d, Fp: Path.GetFileName(d).Split('.')[0]))
             .Concat(Directory.EnumerateDirectories(ArtifactsDir)
                 .Where(d => !File.Exists(Path.Combine(d, ManifestFileName)))
-                .Select(d => (Dir: d, Fp: Path.GetFileName(d))))
+                .Select(d => (Dir: d, Fp: Path.GetFileName(d)))))
             .ToList();
         foreach (var (dir, fp) in candidates)
         {

@@ -83,6 +83,8 @@ public sealed class LocalArtifactStoreTests
 
         File.WriteAllText(Path.Combine(store.ArtifactDirectory(Fp), LocalArtifactStore.ManifestFileName), "{ not json");
         Assert.Contains("unreadable", (await store.GetManifestAsync(Fp)).Problem);
+        var replaced = await CommitAsync(store, Fp, ("a.txt", "fresh")); // a commit replaces a broken artifact
+        Assert.Equal("fresh", File.ReadAllText(await store.GetLocalPathAsync(replaced, "a.txt")));
 
         await store.DeleteArtifactAsync(Fp);
         Assert.False(Directory.Exists(store.ArtifactDirectory(Fp)));
@@ -152,6 +154,12 @@ public sealed class LocalArtifactStoreTests
             Assert.Equal(1, await store.CleanLeftoversAsync()); // `other` is being computed right now
         Assert.Equal(2, await store.CleanLeftoversAsync());
         Assert.Empty(Directory.GetDirectories(Path.Combine(dir.Path, "staging")));
+
+        await store.GetScratchDirectoryAsync(Fp);
+        await store.GetScratchDirectoryAsync(other);
+        Assert.Equal(0, await store.CleanLeftoversAsync()); // scratch is kept unless a keep-set is given
+        Assert.Equal(1, await store.CleanLeftoversAsync(new HashSet<string> { Fp }));
+        Assert.Equal([Fp], store.ListScratch());
     }
 
     private static async Task<List<string>> ToListAsync(IAsyncEnumerable<string> items)
