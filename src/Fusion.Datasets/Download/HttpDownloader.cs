@@ -146,9 +146,10 @@ public sealed class HttpDownloader(HttpClient http, DownloadOptions? options = n
             if (total is { } t && have + received < t)
                 throw new IOException($"{source.Url}: connection closed after {have + received} of {t} bytes");
         }
-        catch (OperationCanceledException) when (stall.IsCancellationRequested && !ct.IsCancellationRequested)
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"{source.Url}: no data for {_o.StallTimeout.TotalSeconds:F0} s");
+            // our stall timer, or HttpClient.Timeout while waiting for headers: both are worth a retry
+            throw new TimeoutException(stall.IsCancellationRequested ? $"{source.Url}: no data for {_o.StallTimeout.TotalSeconds:F0} s" : $"{source.Url}: {e.Message}", e);
         }
     }
 }
