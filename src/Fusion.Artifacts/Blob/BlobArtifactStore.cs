@@ -257,13 +257,84 @@ public sealed class BlobArtifactStore : IArtifactStore
         if (Cache.TryGet(file) is { } hit) return hit;
         var blob = Blob(BlobLayout.File(CheckFingerprint(manifest.Fingerprint), file.Sha256, file.Name));
         var what = $"{Location}: artifact {manifest.Fingerprint} ({manifest.Info.NodeId}) file '{file.Name}'";
-        var options = new BlobDownloadToOptions { TransferOptions = TransferOptions, ProgressHandler = Progress(blob.Name) };
-        return await Cache.FillAsync(file, what, (tmp, c) => _resilience.RunAsync($"download '{blob.Name}'", TransferTimeout(file.Size), async c2 =>
-        {
-            try { await blob.DownloadToAsync(tmp, options, c2).ConfigureAwait(false); }
-            catch (RequestFailedException e) when (e.Status == 404) { throw new ArtifactCorruptException($"{what}: the blob is missing"); }
-        }, c), ct).ConfigureAwait(false);
+        return await Cache.FillAsync(file, what, (tmp, c) => DownloadHashedAsync(blob, file.Size, tmp, what, c), ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Downloads a blob in parallel ranges (each retried on its own) but writes and hashes them in order, so the
+    /// SHA-256 check costs no second pass over the file. Returns the SHA-256 of what was written.
+    /// </summary>
+    private async Task<string> DownloadHashedAsync(BlobClient blob, long size, string path, string what, CancellationToken ct)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using var output = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+        if (size == 0)
+        {
+            var length = await _resilience.RunAsync($"check '{blob.Name}'", _options.OperationTimeout, async c =>
+            {
+                try { return (await blob.GetPropertiesAsync(cancellationToken: c).ConfigureAwait(false)).Value.ContentLength; }
+                catch (RequestFailedException e) when (e.Status == 404) { throw new ArtifactCorruptException($"{what}: the blob is missing"); }
+            }, ct).ConfigureAwait(false);
+            if (length != 0) throw new ArtifactCorruptException($"{what}: {length} bytes, the manifest says 0");
+            return Convert.ToHexStringLower(sha.GetHashAndReset());
+        }
+        long block = _options.BlockBytes;
+        var count = (size + block - 1) / block;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var window = new Queue<Task<(byte[] Buffer, int Length)>>();
+        var progress = Progress(blob.Name);
+        long next = 0, done = 0;
+        try
+        {
+            while (next < count || window.Count > 0)
+            {
+                while (next < count && window.Count < Math.Max(1, _options.TransferConcurrency))
+                {
+                    var offset = next++ * block;
+                    window.Enqueue(DownloadRangeAsync(blob, offset, (int)Math.Min(block, size - offset), size, what, stop.Token));
+                }
+                var (buffer, length) = await window.Dequeue().ConfigureAwait(false);
+                try
+                {
+                    sha.AppendData(buffer, 0, length);
+                    await output.WriteAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+                }
+                finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+                progress?.Report(done += length);
+            }
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            foreach (var t in window)
+                try { System.Buffers.ArrayPool<byte>.Shared.Return((await t.ConfigureAwait(false)).Buffer); } catch (Exception) { /* the first failure is the one reported */ }
+            throw;
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private Task<(byte[] Buffer, int Length)> DownloadRangeAsync(BlobClient blob, long offset, int length, long size, string what, CancellationToken ct) =>
+        _resilience.RunAsync($"download '{blob.Name}' at byte {offset}", TransferTimeout(length), async c =>
+        {
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                var r = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset, length) }, c).ConfigureAwait(false);
+                await using var s = r.Value.Content;
+                var total = r.Value.Details.ContentRange is { } range && range.LastIndexOf('/') is var slash and > 0 && long.TryParse(range[(slash + 1)..], out var t)
+                    ? t : r.Value.Details.ContentLength;
+                if (total != size) throw new ArtifactCorruptException($"{what}: {total} bytes, the manifest says {size}");
+                await s.ReadExactlyAsync(buffer.AsMemory(0, length), c).ConfigureAwait(false);
+                return (buffer, length);
+            }
+            catch (Exception e)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                if (e is RequestFailedException { Status: 404 }) throw new ArtifactCorruptException($"{what}: the blob is missing");
+                if (e is RequestFailedException { Status: 416 }) throw new ArtifactCorruptException($"{what}: the blob is shorter than the manifest's {size} bytes");
+                throw;
+            }
+        }, ct);
 
     public async IAsyncEnumerable<string> ListArtifactsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {

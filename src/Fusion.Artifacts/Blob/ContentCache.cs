@@ -32,22 +32,22 @@ public sealed class ContentCache(string root, long maxBytes)
     }
 
     /// <summary>
-    /// Fills the entry of <paramref name="file"/> by letting <paramref name="download"/> write a temporary file, verifies
-    /// it, moves it into place and evicts beyond the bound. Throws <see cref="ArtifactCorruptException"/> (naming
-    /// <paramref name="what"/>) when the bytes differ from the manifest.
+    /// Fills the entry of <paramref name="file"/> by letting <paramref name="download"/> write a temporary file (and
+    /// return the SHA-256 of what it wrote, hashed on the way), verifies it, moves it into place and evicts beyond the
+    /// bound. Throws <see cref="ArtifactCorruptException"/> (naming <paramref name="what"/>) when the bytes differ from
+    /// the manifest.
     /// </summary>
-    public async Task<string> FillAsync(ArtifactFile file, string what, Func<string, CancellationToken, Task> download, CancellationToken ct)
+    public async Task<string> FillAsync(ArtifactFile file, string what, Func<string, CancellationToken, Task<string>> download, CancellationToken ct)
     {
         var tmpDir = Directory.CreateDirectory(Path.Combine(Root, "tmp")).FullName;
         var tmp = Path.Combine(tmpDir, Guid.NewGuid().ToString("N"));
         var path = EntryPath(file);
         try
         {
-            await download(tmp, ct).ConfigureAwait(false);
+            var sha = await download(tmp, ct).ConfigureAwait(false);
             var size = new FileInfo(tmp).Length;
             if (size != file.Size)
                 throw new ArtifactCorruptException($"{what}: {size} bytes, the manifest says {file.Size}");
-            var sha = await Sha256Async(tmp, ct).ConfigureAwait(false);
             if (sha != file.Sha256)
                 throw new ArtifactCorruptException($"{what}: SHA-256 {sha}, the manifest says {file.Sha256}");
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(tmp, ReadOnly);
