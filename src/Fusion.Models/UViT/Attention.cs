@@ -14,11 +14,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public readonly Linear proj;
     private readonly int _heads;
 
-    public Attention(int dim, int heads, bool qkvBias) : base(nameof(Attention))
+    public Attention(int dim, int heads, bool qkvBias, Device? device = null) : base(nameof(Attention))
     {
         _heads = heads;
-        qkv = nn.Linear(dim, 3 * dim, hasBias: qkvBias);
-        proj = nn.Linear(dim, dim);
+        qkv = nn.Linear(dim, 3 * dim, hasBias: qkvBias, device: device);
+        proj = nn.Linear(dim, dim, device: device);
         register_module(nameof(qkv), qkv);
         register_module(nameof(proj), proj);
     }
@@ -48,12 +48,12 @@ public sealed class CrossAttention : nn.Module<Tensor, Tensor>
     /// <summary>Number of leading tokens that act as queries (the reference's <c>l</c>).</summary>
     public int QueryTokens { get; }
 
-    public CrossAttention(int dim, int heads, bool qkvBias, int queryTokens) : base(nameof(CrossAttention))
+    public CrossAttention(int dim, int heads, bool qkvBias, int queryTokens, Device? device = null) : base(nameof(CrossAttention))
     {
         (_heads, QueryTokens) = (heads, queryTokens);
-        q = nn.Linear(dim, dim, hasBias: qkvBias);
-        kv = nn.Linear(dim, 2 * dim, hasBias: qkvBias);
-        proj = nn.Linear(dim, dim);
+        q = nn.Linear(dim, dim, hasBias: qkvBias, device: device);
+        kv = nn.Linear(dim, 2 * dim, hasBias: qkvBias, device: device);
+        proj = nn.Linear(dim, dim, device: device);
         register_module(nameof(q), q);
         register_module(nameof(kv), kv);
         register_module(nameof(proj), proj);

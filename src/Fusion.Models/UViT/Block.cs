@@ -23,14 +23,14 @@ public sealed class Block : nn.Module
     /// <summary>Query length l of a cross block; null for a concat block (all tokens are queries).</summary>
     public int? QueryTokens { get; }
 
-    public Block(int dim, int heads, int mlpHidden, bool qkvBias, bool skip, int? crossQueryTokens) : base(nameof(Block))
+    public Block(int dim, int heads, int mlpHidden, bool qkvBias, bool skip, int? crossQueryTokens, Device? device = null) : base(nameof(Block))
     {
         QueryTokens = crossQueryTokens;
-        norm1 = nn.LayerNorm(dim, eps: 1e-5);
-        attn = crossQueryTokens is int l ? new CrossAttention(dim, heads, qkvBias, l) : new Attention(dim, heads, qkvBias);
-        norm2 = nn.LayerNorm(dim, eps: 1e-5);
-        mlp = new Mlp(dim, mlpHidden);
-        skip_linear = skip ? nn.Linear(2 * dim, dim) : null;
+        norm1 = nn.LayerNorm(dim, eps: 1e-5, device: device);
+        attn = crossQueryTokens is int l ? new CrossAttention(dim, heads, qkvBias, l, device) : new Attention(dim, heads, qkvBias, device);
+        norm2 = nn.LayerNorm(dim, eps: 1e-5, device: device);
+        mlp = new Mlp(dim, mlpHidden, device);
+        skip_linear = skip ? nn.Linear(2 * dim, dim, device: device) : null;
         register_module(nameof(norm1), norm1);
         register_module(nameof(attn), attn);
         register_module(nameof(norm2), norm2);

@@ -10,10 +10,10 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public readonly Linear fc1;
     public readonly Linear fc2;
 
-    public Mlp(int dim, int hidden) : base(nameof(Mlp))
+    public Mlp(int dim, int hidden, Device? device = null) : base(nameof(Mlp))
     {
-        fc1 = nn.Linear(dim, hidden);
-        fc2 = nn.Linear(hidden, dim);
+        fc1 = nn.Linear(dim, hidden, device: device);
+        fc2 = nn.Linear(hidden, dim, device: device);
         register_module(nameof(fc1), fc1);
         register_module(nameof(fc2), fc2);
     }

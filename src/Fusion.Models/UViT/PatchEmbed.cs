@@ -10,10 +10,10 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
     public readonly Conv2d proj;
     private readonly int _patch;
 
-    public PatchEmbed(int patch, int inChannels, int dim) : base(nameof(PatchEmbed))
+    public PatchEmbed(int patch, int inChannels, int dim, Device? device = null) : base(nameof(PatchEmbed))
     {
         _patch = patch;
-        proj = nn.Conv2d(inChannels, dim, kernel_size: patch, stride: patch);
+        proj = nn.Conv2d(inChannels, dim, kernel_size: patch, stride: patch, device: device);
         register_module(nameof(proj), proj);
     }
 

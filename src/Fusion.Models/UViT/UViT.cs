@@ -9,7 +9,7 @@ namespace Fusion.Models.UViT;
 /// context) → ε̂ with x [B,C,H,W] noisy latents, timesteps [B] (float; integers are cast as the reference does) and
 /// context [B,T,clip_dim] text embeddings. Module and parameter names equal the authors' state dicts, so their
 /// checkpoints load strictly (<see cref="UViTCheckpoint"/>).
-/// <para>Precision: computes in the dtype of its parameters; inputs are cast to it (the time embedding is built in
+/// <para>Precision: computes in the dtype (and on the device) of its parameters; inputs are cast to it (the time embedding is built in
 /// float32 first). <c>model.to(ScalarType.BFloat16)</c> gives a bf16 network.</para>
 /// </summary>
 public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
@@ -36,31 +36,32 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public readonly Linear decoder_pred;
     public readonly Conv2d? final_layer;
 
-    public UViT(UViTConfig config) : base(nameof(UViT))
+    /// <summary>Builds and initialises the network on <paramref name="device"/> (CPU by default; META for shapes only).</summary>
+    public UViT(UViTConfig config, Device? device = null) : base(nameof(UViT))
     {
         Config = config.Validate();
         int d = config.EmbedDim, imageTokens = config.NumPatches + 1;
         var fusion = config.Fusion;
         bool cross = fusion.Method == FusionMethod.Cross, earlyConcat = fusion == UViTFusion.EarlyConcat;
         Block NewBlock(bool skip, int? queryTokens) =>
-            new(d, config.NumHeads, config.MlpHidden, config.QkvBias, skip, cross ? queryTokens : null);
+            new(d, config.NumHeads, config.MlpHidden, config.QkvBias, skip, cross ? queryTokens : null, device);
         ModuleList<Block> Blocks(int count, bool skip, int? queryTokens) =>
             nn.ModuleList(Enumerable.Range(0, count).Select(_ => NewBlock(skip, queryTokens)).ToArray());
 
         // Construction order = the reference's, so default initialisations draw from the RNG in the same order.
-        patch_embed = new PatchEmbed(config.PatchSize, config.InChannels, d);
-        time_embed = config.MlpTimeEmbed ? nn.Sequential(nn.Linear(d, 4 * d), nn.SiLU(), nn.Linear(4 * d, d)) : null;
-        context_embed = nn.Linear(config.ClipDim, d);
-        pos_embed = nn.Parameter(zeros(1, config.NumTokens, d));
+        patch_embed = new PatchEmbed(config.PatchSize, config.InChannels, d, device);
+        time_embed = config.MlpTimeEmbed ? nn.Sequential(nn.Linear(d, 4 * d, device: device), nn.SiLU(), nn.Linear(4 * d, d, device: device)) : null;
+        context_embed = nn.Linear(config.ClipDim, d, device: device);
+        pos_embed = nn.Parameter(zeros(1, config.NumTokens, d, device: device));
         image_blocks = Blocks(config.ImageOnlyBlocks, skip: false, imageTokens);
         caption_blocks = Blocks(config.TextBlocks, skip: false, config.NumClipTokens);
         joint_blocks = Blocks(config.JointBlocks, skip: false, imageTokens);
         mid_block = NewBlock(skip: false, config.CrossMidBlockQueryTokens);
         joint_skip_blocks = Blocks(config.JointBlocks, config.Skip, imageTokens);
         image_skip_blocks = Blocks(config.ImageOnlyBlocks, config.Skip, imageTokens);
-        norm = nn.LayerNorm(d, eps: 1e-5);
-        decoder_pred = nn.Linear(d, config.PatchDim);
-        final_layer = config.Conv ? nn.Conv2d(config.InChannels, config.InChannels, 3, padding: 1) : null;
+        norm = nn.LayerNorm(d, eps: 1e-5, device: device);
+        decoder_pred = nn.Linear(d, config.PatchDim, device: device);
+        final_layer = config.Conv ? nn.Conv2d(config.InChannels, config.InChannels, 3, padding: 1, device: device) : null;
 
         register_parameter(nameof(pos_embed), pos_embed);
         register_module(nameof(patch_embed), patch_embed);
@@ -123,13 +124,13 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
             throw new ArgumentException($"context has shape [{string.Join(", ", context.shape)}], expected [{b}, {c.NumClipTokens}, {c.ClipDim}]");
 
         using var scope = NewDisposeScope();
-        var dtype = pos_embed.dtype;
-        var patches = patch_embed.call(x.to_type(dtype));                                            // [B,L,D]
+        var (dtype, device) = (pos_embed.dtype, pos_embed.device);
+        var patches = patch_embed.call(x.to(dtype, device));                                            // [B,L,D]
         long l = patches.shape[1];
-        var time = TimestepEmbedding.Sinusoidal(timesteps, c.EmbedDim).to_type(dtype);
+        var time = TimestepEmbedding.Sinusoidal(timesteps.to(device), c.EmbedDim).to_type(dtype);
         if (time_embed is not null) time = time_embed.call(time);
         time = time.unsqueeze(1);                                                                    // [B,1,D]
-        var text = context_embed.call(context.to_type(dtype));                                       // [B,T,D]
+        var text = context_embed.call(context.to(dtype, device));                                       // [B,T,D]
 
         Tensor h;
         long patchStart;

@@ -16,10 +16,11 @@ public class UViTStructureTests
         return 4 * d + 3 * d * d + (c.QkvBias ? 3 * d : 0) + d * d + d + d * h + h + h * d + d;
     }
 
+    // S/2 structure is checked on the META device: shapes without storage or initialisation cost.
     [Fact]
     public void Early_concat_S2_has_the_reference_parameter_count()
     {
-        using var model = new Models.UViT.UViT(UViTConfig.SmallS2(UViTFusion.EarlyConcat));
+        using var model = new Models.UViT.UViT(UViTConfig.SmallS2(UViTFusion.EarlyConcat), META);
         Assert.Equal(EarlyConcatS2Parameters, model.ParameterCount());
     }
 
@@ -30,7 +31,7 @@ public class UViTStructureTests
         Assert.Equal(3_150_848, BlockParameters(s2));                       // 12·D² + 10·D at D = 512
         foreach (var fusion in new[] { UViTFusion.IntermediateConcat(1, 3), UViTFusion.IntermediateCross(3, 3), UViTFusion.EarlyCross })
         {
-            using var model = new Models.UViT.UViT(s2 with { Fusion = fusion });
+            using var model = new Models.UViT.UViT(s2 with { Fusion = fusion }, META);
             Assert.Equal(EarlyConcatS2Parameters + fusion.TextBlocks * BlockParameters(s2), model.ParameterCount());
             Assert.Equal(fusion.TextBlocks * BlockParameters(s2), model.caption_blocks.parameters().Sum(p => p.numel()));
         }
@@ -43,7 +44,7 @@ public class UViTStructureTests
         Assert.Equal(["early-concat", "early-cross", "intermediate-concat", "intermediate-cross"], sections.Select(s => s.Fusion.Family));
         foreach (var section in sections)
         {
-            using var model = new Models.UViT.UViT(UViTConfig.SmallS2(section.Fusion));
+            using var model = new Models.UViT.UViT(UViTConfig.SmallS2(section.Fusion), META);   // shapes only
             var ours = model.state_dict().Select(kv => (kv.Key, Shape: kv.Value.shape)).ToList();
             Assert.Equal(section.Tensors, section.Entries.Count);
             Assert.Equal(section.Values, section.Entries.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b)));
