@@ -9,16 +9,18 @@ namespace Fusion.Tests.Metrics;
 public class FrechetDistanceTests
 {
     [FixtureTheory("fid-inception")]
-    [InlineData("full")]
-    [InlineData("rank_deficient")]
-    public void ReproducesPytorchFid(string name)
+    [InlineData("full", FrechetSqrtMethod.Auto)]
+    [InlineData("full", FrechetSqrtMethod.Eigh)]
+    [InlineData("rank_deficient", FrechetSqrtMethod.Auto)]
+    [InlineData("rank_deficient", FrechetSqrtMethod.Eigh)]
+    public void ReproducesPytorchFid(string name, FrechetSqrtMethod method)
     {
         var f = Safetensors.LoadStateDict(Fixtures.Path("fid-inception", "frechet.safetensors"));
         using var s1 = Streamed(f[$"{name}.features1"], 37);
         using var s2 = Streamed(f[$"{name}.features2"], 64);
         var expected = f[$"{name}.fid"].item<double>();
-        var fid = FrechetDistance.Compute(s1, s2);
-        Assert.True(Math.Abs(fid - expected) <= 1e-6 * Math.Abs(expected), $"{name}: {fid} vs pytorch-fid {expected}");
+        var fid = FrechetDistance.Compute(s1, s2, method);
+        Assert.True(Math.Abs(fid - expected) <= 1e-6 * Math.Abs(expected), $"{name}, {method}: {fid} vs pytorch-fid {expected}");
     }
 
     private static ActivationStatistics Streamed(Tensor features, int batch)
@@ -74,12 +76,13 @@ public class FrechetDistanceTests
         var expected = (mu1 - mu2).pow(2).sum().item<double>() + (a + b - 2 * (a * b).sqrt()).sum().item<double>();
         var (u, _) = linalg.qr(randn([d, d], dtype: float64, generator: gen));
         foreach (var basis in new[] { eye(d, dtype: float64), u })
-        {
-            var s1 = (basis * a).mm(basis.t());
-            var s2 = (basis * b).mm(basis.t());
-            var fid = FrechetDistance.Compute(mu1, s1, mu2, s2);
-            Assert.True(Math.Abs(fid - expected) < 1e-10 * expected, $"{fid} vs {expected}");
-        }
+            foreach (var method in new[] { FrechetSqrtMethod.Auto, FrechetSqrtMethod.Eigh })
+            {
+                var s1 = (basis * a).mm(basis.t());
+                var s2 = (basis * b).mm(basis.t());
+                var fid = FrechetDistance.Compute(mu1, s1, mu2, s2, method);
+                Assert.True(Math.Abs(fid - expected) < 1e-10 * expected, $"{method}: {fid} vs {expected}");
+            }
     }
 
     [Fact]
@@ -96,6 +99,7 @@ public class FrechetDistanceTests
         var diff = s1.Mean - s2.Mean;
         var expected = diff.dot(diff).item<double>() + s1.Covariance.trace().item<double>() + s2.Covariance.trace().item<double>() - 2 * y.trace().item<double>();
         Assert.Equal(expected, FrechetDistance.Compute(s1, s2), 9);
+        Assert.Equal(expected, FrechetDistance.Compute(s1, s2, FrechetSqrtMethod.Eigh), 9);
     }
 
     [Fact]
