@@ -7,7 +7,14 @@ namespace Fusion.Cli;
 /// <summary>The `fusion` command line: one subcommand per user task.</summary>
 public static class FusionCommand
 {
-    public static Task<int> RunAsync(string[] args) => Build().Parse(args).InvokeAsync();
+    // Ctrl-C / SIGTERM are handled by the commands themselves (ShutdownSignal): a node may need longer than
+    // System.CommandLine's default grace period to save its checkpoint.
+    public static Task<int> RunAsync(string[] args)
+    {
+        // Redirected output (logs, CI, tests) gets wide tables instead of Spectre's 80-column default.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
+        return Build().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+    }
 
     public static RootCommand Build()
     {
@@ -22,6 +29,7 @@ public static class FusionCommand
         });
         root.Subcommands.Add(env);
         root.Subcommands.Add(BenchCommand.Build());
+        foreach (var command in EngineCommands.Build()) root.Subcommands.Add(command);
         return root;
     }
 }

@@ -44,7 +44,7 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             {
                 waited = true;
                 observer.NodeWaiting(node, "another run is computing it; waiting to reuse its result");
-                log.LogInformation("{Node}: another run holds {Fingerprint}; waiting", node.Id, node.Short);
+                log.LogDebug("{Node}: another run holds {Fingerprint}; waiting", node.Id, node.Short);
             }
             claim = await claiming;
         }
@@ -54,8 +54,6 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         {
             if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
                 return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
-            if (options.Force) await store.DeleteArtifactAsync(node.Fingerprint, ct);
-
             var kind = registry.Get(node.Definition.Kind);
             var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
             foreach (var (name, upstream) in node.Definition.Inputs)
@@ -88,13 +86,16 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 Environment = facts,
             };
             observer.NodeStarted(node, options.Reasons ?? []);
-            log.LogInformation("{Node}: running {Kind} ({Fingerprint}){Why}", node.Id, kind.Name, node.Short,
+            log.LogDebug("{Node}: running {Kind} ({Fingerprint}){Why}", node.Id, kind.Name, node.Short,
                 options.Reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
             try
             {
                 await kind.RunAsync(context, node.Definition.Params);
                 var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
                 if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
+                // Forced, or broken (a file missing or altered): remove what is there, as late as possible, so the
+                // create-only commit replaces it.
+                await store.DeleteArtifactAsync(node.Fingerprint, CancellationToken.None);
                 var info = new ManifestInfo(node.Id, kind.Name, kind.CodeVersion, node.Parts, started, clock.Elapsed, new SortedDictionary<string, string>(context.Summary));
                 var manifest = await store.CommitAsync(staging, info, CancellationToken.None);
                 await store.DeleteScratchAsync(node.Fingerprint, CancellationToken.None);

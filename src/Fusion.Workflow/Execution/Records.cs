@@ -52,7 +52,7 @@ public sealed record RunRecord
     public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
     public List<NodeRecord> Nodes { get; init; } = [];
 
-    public static string NewId() => $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+    public static string NewId() => $"{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{Random.Shared.Next(0x10000):x4}";
 }
 
 /// <summary>The last fingerprint of a node id in a pipeline, so `plan` can say what changed (document nodes/PIPELINE/ID.json).</summary>

@@ -110,9 +110,9 @@ public sealed class ParamSchema
         if (t == typeof(bool))
             return text.ToLowerInvariant() switch { "true" => JsonValue.Create(true), "false" => JsonValue.Create(false), _ => throw new FormatException($"expected true or false, got '{text}'") };
         if (t == typeof(int))
-            return int.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var i) ? JsonValue.Create(i) : throw new FormatException($"expected an integer (int), got '{text}'");
+            return int.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var i) ? JsonValue.Create(i) : throw new FormatException($"expected an integer, got '{text}'");
         if (t == typeof(long))
-            return long.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var l) ? JsonValue.Create(l) : throw new FormatException($"expected an integer (long), got '{text}'");
+            return long.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var l) ? JsonValue.Create(l) : throw new FormatException($"expected an integer, got '{text}'");
         if (t == typeof(double))
             return double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(d) : throw new FormatException($"expected a number, got '{text}'");
         if (t == typeof(float))

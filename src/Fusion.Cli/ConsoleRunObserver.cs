@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using Fusion.Workflow.Execution;
+using Fusion.Workflow.Fingerprints;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Fusion.Cli;
+
+/// <summary>
+/// Shows a run as it happens: a Spectre.Console progress bar per running node (it/s and ETA) on a terminal, plain
+/// lines (progress every 10 s) when output is redirected.
+/// </summary>
+public sealed class ConsoleRunObserver(ProgressContext? progress) : IRunObserver
+{
+    private readonly ConcurrentDictionary<string, (ProgressTask? Task, ProgressMeter Meter)> running = new();
+    private static readonly Lock Gate = new();
+
+    public void NodeWaiting(PlannedNode node, string why) => Line($"[yellow]…[/] {Markup.Escape(node.Id)} {Markup.Escape(why)}", $"wait    {node.Id}: {why}");
+
+    public void NodeStarted(PlannedNode node, IReadOnlyList<string> reasons)
+    {
+        var task = progress?.AddTask(Markup.Escape(node.Id), maxValue: 1);
+        if (task is not null) task.IsIndeterminate = true;
+        running[node.Id] = (task, new ProgressMeter("it"));
+        var why = reasons.Count > 0 ? " — " + string.Join("; ", reasons) : "";
+        Line($"[blue]▶[/] {Markup.Escape(node.Id)} [grey]{node.Short}{Markup.Escape(why)}[/]", $"run     {node.Id} {node.Short}{why}");
+    }
+
+    public void NodeProgress(PlannedNode node, long current, long total, string unit)
+    {
+        if (!running.TryGetValue(node.Id, out var r)) return;
+        r.Meter.Unit = unit;
+        r.Meter.Update(current, total);
+        if (r.Task is { } task)
+        {
+            task.IsIndeterminate = total <= 0;
+            task.MaxValue = Math.Max(1, total);
+            task.Value = Math.Min(current, task.MaxValue);
+            task.Description = Markup.Escape($"{node.Id} {current}/{total} {unit}");
+        }
+        else if (r.Meter.SinceLastPrint > TimeSpan.FromSeconds(10) || current == total)
+        {
+            r.Meter.MarkPrinted();
+            var pct = total > 0 ? $" ({100.0 * current / total:F1}%)" : "";
+            Plain($"        {node.Id}: {current}/{total} {unit}{pct} {r.Meter.RateText()} {r.Meter.EtaText()}".TrimEnd());
+        }
+    }
+
+    public void NodeFinished(PlannedNode node, NodeOutcome outcome)
+    {
+        if (running.TryRemove(node.Id, out var r) && r.Task is { } task)
+        {
+            task.IsIndeterminate = false;
+            task.Value = task.MaxValue;
+            task.StopTask();
+        }
+        var time = ProgressMeter.Format(outcome.Elapsed);
+        var (mark, word) = outcome.State switch
+        {
+            NodeState.Cached => ("[green]✓[/]", outcome.ReusedFromConcurrentRun ? "reused (computed by another run)" : "cached"),
+            NodeState.Ran => ("[green]✔[/]", $"done in {time}"),
+            NodeState.Interrupted => ("[yellow]■[/]", $"interrupted after {time}"),
+            NodeState.Skipped => ("[grey]-[/]", "skipped"),
+            _ => ("[red]✗[/]", $"failed after {time}"),
+        };
+        var error = outcome.Error is null ? "" : ": " + outcome.Error;
+        Line($"{mark} {Markup.Escape(node.Id)} [grey]{node.Short}[/] {Markup.Escape(word + error)}",
+            $"{outcome.State.ToString().ToLowerInvariant(),-7} {node.Id} {node.Short} {word}{error}");
+    }
+
+    /// <summary>Meter text for a progress task (rate and ETA).</summary>
+    public string MeterText(ProgressTask task) =>
+        running.Values.FirstOrDefault(r => r.Task == task).Meter is { } m ? $"{m.RateText()} {m.EtaText()}".Trim() : "";
+
+    private void Line(string markup, string plain)
+    {
+        if (progress is not null) lock (Gate) AnsiConsole.MarkupLine(markup);
+        else Plain(plain);
+    }
+
+    private static void Plain(string text)
+    {
+        lock (Gate) Console.WriteLine($"{DateTime.Now:HH:mm:ss} {text}");
+    }
+
+    /// <summary>The "12.3 step/s ETA 4m10s" column of the progress display.</summary>
+    public sealed class MeterColumn(Func<ProgressTask, string> text) : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) => new Text(text(task), new Style(Color.Grey));
+    }
+}

@@ -1,0 +1,288 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Fusion.Artifacts.Store;
+using Fusion.Artifacts.Store.Local;
+using Fusion.Workflow.Execution;
+using Fusion.Workflow.Fingerprints;
+using Fusion.Workflow.Pipelines;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Fusion.Cli;
+
+/// <summary>`fusion run | plan | status | gc | pin | unpin`: the engine's commands.</summary>
+public static class EngineCommands
+{
+    public const int ExitFailed = 1, ExitUsage = 2, ExitInterrupted = 130;
+
+    public static IEnumerable<Command> Build()
+    {
+        yield return Run();
+        yield return Plan();
+        yield return Status();
+        yield return Gc();
+        foreach (var c in Pins()) yield return c;
+    }
+
+    private static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+
+    private static Command Run()
+    {
+        var setup = new EngineSetup();
+        var only = new Option<string[]>("--only") { Description = "run only this node or stage (its inputs must be committed); repeatable" };
+        var until = new Option<string[]>("--until") { Description = "run this node or stage and everything upstream of it; repeatable" };
+        var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
+        var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "how many independent nodes may run at once", DefaultValueFactory = _ => 1 };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "debug logs" };
+        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, verbose };
+        setup.AddTo(cmd);
+        cmd.SetAction((parse, _) => Guarded(async () =>
+        {
+            using var shutdown = new ShutdownSignal();
+            var interactive = Interactive;
+            using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(interactive, parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)).SetMinimumLevel(LogLevel.Trace));
+            await using var store = setup.OpenStore(parse);
+            var registry = setup.Registry(parse);
+            var pipeline = setup.LoadPipeline(parse, registry);
+            var options = new RunOptions
+            {
+                Only = parse.GetValue(only) ?? [],
+                Until = parse.GetValue(until) ?? [],
+                Force = parse.GetValue(force) ?? [],
+                Verify = parse.GetValue(verify),
+                Jobs = parse.GetValue(jobs),
+                Overrides = parse.GetValue(setup.Params) ?? [],
+                Arguments = Environment.GetCommandLineArgs().Skip(1).ToList(),
+            };
+            Executor.Select(pipeline, options); // selector errors before anything starts
+            var facts = setup.Facts(parse);
+            AnsiConsole.MarkupLine($"[bold]fusion run[/] {Markup.Escape(pipeline.File)}{(pipeline.Profile is null ? "" : $" --profile {Markup.Escape(pipeline.Profile)}")} · store {Markup.Escape(store.Location)} · " +
+                                   Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))));
+            RunRecord run;
+            if (interactive)
+            {
+                ConsoleRunObserver? observer = null;
+                run = await AnsiConsole.Progress().AutoClear(true).HideCompleted(true)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                             new ConsoleRunObserver.MeterColumn(t => observer?.MeterText(t) ?? ""), new ElapsedTimeColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        observer = new ConsoleRunObserver(ctx);
+                        return await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
+                    });
+            }
+            else run = await new Executor(store, registry, facts, loggers, new ConsoleRunObserver(null)).RunAsync(pipeline, options, shutdown.Token);
+            WriteRun(run);
+            return run.State switch { RunState.Succeeded => 0, RunState.Interrupted => ExitInterrupted, _ => ExitFailed };
+        }));
+        return cmd;
+    }
+
+    private static Command Plan()
+    {
+        var setup = new EngineSetup();
+        var only = new Option<string[]>("--only") { Description = "plan only this node or stage" };
+        var until = new Option<string[]>("--until") { Description = "plan this node or stage and its upstream" };
+        var force = new Option<string[]>("--force") { Description = "show this node or stage as forced ('all' for every node)" };
+        var verify = new Option<bool>("--verify") { Description = "check SHA-256 of committed outputs" };
+        var cmd = new Command("plan", "Dry run: every node as cached / will run / stale, and why (which part of its fingerprint changed).") { only, until, force, verify };
+        setup.AddTo(cmd);
+        cmd.SetAction((parse, ct) => Guarded(async () =>
+        {
+            await using var store = setup.OpenStore(parse);
+            var registry = setup.Registry(parse);
+            var pipeline = setup.LoadPipeline(parse, registry);
+            var options = new RunOptions { Only = parse.GetValue(only) ?? [], Until = parse.GetValue(until) ?? [], Force = parse.GetValue(force) ?? [], Verify = parse.GetValue(verify) };
+            using var loggers = LoggerFactory.Create(_ => { });
+            var plan = await new Executor(store, registry, setup.Facts(parse), loggers).PlanAsync(pipeline, options, ct);
+            var table = new Table { Border = TableBorder.Simple }.AddColumns("node", "kind", "fingerprint", "decision", "why");
+            foreach (var e in plan)
+            {
+                var color = e.Status switch { PlanStatus.Cached => "green", PlanStatus.Stale => "yellow", _ => "blue" };
+                table.AddRow(Markup.Escape(e.Node.Id), Markup.Escape(e.Node.Definition.Kind), e.Node.Short, $"[{color}]{e.Describe()}[/]", Markup.Escape(string.Join("\n", e.Reasons)));
+            }
+            AnsiConsole.Write(table);
+            var toRun = plan.Count(e => e.Status != PlanStatus.Cached);
+            AnsiConsole.MarkupLine($"{plan.Count} nodes: {plan.Count - toRun} cached, {toRun} to run · store {Markup.Escape(store.Location)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Status()
+    {
+        var runArg = new Argument<string?>("run") { Arity = ArgumentArity.ZeroOrOne, Description = "run id or prefix (omit to list runs)" };
+        var store = new Option<string?>("--store") { Description = "artifact store folder (default .fusion/)" };
+        var limit = new Option<int>("--last", "-n") { Description = "how many runs to list", DefaultValueFactory = _ => 20 };
+        var cmd = new Command("status", "Runs from the run ledger, or one run's nodes with their state and timings.") { runArg, store, limit };
+        cmd.SetAction((parse, ct) => Guarded(async () =>
+        {
+            await using var s = new LocalArtifactStore(parse.GetValue(store) ?? Environment.GetEnvironmentVariable("FUSION_STORE") ?? ".fusion");
+            var documents = new EngineDocuments(s);
+            var pins = await documents.GetPinsAsync(ct);
+            if (parse.GetValue(runArg) is not { } id)
+            {
+                var table = new Table { Border = TableBorder.Simple }.AddColumns("run", "pipeline", "state", "started (UTC)", "duration", "ran", "cached", "failed");
+                foreach (var runId in (await documents.ListRunsAsync(ct)).Take(parse.GetValue(limit)))
+                {
+                    if (await documents.GetRunAsync(runId, ct) is not { } r) continue;
+                    table.AddRow(Markup.Escape(r.RunId) + (pins.Contains(r.RunId) ? " 📌" : ""), Markup.Escape(r.Pipeline + (r.Profile is null ? "" : $" ({r.Profile})")), StateMarkup(r),
+                        r.StartedUtc.ToString("yyyy-MM-dd HH:mm:ss"), ProgressMeter.Format((r.FinishedUtc ?? DateTimeOffset.UtcNow) - r.StartedUtc),
+                        r.Nodes.Count(n => n.State == NodeState.Ran).ToString(), r.Nodes.Count(n => n.State == NodeState.Cached).ToString(),
+                        r.Nodes.Count(n => n.State is NodeState.Failed or NodeState.Interrupted).ToString());
+                }
+                AnsiConsole.Write(table);
+                return 0;
+            }
+            var run = await documents.FindRunAsync(id, ct);
+            if (run is null) { AnsiConsole.MarkupLine($"[red]no run '{Markup.Escape(id)}' in {Markup.Escape(s.Location)}[/]"); return ExitUsage; }
+            WriteRun(run);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Gc()
+    {
+        var setup = new EngineSetup();
+        var dryRun = new Option<bool>("--dry-run") { Description = "list what would be deleted" };
+        var grace = new Option<double>("--grace-hours") { Description = "keep artifacts committed within this many hours", DefaultValueFactory = _ => 1 };
+        var folder = new Option<string?>("--pipelines") { Description = "folder of pipeline files whose plans are kept (default pipelines/)" };
+        var cmd = new Command("gc", "Delete artifacts that no current plan of pipelines/*.yaml (any profile) and no pinned run references.") { dryRun, grace, folder };
+        setup.AddTo(cmd, withPipeline: false);
+        cmd.SetAction((parse, ct) => Guarded(async () =>
+        {
+            await using var store = setup.OpenStore(parse);
+            var registry = setup.Registry(parse);
+            var facts = setup.Facts(parse).GetFacts();
+            var dir = parse.GetValue(folder) ?? EngineSetup.PipelinesFolder();
+            var keep = new HashSet<string>(StringComparer.Ordinal);
+            var files = dir is null ? [] : Directory.GetFiles(dir, "*.yaml").Order(StringComparer.Ordinal).ToArray();
+            foreach (var file in files)
+            {
+                // A pipeline that does not load stops gc: its artifacts must not be collected by accident.
+                var plain = PipelineLoader.Load(file, registry);
+                foreach (var profile in plain.Profiles.Prepend(null))
+                    keep.UnionWith(Fingerprinter.Compute(PipelineLoader.Load(file, registry, profile), registry, facts).Values.Select(n => n.Fingerprint));
+            }
+            var report = await GarbageCollector.CollectAsync(store, keep, TimeSpan.FromHours(parse.GetValue(grace)), parse.GetValue(dryRun), ct);
+            var leftovers = !parse.GetValue(dryRun) && store is LocalArtifactStore local ? await local.CleanLeftoversAsync(ct) : 0;
+            foreach (var m in report.Deleted)
+                AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would delete" : "deleted")} {m.Fingerprint[..12]} {Markup.Escape(m.Info.NodeId)} ({Bytes(m.TotalBytes)}, committed {m.CommittedUtc:yyyy-MM-dd HH:mm})");
+            AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would free" : "freed")} {Bytes(report.BytesFreed)} in {report.Deleted.Count} artifacts; kept {report.Kept} " +
+                                   $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")} and pinned runs){(leftovers > 0 ? $"; removed {leftovers} leftover folders of crashed runs" : "")}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static IEnumerable<Command> Pins()
+    {
+        foreach (var pin in new[] { true, false })
+        {
+            var runArg = new Argument<string?>("run") { Arity = pin ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne, Description = "run id or prefix" };
+            var store = new Option<string?>("--store") { Description = "artifact store folder (default .fusion/)" };
+            var cmd = pin
+                ? new Command("pin", "Keep a run's artifacts from gc (without RUN: list pinned runs).") { runArg, store }
+                : new Command("unpin", "Let gc collect a run's artifacts again.") { runArg, store };
+            cmd.SetAction((parse, ct) => Guarded(async () =>
+            {
+                await using var s = new LocalArtifactStore(parse.GetValue(store) ?? Environment.GetEnvironmentVariable("FUSION_STORE") ?? ".fusion");
+                var documents = new EngineDocuments(s);
+                var pins = (await documents.GetPinsAsync(ct)).ToList();
+                if (parse.GetValue(runArg) is not { } id)
+                {
+                    foreach (var p in pins) AnsiConsole.WriteLine(p);
+                    return 0;
+                }
+                var run = await documents.FindRunAsync(id, ct);
+                if (run is null) { AnsiConsole.MarkupLine($"[red]no run '{Markup.Escape(id)}'[/]"); return ExitUsage; }
+                if (pin) pins.Add(run.RunId); else pins.Remove(run.RunId);
+                await documents.SetPinsAsync(pins, ct);
+                AnsiConsole.MarkupLine($"{(pin ? "pinned" : "unpinned")} {run.RunId} ({run.Nodes.Count} nodes)");
+                return 0;
+            }));
+            yield return cmd;
+        }
+    }
+
+    private static void WriteRun(RunRecord run)
+    {
+        var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"run {run.RunId} · {Markup.Escape(run.Pipeline)} · {StateMarkup(run)}") }
+            .AddColumns("node", "state", "fingerprint", "time", "note");
+        foreach (var n in run.Nodes)
+        {
+            var note = n.Error ?? (n.Reasons is { Count: > 0 } r ? string.Join("; ", r) : "");
+            if (n.Summary is { Count: > 0 } summary) note = string.Join(", ", summary.Select(kv => $"{kv.Key}={kv.Value}")) + (note.Length > 0 ? "; " + note : "");
+            var color = n.State switch { NodeState.Ran or NodeState.Cached => "green", NodeState.Interrupted or NodeState.Skipped => "yellow", _ => "red" };
+            table.AddRow(Markup.Escape(n.NodeId), $"[{color}]{n.State.ToString().ToLowerInvariant()}[/]", n.Fingerprint[..12],
+                ProgressMeter.Format(TimeSpan.FromSeconds(n.Seconds)), Markup.Escape(note));
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static string StateMarkup(RunRecord r)
+    {
+        var state = r.State;
+        var word = state.ToString().ToLowerInvariant();
+        if (state == RunState.Running && r.Host == Environment.MachineName && !ProcessAlive(r.ProcessId)) return "[red]abandoned (its process is gone)[/]";
+        return state switch { RunState.Succeeded => $"[green]{word}[/]", RunState.Running => $"[blue]{word}[/]", RunState.Interrupted => $"[yellow]{word}[/]", _ => $"[red]{word}[/]" };
+    }
+
+    private static bool ProcessAlive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
+    private static string Bytes(long n) => n >= 1 << 30 ? $"{n / (double)(1 << 30):F1} GiB" : n >= 1 << 20 ? $"{n / (double)(1 << 20):F1} MiB" : n >= 1 << 10 ? $"{n / 1024.0:F1} KiB" : $"{n} B";
+
+    /// <summary>Config and usage errors become one red line and exit code 2 instead of a stack trace.</summary>
+    private static async Task<int> Guarded(Func<Task<int>> action)
+    {
+        try { return await action(); }
+        catch (PipelineException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
+        catch (FileNotFoundException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
+        catch (KeyNotFoundException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
+    }
+}
+
+/// <summary>
+/// Ctrl-C and SIGTERM cancel <see cref="Token"/> once (the running node checkpoints and stops, the ledger records
+/// "interrupted"); a second Ctrl-C ends the process at once.
+/// </summary>
+public sealed class ShutdownSignal : IDisposable
+{
+    private readonly CancellationTokenSource source = new();
+    private readonly PosixSignalRegistration? sigterm;
+    private int presses;
+
+    public ShutdownSignal()
+    {
+        Console.CancelKeyPress += OnCancelKeyPress;
+        if (!OperatingSystem.IsWindows()) sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Stop("SIGTERM"); });
+    }
+
+    public CancellationToken Token => source.Token;
+
+    private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+    {
+        if (Interlocked.Increment(ref presses) > 1) return; // second Ctrl-C: let the runtime end the process
+        e.Cancel = true;
+        Stop("Ctrl-C");
+    }
+
+    private void Stop(string what)
+    {
+        Console.Error.WriteLine($"{what}: stopping — the running node saves its checkpoint; press Ctrl-C again to abort at once");
+        source.Cancel();
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancelKeyPress;
+        sigterm?.Dispose();
+        source.Dispose();
+    }
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Reflection;
+using Fusion.Artifacts.Store;
+using Fusion.Artifacts.Store.Local;
+using Fusion.Models;
+using Fusion.Workflow.Pipelines;
+using Fusion.Workflow.Stages;
+
+namespace Fusion.Cli;
+
+/// <summary>The options every engine command shares, and what they build: store, stage registry, facts, pipeline.</summary>
+public sealed class EngineSetup
+{
+    public const string DefaultPipeline = "pipelines/shapes.yaml";
+
+    public readonly Argument<string?> Pipeline = new("pipeline") { Arity = ArgumentArity.ZeroOrOne, Description = $"pipeline file, or a name in pipelines/ (default {DefaultPipeline})" };
+    public readonly Option<string?> Profile = new("--profile") { Description = "profile of the pipeline file (e.g. tiny)" };
+    public readonly Option<string[]> Params = new("--param", "-p") { Description = "override a param: stage.param=value or stage[variant].param=value", AllowMultipleArgumentsPerToken = false };
+    public readonly Option<string?> Store = new("--store") { Description = "artifact store folder (default .fusion/ in the working directory, or $FUSION_STORE)" };
+    public readonly Option<string[]> Plugins = new("--plugin") { Description = "assembly with extra stage kinds (also $FUSION_PLUGINS, ':'-separated)" };
+    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32 or bfloat16", DefaultValueFactory = _ => "float32" };
+
+    public void AddTo(Command command, bool withPipeline = true)
+    {
+        if (withPipeline) command.Arguments.Add(Pipeline);
+        foreach (var o in new Option[] { Profile, Params, Store, Plugins, Device, Dtype }) command.Options.Add(o);
+    }
+
+    public IArtifactStore OpenStore(ParseResult parse)
+    {
+        var path = parse.GetValue(Store) ?? (Environment.GetEnvironmentVariable("FUSION_STORE") is { Length: > 0 } env ? env : ".fusion");
+        return new LocalArtifactStore(path);
+    }
+
+    public StageRegistry Registry(ParseResult parse)
+    {
+        var registry = new StageRegistry();
+        foreach (var name in new[] { "Fusion.Reproduction", "Fusion.Datasets" })
+            registry.AddAssembly(Assembly.Load(name));
+        var fromEnv = (Environment.GetEnvironmentVariable("FUSION_PLUGINS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var plugin in fromEnv.Concat(parse.GetValue(Plugins) ?? [])) registry.AddPlugin(plugin);
+        return registry;
+    }
+
+    public IEnvironmentFactsProvider Facts(ParseResult parse) => new TorchFacts(parse.GetValue(Device) ?? "auto", parse.GetValue(Dtype) ?? "float32");
+
+    /// <summary>The pipeline file: the argument (a path, or a name in pipelines/), else pipelines/shapes.yaml here or at the repository root.</summary>
+    public static string ResolvePipelinePath(string? argument)
+    {
+        var wanted = argument ?? DefaultPipeline;
+        if (File.Exists(wanted)) return wanted;
+        var candidates = new List<string> { Path.GetFullPath(wanted) };
+        if (!wanted.Contains('/') && !wanted.EndsWith(".yaml", StringComparison.Ordinal)) candidates.Add(Path.GetFullPath(Path.Combine("pipelines", wanted + ".yaml")));
+        if (!Path.IsPathRooted(wanted) && RepoRoot() is { } root)
+        {
+            candidates.Add(Path.Combine(root, wanted));
+            if (!wanted.Contains('/')) candidates.Add(Path.Combine(root, "pipelines", wanted.EndsWith(".yaml", StringComparison.Ordinal) ? wanted : wanted + ".yaml"));
+        }
+        foreach (var c in candidates) if (File.Exists(c)) return c;
+        var hint = argument is null
+            ? " — the default shapes pipeline comes with the paper's stage kinds; until it exists, pass a pipeline file (fusion run path/to/pipeline.yaml)"
+            : "";
+        throw new PipelineException($"pipeline '{wanted}' does not exist (looked for {string.Join(", ", candidates.Distinct())}){hint}");
+    }
+
+    /// <summary>The pipelines/ folder gc plans from: here, else at the repository root.</summary>
+    public static string? PipelinesFolder() =>
+        Directory.Exists("pipelines") ? Path.GetFullPath("pipelines")
+        : RepoRoot() is { } root && Directory.Exists(Path.Combine(root, "pipelines")) ? Path.Combine(root, "pipelines") : null;
+
+    private static string? RepoRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Fusion.Pipeline.sln"))) return dir.FullName;
+        return null;
+    }
+
+    public Pipeline LoadPipeline(ParseResult parse, StageRegistry registry) =>
+        PipelineLoader.Load(ResolvePipelinePath(parse.GetValue(Pipeline)), registry, parse.GetValue(Profile), parse.GetValue(Params) ?? []);
+}
+
+/// <summary>Environment facts from TorchSharp: versions of TorchSharp and libtorch, the device type, the dtype.</summary>
+public sealed class TorchFacts(string device, string dtype) : IEnvironmentFactsProvider
+{
+    private EnvironmentFacts? facts;
+
+    public EnvironmentFacts GetFacts()
+    {
+        if (dtype is not ("float32" or "bfloat16" or "float16" or "float64"))
+            throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16 or float64)", SourceLocation.CommandLine, "--dtype");
+        return facts ??= EnvironmentFacts.Of(
+            ("torchsharp", TorchEnvironment.TorchSharpVersion),
+            ("libtorch", TorchEnvironment.LibTorchVersion),
+            (EnvironmentFacts.DeviceKey, TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant()),
+            (EnvironmentFacts.DtypeKey, dtype));
+    }
+}
