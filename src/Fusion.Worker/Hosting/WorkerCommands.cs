@@ -17,26 +17,32 @@ namespace Fusion.Worker.Hosting;
 public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment);
 
 /// <summary>
-/// The <c>fusion worker</c> and <c>fusion baseline</c> commands. The CLI root registers them with
-/// <c>root.Subcommands.Add(WorkerCommands.Worker(open)); root.Subcommands.Add(WorkerCommands.Baseline(open));</c>
-/// where <c>open</c> returns the store, stage registry and environment facts of the current settings.
+/// The <c>fusion worker</c> and <c>fusion baseline</c> commands. <c>open</c> returns the store, stage registry and
+/// environment facts for the parsed command line; <c>addOptions</c> adds the options it reads (the CLI's engine options:
+/// --store, --plugin, --device, --dtype).
 /// </summary>
 public static class WorkerCommands
 {
     /// <summary>How long a distributed scheduled run may take before the launcher gives up waiting (the run goes on).</summary>
     public static readonly TimeSpan DistributedRunTimeout = TimeSpan.FromDays(7);
 
-    public static Command Worker(Func<WorkerEngine> open)
+    public static Command Worker(Func<ParseResult, WorkerEngine> open, Action<Command>? addOptions = null)
     {
         var config = new Option<string?>("--config") { Description = "worker configuration JSON (besides ./appsettings.json; environment and --Worker:… settings override it)" };
         var distributed = new Option<bool>("--distributed") { Description = "start scheduled runs on the task hub and execute its nodes (Worker:Distributed)" };
         var cmd = new Command("worker", "Hosted worker: nightly schedules with regression checks; with --distributed, a node worker of a task hub.") { config, distributed };
+        addOptions?.Invoke(cmd);
         cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Section:Key=value settings go to the configuration
         cmd.SetAction(async (parse, ct) =>
         {
             var builder = WorkerHost.CreateBuilder([.. parse.UnmatchedTokens], parse.GetValue(config), parse.GetValue(distributed) ? true : null);
-            AddEngine(builder.Services, open());
-            await builder.Build().RunAsync(ct);
+            var engine = open(parse);
+            await using (engine.Store)
+            {
+                AddEngine(builder.Services, engine);
+                // SIGTERM / Ctrl-C: the host stops its services (the running run or node checkpoints), then returns.
+                await builder.Build().RunAsync(ct);
+            }
             return 0;
         });
         return cmd;
@@ -53,7 +59,7 @@ public static class WorkerCommands
             : new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IDocumentStore>()));
     }
 
-    public static Command Baseline(Func<WorkerEngine> open)
+    public static Command Baseline(Func<ParseResult, WorkerEngine> open, Action<Command>? addOptions = null)
     {
         var run = new Argument<string>("run") { Description = "run id (e.g. nightly-2026-11-26)" };
         var name = new Option<string?>("--name") { Description = "baseline name (default: the schedule that started the run)" };
@@ -62,7 +68,8 @@ public static class WorkerCommands
         var bless = new Command("bless", "Store the metrics of RUN as the baseline that later runs are compared to.") { run, name };
         bless.SetAction((parse, ct) => Guard(async () =>
         {
-            var (docs, metrics) = Open(open());
+            await using var engine = new EngineLease(open(parse));
+            var (docs, metrics) = Open(engine.Engine);
             var runId = parse.GetValue(run)!;
             var baseline = await new Baselines(docs).BlessAsync(await NameAsync(docs, runId, parse.GetValue(name), ct), runId, metrics, ct);
             Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}:");
@@ -73,7 +80,8 @@ public static class WorkerCommands
         var check = new Command("check", "Compare RUN to its baseline now; exit code 0 only when it passes.") { run, name, config };
         check.SetAction((parse, ct) => Guard(async () =>
         {
-            var (docs, metrics) = Open(open());
+            await using var engine = new EngineLease(open(parse));
+            var (docs, metrics) = Open(engine.Engine);
             var runId = parse.GetValue(run)!;
             var options = WorkerHost.LoadOptions([], parse.GetValue(config));
             var report = await new RegressionReporter(docs, metrics, new DocumentRunStatusWriter(docs), options.Regression)
@@ -86,7 +94,8 @@ public static class WorkerCommands
         var show = new Command("show", "Print a baseline's metrics.") { showName };
         show.SetAction(async (parse, ct) =>
         {
-            var (docs, _) = Open(open());
+            await using var engine = new EngineLease(open(parse));
+            var (docs, _) = Open(engine.Engine);
             var baseline = await new Baselines(docs).GetAsync(parse.GetValue(showName)!, ct);
             if (baseline is null) { Console.Error.WriteLine($"no baseline '{parse.GetValue(showName)}'"); return 2; }
             Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}, blessed {baseline.BlessedUtc:yyyy-MM-dd HH:mm} UTC by {baseline.BlessedBy}:");
@@ -94,7 +103,15 @@ public static class WorkerCommands
             return 0;
         });
 
+        foreach (var c in new[] { bless, check, show }) addOptions?.Invoke(c);
         return new Command("baseline", "Blessed baselines of the nightly regression check.") { bless, check, show };
+    }
+
+    /// <summary>Disposes the opened store when a command is done with it.</summary>
+    private sealed class EngineLease(WorkerEngine engine) : IAsyncDisposable
+    {
+        public WorkerEngine Engine => engine;
+        public ValueTask DisposeAsync() => engine.Store.DisposeAsync();
     }
 
     /// <summary>Bad input (unknown run, no metrics, bad configuration) is a one-line message and exit code 2, not a stack trace.</summary>

@@ -37,10 +37,12 @@ public sealed class BaselineCommandTests
         File.WriteAllText(dir["worker.json"], Rules);
         await using var store = new LocalArtifactStore(dir["store"]);
         var engine = new WorkerEngine(store, EchoStage.Registry(), new FixedEnvironmentFacts(EnvironmentFacts.Of(("device", "cpu"))));
+        // The command disposes the store it opens, as the CLI's does: give it its own instance on the same folder.
+        WorkerEngine Open(ParseResult _) => engine with { Store = new LocalArtifactStore(dir["store"]) };
         var launcher = new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, NullLoggerFactory.Instance, new ArtifactStoreDocuments(store));
         async Task Run(string runId, Dictionary<string, string> overrides) =>
             Assert.Equal(RunState.Succeeded, (await launcher.RunAsync(new RunRequest(runId, dir["nightly.yaml"], overrides), CancellationToken.None)).State);
-        var root = new RootCommand { WorkerCommands.Baseline(() => engine) };
+        var root = new RootCommand { WorkerCommands.Baseline(Open) };
         Task<int> Cli(params string[] args) => root.Parse(args).InvokeAsync();
 
         await Run("nightly-2026-11-25", []);
@@ -64,5 +66,27 @@ public sealed class BaselineCommandTests
 
         Assert.Equal(2, await Cli("baseline", "bless", "no-such-run", "--name", "nightly"));
         Assert.Equal(2, await Cli("baseline", "check", "nightly-2026-11-27"));          // not started by a schedule: needs --name
+    }
+
+    [Fact]
+    public async Task The_cli_commands_read_the_store_option_like_the_engine_commands()
+    {
+        using var dir = new TempDir();
+        var root = new RootCommand();
+        foreach (var command in Fusion.Cli.WorkerCliCommands.Build()) root.Subcommands.Add(command);
+        Assert.Equal(2, await root.Parse(["baseline", "show", "nightly", "--store", dir["store"]]).InvokeAsync());
+        await using (var store = new LocalArtifactStore(dir["store"]))
+        {
+            var metrics = new Dictionary<string, MetricValue> { ["fid"] = new(20.5, "FID") };
+            await new Fusion.Worker.Regression.Baselines(new ArtifactStoreDocuments(store)).BlessAsync("nightly", "r1", new Fixed(metrics));
+        }
+        Assert.Equal(0, await root.Parse(["baseline", "show", "nightly", "--store", dir["store"]]).InvokeAsync());
+        Assert.Empty(root.Parse(["worker", "--distributed", "--store", dir["store"], "--device", "cpu", "--Worker:Distributed:TaskHub=pool1"]).Errors);
+    }
+
+    private sealed class Fixed(Dictionary<string, MetricValue> metrics) : IRunMetricsSource
+    {
+        public Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct) =>
+            Task.FromResult<IReadOnlyDictionary<string, MetricValue>?>(metrics);
     }
 }

@@ -121,6 +121,31 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         AssertEachCommittedOnce(root, dag);
     }
 
+    [AzuriteFact]
+    public async Task A_worker_stopped_with_SIGTERM_checkpoints_its_node_and_hands_it_back()
+    {
+        using var dir = new TempDir();
+        var dag = new DagSpec("test-sigterm", [Node("train"), Node("eval", "train")]);
+        var root = Setup(dir["distributed"], new() { ["train"] = 3000 });
+        var options = Options("term" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = new WorkerProcess("w1", root, Config(options));
+        await w1.WaitJoinedAsync(TimeSpan.FromSeconds(90));
+        await using var client = new DistributedRunClient(options, NullLoggerFactory.Instance);
+        var run = Run(client, dag, w1);
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); !File.Exists(Path.Combine(root, "started", $"train.{w1.Pid}")); await Task.Delay(100))
+            Assert.True(DateTime.UtcNow < deadline && !run.IsCompleted, "train never started");
+
+        Assert.Equal(0, await w1.TerminateAsync(TimeSpan.FromSeconds(60)));
+        Assert.True(File.Exists(Path.Combine(root, "checkpoints", $"train.{w1.Pid}")), "the cancelled node did not checkpoint");
+        Assert.False(run.IsCompleted);
+
+        using var w2 = new WorkerProcess("w2", root, Config(options));
+        var result = await run;
+        Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));
+        Assert.Equal("w2", result.Completed.Single(r => r.NodeId == "train").Worker);
+        AssertEachCommittedOnce(root, dag);
+    }
+
     private async Task<RunResult> Run(DistributedRunClient client, DagSpec dag, params WorkerProcess[] workers)
     {
         try { return await client.RunAsync(dag, RunTimeout, CancellationToken.None); }

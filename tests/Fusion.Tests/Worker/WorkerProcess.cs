@@ -45,6 +45,14 @@ public sealed class WorkerProcess : IDisposable
 
     public void Kill() => process.Kill();
 
+    /// <summary>Sends SIGTERM (what Kubernetes and docker stop send) and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", $"{process.Id}"])) await kill.WaitForExitAsync();
+        await process.WaitForExitAsync(new CancellationTokenSource(timeout).Token);
+        return process.ExitCode;
+    }
+
     public void Dispose()
     {
         if (!process.HasExited) { process.Kill(); process.WaitForExit(5000); }

@@ -1,0 +1,21 @@
+using System.CommandLine;
+using Fusion.Worker.Hosting;
+
+namespace Fusion.Cli;
+
+/// <summary>
+/// `fusion worker` (schedules, regression checks; --distributed: task-hub node worker) and `fusion baseline
+/// bless|check|show`, reading the store, stage kinds and device like the engine commands. Register in the root with
+/// <c>foreach (var command in WorkerCliCommands.Build()) root.Subcommands.Add(command);</c>.
+/// </summary>
+public static class WorkerCliCommands
+{
+    public static IEnumerable<Command> Build()
+    {
+        var setup = new EngineSetup();
+        WorkerEngine Open(ParseResult parse) => new(setup.OpenStore(parse), setup.Registry(parse), setup.Facts(parse));
+        void AddOptions(Command command) => setup.AddTo(command, withPipeline: false);
+        yield return WorkerCommands.Worker(Open, AddOptions);
+        yield return WorkerCommands.Baseline(Open, AddOptions);
+    }
+}
