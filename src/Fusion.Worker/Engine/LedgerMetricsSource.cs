@@ -7,15 +7,14 @@ using Fusion.Workflow.Execution;
 namespace Fusion.Worker.Engine;
 
 /// <summary>
-/// A run's metrics from the engine's ledger: every node of the run whose manifest summary has entries
-/// <c>metric.NAME = "VALUE UNIT"</c> (e.g. <c>metric.fid = "12.41 FID"</c>) contributes them. Finds the engine run by the
-/// worker's run id directly (distributed runs) or through <c>worker/runs/&lt;run&gt;/engine-run.json</c> (in-process runs).
-/// A value that does not parse becomes NaN, which the regression check reports as incomparable.
+/// A run's metrics from the engine's ledger: every numeric entry of a node's manifest summary ("VALUE" or "VALUE UNIT",
+/// e.g. evaluate[early-concat] writes fid = "12.410") becomes the metric <c>NODE.KEY</c> ("evaluate[early-concat].fid");
+/// non-numeric entries are not metrics. Rules select what is checked (<c>"*.fid"</c>) and
+/// <see cref="Regression.RegressionOptions.Ignore"/> drops the rest. Finds the engine run by the worker's run id
+/// directly (distributed runs) or through <c>worker/runs/&lt;run&gt;/engine-run.json</c> (in-process runs).
 /// </summary>
 public sealed class LedgerMetricsSource(IArtifactStore store, IDocumentStore documents) : IRunMetricsSource
 {
-    public const string Prefix = "metric.";
-
     public async Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct)
     {
         var ledger = new EngineDocuments(store);
@@ -28,16 +27,19 @@ public sealed class LedgerMetricsSource(IArtifactStore store, IDocumentStore doc
         {
             var summary = (await store.GetManifestAsync(node.Fingerprint, ct: ct)).Manifest?.Info.Summary;
             foreach (var (key, text) in summary ?? new Dictionary<string, string>())
-                if (key.StartsWith(Prefix, StringComparison.Ordinal)) metrics[key[Prefix.Length..]] = Parse(text);
+                if (Parse(text) is { } value) metrics[$"{node.NodeId}.{key}"] = value;
         }
         return metrics;
     }
 
-    public static MetricValue Parse(string text)
+    /// <summary>"12.41" or "12.41 FID" (also "NaN"); null when the text does not start with a number.</summary>
+    public static MetricValue? Parse(string text)
     {
-        var space = text.IndexOf(' ');
-        var number = space < 0 ? text : text[..space];
-        var unit = space < 0 ? "" : text[(space + 1)..].Trim();
-        return new MetricValue(double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN, unit);
+        var trimmed = text.Trim();
+        var space = trimmed.IndexOf(' ');
+        var number = space < 0 ? trimmed : trimmed[..space];
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            ? new MetricValue(v, space < 0 ? "" : trimmed[(space + 1)..].Trim())
+            : null;
     }
 }

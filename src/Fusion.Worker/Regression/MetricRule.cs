@@ -25,6 +25,11 @@ public sealed class RegressionOptions
     public Dictionary<string, MetricRule> Metrics { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public MetricRule? Default { get; set; }
 
+    /// <summary>Metric names or '*' patterns that are not regression metrics (e.g. "train*" losses): never checked.</summary>
+    public List<string> Ignore { get; set; } = [];
+
+    public bool Ignored(string metric) => Ignore.Any(p => p.Contains('*') ? Matches(p, metric) : string.Equals(p, metric, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Local folder that also receives each report (besides the document store); optional.</summary>
     public string? ReportDirectory { get; set; }
 

@@ -4,7 +4,7 @@ namespace Fusion.Worker.Regression;
 
 /// <summary>
 /// Compares a run's metrics to a baseline, direction-aware, with per-metric absolute and relative tolerance. Checked
-/// metrics are those of the baseline plus those named exactly by a rule. Never a silent pass: a metric that is
+/// metrics are those of the baseline plus those named exactly by a rule, less the ignored ones. Never a silent pass: a metric that is
 /// missing, NaN/infinite, in another unit, or without a rule makes the verdict Incomparable.
 /// </summary>
 public static class RegressionCheck
@@ -20,7 +20,9 @@ public static class RegressionCheck
         if (current is null)
             return new(runId, baselineName, baseline.RunId, at, Verdict.Incomparable, [], $"run '{runId}' has no metrics table");
 
-        var names = baseline.Metrics.Keys.Union(options.RequiredMetrics, StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        current = current.Where(kv => !options.Ignored(kv.Key)).ToDictionary();
+        var names = baseline.Metrics.Keys.Union(options.RequiredMetrics, StringComparer.Ordinal)
+            .Where(n => !options.Ignored(n)).Order(StringComparer.Ordinal).ToList();
         var checks = names.Select(n => Check(n, baseline.Metrics.GetValueOrDefault(n), current.GetValueOrDefault(n), options.RuleFor(n))).ToList();
         // Metrics the baseline does not know are reported, not judged: bless a run that has them to start checking them.
         checks.AddRange(current.Keys.Except(names, StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(n =>

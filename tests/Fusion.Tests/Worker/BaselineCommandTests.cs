@@ -26,7 +26,7 @@ public sealed class BaselineCommandTests
         """;
 
     private const string Rules = """
-        { "Worker": { "Regression": { "Metrics": { "fid": { "Better": "Lower", "Absolute": 0.5 } } } } }
+        { "Worker": { "Regression": { "Metrics": { "*.fid": { "Better": "Lower", "Absolute": 0.5 } } } } }
         """;
 
     [Fact]
@@ -47,7 +47,8 @@ public sealed class BaselineCommandTests
 
         await Run("nightly-2026-11-25", []);
         var metrics = await new LedgerMetricsSource(store, new ArtifactStoreDocuments(store)).GetMetricsAsync("nightly-2026-11-25", default);
-        Assert.Equal(new MetricValue(20.5, "FID"), metrics!["fid"]);
+        Assert.Equal(new MetricValue(20.5, "FID"), Assert.Single(metrics!).Value);
+        Assert.Equal("eval.fid", metrics!.Single().Key);
         Assert.Equal(0, await Cli("baseline", "bless", "nightly-2026-11-25", "--name", "nightly"));
         Assert.Equal(0, await Cli("baseline", "show", "nightly"));
 

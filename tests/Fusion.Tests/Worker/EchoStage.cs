@@ -27,7 +27,8 @@ public sealed class EchoStage : StageKind<EchoParams>
         foreach (var input in context.Inputs.GetValueOrDefault("from") ?? [])
             parts.Add(await File.ReadAllTextAsync(await input.GetPathAsync("out.txt", context.CancellationToken), context.CancellationToken));
         await File.WriteAllTextAsync(context.OutputPath("out.txt"), string.Join(" <- ", parts), context.CancellationToken);
-        if (parameters.Metric.Split('=', 2) is [var name, var value]) context.Summary["metric." + name] = value;
+        if (parameters.Metric.Split('=', 2) is [var name, var value]) context.Summary[name] = value;
+        context.Summary["text"] = parameters.Text;   // not a number: not a metric
     }
 
     public static StageRegistry Registry() => new StageRegistry().Add(new EchoStage());

@@ -130,6 +130,19 @@ public sealed class RegressionCheckTests
     }
 
     [Fact]
+    public void Ignored_metrics_are_neither_checked_nor_required()
+    {
+        var rules = Rules();
+        rules.Ignore.Add("throughput*");
+        var current = Metrics(throughput: 1);
+        Assert.Equal(Verdict.Passed, Check(current, rules: rules).Verdict);
+        current.Remove("throughput_train");
+        var report = Check(current, rules: rules);
+        Assert.Equal(Verdict.Passed, report.Verdict);
+        Assert.DoesNotContain(report.Checks, c => c.Metric == "throughput_train");
+    }
+
+    [Fact]
     public void New_metrics_are_reported_but_not_judged()
     {
         var current = Metrics();
