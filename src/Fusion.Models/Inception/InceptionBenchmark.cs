@@ -8,7 +8,7 @@ namespace Fusion.Models.Inception;
 /// `fusion bench inception`: pool3 features per second of the FID Inception (formula weights) on 256×256 images in
 /// [0,1] (resized to 299² inside, as for U-ViT samples), per wall second and per CPU second (on a shared machine the
 /// wall clock mostly measures the neighbours), in float32 and bfloat16, plus how far bf16 features drift.
-/// Options: batch (8), iters (2), dtypes (fp32,bf16).
+/// Options: batch (8), iters (2), dtypes (fp32,bf16), threads (torch's default).
 /// </summary>
 public static class InceptionBenchmark
 {
@@ -16,6 +16,7 @@ public static class InceptionBenchmark
     {
         var batch = int.Parse(options.GetValueOrDefault("batch", "8"));
         var iters = int.Parse(options.GetValueOrDefault("iters", "2"));
+        if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
         var dtypes = options.GetValueOrDefault("dtypes", "fp32,bf16").Split(',', StringSplitOptions.TrimEntries);
         using var model = new FidInceptionV3();
         FormulaWeights.Fill(model);

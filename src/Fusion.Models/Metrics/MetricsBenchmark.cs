@@ -7,7 +7,7 @@ namespace Fusion.Models.Metrics;
 /// <summary>
 /// `fusion bench metrics`: FID of N×D random features end to end — streaming float64 statistics of the generated
 /// features plus the Fréchet distance against reference statistics (which a real run loads from .npz; their load time
-/// is reported too). Options: n (30000), dim (2048), batch (500).
+/// is reported too). Options: n (30000), dim (2048), batch (500), threads (torch's default).
 /// </summary>
 public static class MetricsBenchmark
 {
@@ -16,6 +16,7 @@ public static class MetricsBenchmark
         var n = int.Parse(options.GetValueOrDefault("n", "30000"));
         var dim = int.Parse(options.GetValueOrDefault("dim", "2048"));
         var batch = int.Parse(options.GetValueOrDefault("batch", "500"));
+        if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
         var gen = new Generator(0);
         // Inception pool3 features are non-negative (post-ReLU averages): uniform [0, 1) float32 is a fair stand-in.
         using var generated = rand([n, dim], generator: gen);

@@ -168,8 +168,12 @@ public static class LegacyTorchFile
         var numel = BitConverter.ToInt64(count);
         if (numel != s.Numel)
             throw new InvalidDataException($"{source}: storage '{s.Key}' holds {numel} elements but the pickle declared {s.Numel}");
+        long elementSize;
+        using (var probe = empty(0, s.DType)) elementSize = probe.ElementSize;
+        if (stream.CanSeek && numel * elementSize > stream.Length - stream.Position) // before allocating what the file lacks
+            throw new InvalidDataException($"{source}: file is truncated in the data of storage '{s.Key}' " +
+                                           $"({stream.Length - stream.Position} of {numel * elementSize} bytes present)");
         var storage = empty(numel, s.DType);
-        var elementSize = storage.ElementSize;
         const long chunk = 1 << 28; // Tensor.bytes spans are int-sized: fill large storages in pieces
         for (long start = 0; start < numel; start += chunk / elementSize)
         {

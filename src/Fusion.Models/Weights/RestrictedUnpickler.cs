@@ -181,6 +181,7 @@ public sealed class RestrictedUnpickler(Stream stream, string source, IReadOnlyD
 
     private byte[] ReadBytes(int n)
     {
+        if (stream.CanSeek && n > stream.Length - stream.Position) throw Truncated($"{n} bytes ({stream.Length - stream.Position} left)");
         var buffer = new byte[n];
         var read = stream.ReadAtLeast(buffer, n, throwOnEndOfStream: false);
         return read == n ? buffer : throw Truncated($"{n} bytes (got {read})");
