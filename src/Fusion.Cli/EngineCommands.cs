@@ -113,12 +113,12 @@ public static class EngineCommands
     private static Command Status()
     {
         var runArg = new Argument<string?>("run") { Arity = ArgumentArity.ZeroOrOne, Description = "run id or prefix (omit to list runs)" };
-        var store = new Option<string?>("--store") { Description = "artifact store folder (default .fusion/)" };
+        var store = new Option<string?>("--store") { Description = "artifact store: a folder (default .fusion/) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
         var limit = new Option<int>("--last", "-n") { Description = "how many runs to list", DefaultValueFactory = _ => 20 };
         var cmd = new Command("status", "Runs from the run ledger, or one run's nodes with their state and timings.") { runArg, store, limit };
         cmd.SetAction((parse, ct) => Guarded(async () =>
         {
-            await using var s = new LocalArtifactStore(parse.GetValue(store) ?? Environment.GetEnvironmentVariable("FUSION_STORE") ?? ".fusion");
+            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
             var documents = new EngineDocuments(s);
             var pins = await documents.GetPinsAsync(ct);
             if (parse.GetValue(runArg) is not { } id)
@@ -182,13 +182,13 @@ public static class EngineCommands
         foreach (var pin in new[] { true, false })
         {
             var runArg = new Argument<string?>("run") { Arity = pin ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne, Description = "run id or prefix" };
-            var store = new Option<string?>("--store") { Description = "artifact store folder (default .fusion/)" };
+            var store = new Option<string?>("--store") { Description = "artifact store: a folder (default .fusion/) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
             var cmd = pin
                 ? new Command("pin", "Keep a run's artifacts from gc (without RUN: list pinned runs).") { runArg, store }
                 : new Command("unpin", "Let gc collect a run's artifacts again.") { runArg, store };
             cmd.SetAction((parse, ct) => Guarded(async () =>
             {
-                await using var s = new LocalArtifactStore(parse.GetValue(store) ?? Environment.GetEnvironmentVariable("FUSION_STORE") ?? ".fusion");
+                await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
                 var documents = new EngineDocuments(s);
                 var pins = (await documents.GetPinsAsync(ct)).ToList();
                 if (parse.GetValue(runArg) is not { } id)

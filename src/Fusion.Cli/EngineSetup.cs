@@ -16,7 +16,7 @@ public sealed class EngineSetup
     public readonly Argument<string?> Pipeline = new("pipeline") { Arity = ArgumentArity.ZeroOrOne, Description = $"pipeline file, or a name in pipelines/ (default {DefaultPipeline})" };
     public readonly Option<string?> Profile = new("--profile") { Description = "profile of the pipeline file (e.g. tiny)" };
     public readonly Option<string[]> Params = new("--param", "-p") { Description = "override a param: stage.param=value or stage[variant].param=value", AllowMultipleArgumentsPerToken = false };
-    public readonly Option<string?> Store = new("--store") { Description = "artifact store folder (default .fusion/ in the working directory, or $FUSION_STORE)" };
+    public readonly Option<string?> Store = new("--store") { Description = "artifact store: a folder (default .fusion/ in the working directory, or $FUSION_STORE) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
     public readonly Option<string[]> Plugins = new("--plugin") { Description = "assembly with extra stage kinds (also $FUSION_PLUGINS, ':'-separated)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32 or bfloat16", DefaultValueFactory = _ => "float32" };
@@ -29,8 +29,8 @@ public sealed class EngineSetup
 
     public IArtifactStore OpenStore(ParseResult parse)
     {
-        var path = parse.GetValue(Store) ?? (Environment.GetEnvironmentVariable("FUSION_STORE") is { Length: > 0 } env ? env : ".fusion");
-        return new LocalArtifactStore(path);
+        // Opening a blob store checks its credentials at once; the CLI opens it once per command.
+        return ArtifactStores.OpenAsync(parse.GetValue(Store)).GetAwaiter().GetResult();
     }
 
     public StageRegistry Registry(ParseResult parse)

@@ -95,9 +95,14 @@ public sealed class LocalArtifactStore : IArtifactStore
         }
         ct.ThrowIfCancellationRequested();
 
+        // Committers of one fingerprint take turns (the engine's claim already serialises its own runs; this also
+        // covers direct callers), and a later one finds the winner's manifest and keeps it.
+        Directory.CreateDirectory(dir);
+        await using var gate = await CommitGateAsync(dir, ct);
+        if ((await GetManifestAsync(staging.Fingerprint, false, ct)).Manifest is { } winner) { TryDeleteDirectory(staging.Directory); return winner; }
+
         // Files first (one rename on the same filesystem), manifest last: a crash in between leaves an orphan
         // files/ folder that readers never see and the next commit replaces.
-        Directory.CreateDirectory(dir);
         var filesDir = Path.Combine(dir, "files");
         TryDeleteDirectory(filesDir);
         Directory.Move(staging.Directory, filesDir);
@@ -122,6 +127,17 @@ public sealed class LocalArtifactStore : IArtifactStore
                    ?? throw new IOException($"artifact {staging.Fingerprint} was committed concurrently but its manifest is broken");
         }
         finally { TryDeleteFile(temp); }
+    }
+
+    /// <summary>An exclusive OS lock (flock, released if the process dies) on committing into <paramref name="dir"/>.</summary>
+    private static async Task<FileStream> CommitGateAsync(string dir, CancellationToken ct)
+    {
+        var path = Path.Combine(dir, ".commit.lock");
+        for (var delay = 5; ; delay = Math.Min(delay * 2, 200))
+        {
+            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) when (!ct.IsCancellationRequested) { await Task.Delay(delay, ct); }
+        }
     }
 
     /// <summary>Throws away a staging folder (a failed or interrupted node).</summary>
@@ -254,17 +270,18 @@ public sealed class LocalArtifactStore : IArtifactStore
         catch (DirectoryNotFoundException) { return null; }
     }
 
+    /// <summary>Documents in the folder <paramref name="prefix"/> and below ("runs" and "runs/" list runs/…, never runs.json).</summary>
     public async IAsyncEnumerable<string> ListDocumentsAsync(string prefix, [EnumeratorCancellation] CancellationToken ct = default)
     {
         var docs = DocsDir;
-        var start = prefix.Contains('/') ? DocumentPath(prefix[..prefix.LastIndexOf('/')]) : docs;
+        var folder = prefix.Trim('/');
+        var start = folder.Length > 0 ? DocumentPath(folder) : docs;
         if (!Directory.Exists(start)) yield break;
-        foreach (var file in Directory.EnumerateFiles(start, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.EnumerateFiles(start, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             ct.ThrowIfCancellationRequested();
             if (file.EndsWith(".tmp", StringComparison.Ordinal)) continue;
-            var rel = Path.GetRelativePath(docs, file).Replace(Path.DirectorySeparatorChar, '/');
-            if (rel.StartsWith(prefix, StringComparison.Ordinal)) yield return rel;
+            yield return Path.GetRelativePath(docs, file).Replace(Path.DirectorySeparatorChar, '/');
         }
         await Task.CompletedTask;
     }

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Fusion.Artifacts.Store;
+using Fusion.Workflow.Execution;
+using Spectre.Console;
+
+namespace Fusion.Cli;
+
+/// <summary>
+/// `fusion report [RUN] [--out DIR]`: prints the report of a run (default: the latest run that has one) and where its
+/// files are; with --out, copies the report with its plots, grids and tables into DIR.
+/// </summary>
+public static class ReportCommand
+{
+    public const string ReportFile = "report.md";
+
+    public static Command Build()
+    {
+        var runArg = new Argument<string?>("run") { Arity = ArgumentArity.ZeroOrOne, Description = "run id or prefix (default: the latest run with a report)" };
+        var store = new Option<string?>("--store") { Description = "artifact store: a folder (default .fusion/) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
+        var output = new Option<string?>("--out") { Description = "copy the report and everything it links into this folder" };
+        var cmd = new Command("report", "Show a run's results report (claims, results table, plots, sample grids).") { runArg, store, output };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
+            var documents = new EngineDocuments(s);
+            var wanted = parse.GetValue(runArg);
+            var runs = wanted is null ? await documents.ListRunsAsync(ct) : [(await documents.FindRunAsync(wanted, ct))?.RunId ?? wanted];
+            foreach (var runId in runs)
+            {
+                if (await documents.GetRunAsync(runId, ct) is not { } run) break;
+                foreach (var node in run.Nodes.Where(n => n.State is NodeState.Ran or NodeState.Cached))
+                {
+                    var lookup = await s.GetManifestAsync(node.Fingerprint, ct: ct);
+                    if (lookup.Manifest is not { } manifest || manifest.Files.All(f => f.Name != ReportFile)) continue;
+                    var path = await s.GetLocalPathAsync(manifest, ReportFile, ct);
+                    if (parse.GetValue(output) is { } dir)
+                    {
+                        Directory.CreateDirectory(dir);
+                        foreach (var f in manifest.Files)
+                        {
+                            var target = Path.Combine(dir, f.Name);
+                            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+                            File.Copy(await s.GetLocalPathAsync(manifest, f.Name, ct), target, overwrite: true);
+                        }
+                        path = Path.Combine(dir, ReportFile);
+                    }
+                    Console.WriteLine(await File.ReadAllTextAsync(path, ct));
+                    AnsiConsole.MarkupLine($"[grey]run {Markup.Escape(run.RunId)} · node {Markup.Escape(node.NodeId)} · {Markup.Escape(Path.GetFullPath(path))}[/]");
+                    return 0;
+                }
+                if (wanted is not null) break;
+            }
+            AnsiConsole.MarkupLine(wanted is null ? "[red]no run with a report yet: `fusion run` first[/]" : $"[red]run '{Markup.Escape(wanted)}' has no report[/]");
+            return 1;
+        });
+        return cmd;
+    }
+}
