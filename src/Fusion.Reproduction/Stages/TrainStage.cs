@@ -32,14 +32,16 @@ public sealed class TrainParams : UViTParams
     public int LogEvery { get; set; } = 10;
 }
 
-/// <summary>One logged point of the loss curve (<c>loss.parquet</c>).</summary>
+/// <summary>
+/// One logged point of the loss curve (<c>loss.parquet</c>). No wall-clock fields: the artifact must be a function of
+/// its fingerprint (speed is the measure stage's job; it/s goes to the log).
+/// </summary>
 public sealed class LossRecord
 {
     public long Step { get; set; }
     public double Loss { get; set; }
     public double GradNorm { get; set; }
     public double LearningRate { get; set; }
-    public double ItPerSec { get; set; }
 }
 
 /// <summary>
@@ -50,7 +52,7 @@ public sealed class LossRecord
 public sealed class TrainStage : StageKind<TrainParams>
 {
     public override string Name => "train";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("text")];
     public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet"];
 
@@ -94,7 +96,8 @@ public sealed class TrainStage : StageKind<TrainParams>
         {
             await Task.Run(() => trainer.Run(p.Steps, ckpt, entry =>
             {
-                var r = new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate, ItPerSec = entry.ItPerSec };
+                var r = new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate };
+                context.Logger.LogDebug("{Node} step {Step}: loss {Loss:F5}, grad norm {GradNorm:F3}, {ItPerSec:F2} it/s", context.NodeId, entry.Step, entry.Loss, entry.GradNorm, entry.ItPerSec);
                 log.Add(r);
                 File.AppendAllLines(logPath, [JsonSerializer.Serialize(r)]);
                 context.Progress.Report(entry.Step, p.Steps, "step");

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Globalization;
+using Fusion.Artifacts.Store;
+using Fusion.Artifacts.Store.Local;
+using Fusion.Artifacts.Tables;
+using Fusion.Cli;
+using Fusion.Reproduction.Stages;
+using Fusion.Tests.Support;
+using Fusion.Workflow.Execution;
+using Fusion.Workflow.Fingerprints;
+using Fusion.Workflow.Pipelines;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Fusion.Tests.Reproduction;
+
+/// <summary>
+/// The default pipeline at its tiny profile, end to end: every stage kind of the shapes reproduction runs, the report's
+/// numbers are those of the metric artifacts, a rerun does no work, and a run killed (SIGKILL) at a random point
+/// resumes to the same artifacts as an uninterrupted one.
+/// </summary>
+public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly string PipelineFile = Path.Combine(Fixtures.RepoRoot, "pipelines", "shapes.yaml");
+    private static readonly string FusionDll = Path.Combine(AppContext.BaseDirectory, "fusion.dll");
+    private readonly TempDir _dir = new();
+
+    private static StageRegistry Registry() =>
+        new StageRegistry().AddAssembly(typeof(TrainStage).Assembly).AddAssembly(typeof(Fusion.Datasets.Shapes.ShapesDataset).Assembly);
+
+    private static readonly IEnvironmentFactsProvider Facts = new TorchFacts("cpu", "float32");
+
+    private static Pipeline Load(StageRegistry registry) => PipelineLoader.Load(PipelineFile, registry, "tiny");
+
+    private static Executor Executor(IArtifactStore store, StageRegistry registry) => new(store, registry, Facts, NullLoggerFactory.Instance);
+
+    [Fact]
+    public async Task TinyProfileRunsEndToEndResumesAfterAKillAndReportsItsMetricArtifacts()
+    {
+        var registry = Registry();
+        var pipeline = Load(registry);
+        var nodes = Fingerprinter.Compute(pipeline, registry, Facts.GetFacts());
+
+        // 1. Uninterrupted run.
+        await using var clean = new LocalArtifactStore(_dir["clean"]);
+        var first = await Executor(clean, registry).RunAsync(pipeline, new RunOptions());
+        Assert.True(first.State == RunState.Succeeded, string.Join("\n", first.Nodes.Where(n => n.Error is not null).Select(n => $"{n.NodeId}: {n.Error}")));
+        Assert.All(first.Nodes, n => Assert.Equal(NodeState.Ran, n.State));
+
+        // 2. The report's table holds exactly the numbers of the metric artifacts it was built from.
+        var report = await ManifestOf(clean, nodes["report"].Fingerprint);
+        var csv = (await File.ReadAllLinesAsync(await clean.GetLocalPathAsync(report, "results.csv"))).Select(l => l.Split(',')).ToList();
+        var header = csv[0].ToList();
+        foreach (var variant in new[] { "early-concat", "early-cross", "intermediate-concat", "intermediate-cross" })
+        {
+            var row = csv.Single(r => r[0] == variant);
+            double Cell(string column) => double.Parse(row[header.IndexOf(column)], CultureInfo.InvariantCulture);
+            var evaluated = await MetricsOf(clean, nodes[$"evaluate[{variant}]"].Fingerprint);
+            var measured = await MetricsOf(clean, nodes[$"measure[{variant}]"].Fingerprint);
+            foreach (var name in new[] { "fid", "clip_score", "alignment_all", "alignment_count" }) Assert.Equal(evaluated[name], Cell(name));
+            foreach (var name in new[] { "parameters", "forward_gmacs", "train_steps_per_second" }) Assert.Equal(measured[name], Cell(name));
+            Assert.True(measured["forward_gmacs"] > 0 && measured["train_steps_per_second"] > 0);
+        }
+        var markdown = await File.ReadAllTextAsync(await clean.GetLocalPathAsync(report, "report.md"));
+        Assert.Contains("## Claims", markdown);
+        Assert.Contains("grid-intermediate-cross.png", markdown);
+        Assert.Contains("CLIP Score convention", markdown);
+
+        // 3. A second run of the finished pipeline does no work.
+        var again = await Executor(clean, registry).RunAsync(pipeline, new RunOptions());
+        Assert.All(again.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
+
+        // 4. A child `fusion run` killed with SIGKILL after a random number of finished nodes, then resumed.
+        var killedStore = _dir["killed"];
+        var killAfter = Random.Shared.Next(1, nodes.Count - 1);
+        output.WriteLine($"killing the child run after {killAfter} finished nodes");
+        var child = Process.Start(new ProcessStartInfo("dotnet", [FusionDll, "run", PipelineFile, "--profile", "tiny", "--store", killedStore, "--device", "cpu"])
+            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        _ = child.StandardOutput.ReadToEndAsync();
+        _ = child.StandardError.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddMinutes(10);
+        while (!child.HasExited && await FinishedNodesAsync(killedStore) < killAfter)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the child run made no progress");
+            await Task.Delay(100);
+        }
+        child.Kill(entireProcessTree: true);
+        await child.WaitForExitAsync();
+
+        await using (var killed = new LocalArtifactStore(killedStore))
+        {
+            // Nothing half-written is visible: every committed artifact verifies.
+            await foreach (var fp in killed.ListArtifactsAsync())
+                Assert.Null((await killed.GetManifestAsync(fp, verifyHashes: true)).Problem);
+            var resumed = await Executor(killed, registry).RunAsync(pipeline, new RunOptions());
+            Assert.Equal(RunState.Succeeded, resumed.State);
+
+            // Same fingerprints ⇒ same bytes, for every node whose output does not contain wall-clock measurements.
+            foreach (var (id, node) in nodes.Where(n => !n.Key.StartsWith("measure", StringComparison.Ordinal) && n.Key != "report"))
+            {
+                var a = await ManifestOf(clean, node.Fingerprint);
+                var b = await ManifestOf(killed, node.Fingerprint);
+                Assert.True(a.Files.Select(f => (f.Name, f.Sha256)).SequenceEqual(b.Files.Select(f => (f.Name, f.Sha256))), $"{id} differs after the resume");
+            }
+        }
+    }
+
+    private static async Task<Fusion.Artifacts.Store.Manifest> ManifestOf(IArtifactStore store, string fingerprint) =>
+        (await store.GetManifestAsync(fingerprint)).Manifest ?? throw new InvalidOperationException($"no artifact {fingerprint[..12]}");
+
+    private static async Task<Dictionary<string, double>> MetricsOf(IArtifactStore store, string fingerprint)
+    {
+        var manifest = await ManifestOf(store, fingerprint);
+        return (await MetricsTable.ReadAsync(await store.GetLocalPathAsync(manifest, "metrics.parquet"))).ToDictionary(r => r.Name, r => r.Value);
+    }
+
+    /// <summary>Nodes the child run has finished (ran or cached), read from its ledger.</summary>
+    private static async Task<int> FinishedNodesAsync(string storePath)
+    {
+        if (!Directory.Exists(storePath)) return 0;
+        try
+        {
+            await using var store = new LocalArtifactStore(storePath);
+            var docs = new EngineDocuments(store);
+            var run = await docs.FindRunAsync(null);
+            return run?.Nodes.Count(n => n.State is NodeState.Ran or NodeState.Cached) ?? 0;
+        }
+        catch (IOException) { return 0; }
+        catch (System.Text.Json.JsonException) { return 0; }
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
