@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 
 namespace Fusion.Models.Clip;
 
@@ -78,6 +79,38 @@ public sealed record ClipConfig(
             new(textWidth, I("transformer_layers"), I("transformer_heads"), 4 * textWidth),
             new(visionWidth, I("vision_layers"), Math.Max(1, visionWidth / 64), 4 * visionWidth),
             I("embed_dim"), I("image_resolution"), I("vision_patch_size"), I("vocab_size"), I("context_length"), act, eps);
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>
+    /// From an HF <c>config.json</c> of a <c>CLIPModel</c> (<c>text_config</c>, <c>vision_config</c>, <c>projection_dim</c>,
+    /// <c>logit_scale_init_value</c>); absent fields take HF's <c>CLIPTextConfig</c>/<c>CLIPVisionConfig</c> defaults.
+    /// </summary>
+    public static ClipConfig FromHuggingFaceConfig(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        JsonElement? Section(string name) => root.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Object ? e : null;
+        int I(JsonElement? e, string key, int fallback) => e is { } o && o.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
+        string Str(JsonElement? e, string key, string fallback) => e is { } o && o.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : fallback;
+        double D(JsonElement? e, string key, double fallback) => e is { } o && o.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : fallback;
+        var text = Section("text_config");
+        var vision = Section("vision_config");
+        var act = Str(text, "hidden_act", "quick_gelu");
+        if (Str(vision, "hidden_act", "quick_gelu") != act) throw new ArgumentException("CLIP config: text and vision towers use different activations");
+        var config = new ClipConfig(
+            new(I(text, "hidden_size", 512), I(text, "num_hidden_layers", 12), I(text, "num_attention_heads", 8), I(text, "intermediate_size", 2048)),
+            new(I(vision, "hidden_size", 768), I(vision, "num_hidden_layers", 12), I(vision, "num_attention_heads", 12), I(vision, "intermediate_size", 3072)),
+            I(root, "projection_dim", 512), I(vision, "image_size", 224), I(vision, "patch_size", 32),
+            I(text, "vocab_size", 49408), I(text, "max_position_embeddings", 77),
+            act switch
+            {
+                "quick_gelu" => ClipActivation.QuickGelu,
+                "gelu" => ClipActivation.Gelu,
+                _ => throw new ArgumentException($"CLIP hidden_act '{act}' is not supported (quick_gelu or gelu)"),
+            },
+            D(text, "layer_norm_eps", 1e-5), D(root, "logit_scale_init_value", 2.6592));
         config.Validate();
         return config;
     }

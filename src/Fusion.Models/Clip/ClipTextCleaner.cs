@@ -8,17 +8,38 @@ namespace Fusion.Models.Clip;
 /// <summary>
 /// The text normalisation in front of CLIP's BPE: a subset of <c>ftfy.fix_text</c> (the fixes that matter for
 /// caption text; no mojibake repair), optional HTML unescaping (openai applies <c>html.unescape</c> twice, the HF
-/// tokenizer does not), whitespace collapse, strip and Python's <c>str.lower()</c>.
+/// tokenizer does not), whitespace collapse, strip and Python's <c>str.lower()</c>. ftfy's own HTML step is optional
+/// (<see cref="ClipHtmlUnescape.Ftfy"/>).
 /// </summary>
 public static partial class ClipTextCleaner
 {
-    /// <summary>Full clean as both references order it: ftfy subset → (html unescape ×2) → whitespace → lower.</summary>
-    public static string Clean(string text, bool unescapeHtml)
+    /// <summary>Full clean as the references order it: (ftfy's HTML step) → ftfy subset → (html unescape ×2) → whitespace → lower.</summary>
+    public static string Clean(string text, ClipHtmlUnescape html)
     {
-        var s = FixText(text);
-        if (unescapeHtml) s = HtmlUnescape(HtmlUnescape(s));
+        var s = FixText(html == ClipHtmlUnescape.Ftfy ? FtfyUnescapeHtml(text) : text);
+        if (html == ClipHtmlUnescape.OpenAI) s = HtmlUnescape(HtmlUnescape(s));
         return PythonLower(CollapseWhitespace(s));
     }
+
+    /// <summary>
+    /// ftfy 6.1's <c>unescape_html="auto"</c>, line by line: lines containing '&lt;' are left alone (they may be HTML);
+    /// elsewhere each <c>&amp;name;</c> / <c>&amp;#n;</c> reference is decoded once (an upper-cased name such as
+    /// <c>&amp;EACUTE;</c> as its upper-cased character), unknown ones stay.
+    /// </summary>
+    public static string FtfyUnescapeHtml(string text) =>
+        !text.Contains('&') ? text : string.Join('\n', text.Split('\n').Select(line => line.Contains('<') ? line : FtfyEntity().Replace(line, m =>
+        {
+            var entity = m.Value;
+            if (entity[1] == '#')
+            {
+                var decoded = ReplaceCharRef(entity[1..]);
+                return decoded.Contains(';') ? entity : decoded;
+            }
+            var name = entity[1..];
+            if (DecodeNamed(name) is { } named) return named;
+            var lower = name.ToLowerInvariant();
+            return name == name.ToUpperInvariant() && DecodeNamed(lower) is { } upper ? upper.ToUpperInvariant() : entity;
+        })));
 
     /// <summary>
     /// The ftfy 6.1 default fixes that do not need encoding detection, in ftfy's order: terminal escapes, C1 controls
@@ -168,6 +189,9 @@ public static partial class ClipTextCleaner
         "ograve", "ordf", "ordm", "oslash", "otilde", "ouml", "para", "plusmn", "pound", "quot", "raquo", "reg", "sect", "shy",
         "sup1", "sup2", "sup3", "szlig", "thorn", "times", "uacute", "ucirc", "ugrave", "uml", "uuml", "yacute", "yen", "yuml",
     ];
+
+    [GeneratedRegex("&#?[0-9A-Za-z]{1,24};")]
+    private static partial Regex FtfyEntity();
 
     [GeneratedRegex(@"[\s\x1c-\x1f]+")]
     private static partial Regex Whitespace();

@@ -15,19 +15,35 @@ public enum ClipPadding
     Zero,
 }
 
+/// <summary>Which HTML-entity decoding precedes tokenisation.</summary>
+public enum ClipHtmlUnescape
+{
+    /// <summary>None: the HF tokenizer as the reference fixture (hf77) records it — equal to HF's fast tokenizer, which has no ftfy.</summary>
+    None,
+    /// <summary>
+    /// ftfy's <c>unescape_html="auto"</c> (decode once, per line, unless the line contains '&lt;'): what HF's slow
+    /// <c>CLIPTokenizer</c> does when ftfy is installed, as in U-ViT's pinned environment (transformers 4.23.1, ftfy 6.1.1).
+    /// </summary>
+    Ftfy,
+    /// <summary>openai <c>basic_clean</c>: <c>html.unescape(html.unescape(text))</c>.</summary>
+    OpenAI,
+}
+
 /// <summary>How captions become a fixed-length id row. Truncation always keeps the end token (SOT + first L−2 + EOT).</summary>
 public sealed record ClipTokenizerOptions
 {
     public int ContextLength { get; init; } = 77;
     public ClipPadding Padding { get; init; } = ClipPadding.EndToken;
-    /// <summary>openai's <c>basic_clean</c> applies <c>html.unescape</c> twice; the HF tokenizer does not.</summary>
-    public bool UnescapeHtml { get; init; }
+    public ClipHtmlUnescape Html { get; init; } = ClipHtmlUnescape.None;
 
-    /// <summary>HF <c>CLIPTokenizer(max_length=77, truncation=True, padding="max_length")</c> for openai/clip-vit-large-patch14 (U-ViT's captions).</summary>
+    /// <summary>HF <c>CLIPTokenizer(max_length=77, truncation=True, padding="max_length")</c> for openai/clip-vit-large-patch14 (U-ViT's captions), as the fixture records it.</summary>
     public static ClipTokenizerOptions HuggingFace { get; } = new();
 
+    /// <summary>The same with ftfy's HTML-entity step, as U-ViT's pinned environment runs it (differs only on text with entities).</summary>
+    public static ClipTokenizerOptions HuggingFaceWithFtfy { get; } = new() { Html = ClipHtmlUnescape.Ftfy };
+
     /// <summary>openai <c>clip.tokenize(text, truncate=True)</c> (Hessel CLIP-S).</summary>
-    public static ClipTokenizerOptions OpenAI { get; } = new() { Padding = ClipPadding.Zero, UnescapeHtml = true };
+    public static ClipTokenizerOptions OpenAI { get; } = new() { Padding = ClipPadding.Zero, Html = ClipHtmlUnescape.OpenAI };
 }
 
 /// <summary>
@@ -99,10 +115,10 @@ public sealed class ClipTokenizer
     }
 
     /// <summary>Content ids of <paramref name="text"/> (cleaned, lower-cased, BPE), without SOT/EOT, untruncated.</summary>
-    public int[] Encode(string text, bool unescapeHtml = false)
+    public int[] Encode(string text, ClipHtmlUnescape html = ClipHtmlUnescape.None)
     {
         var ids = new List<int>();
-        foreach (var piece in PreTokenize(ClipTextCleaner.Clean(text, unescapeHtml)))
+        foreach (var piece in PreTokenize(ClipTextCleaner.Clean(text, html)))
             if (piece == StartText) ids.Add(StartToken);
             else if (piece == EndText) ids.Add(EndToken);
             else ids.AddRange(Bpe.Encode(piece));
@@ -114,7 +130,7 @@ public sealed class ClipTokenizer
     {
         options ??= ClipTokenizerOptions.HuggingFace;
         if (options.ContextLength < 2) throw new ArgumentOutOfRangeException(nameof(options), $"context length {options.ContextLength} < 2");
-        var content = Encode(text, options.UnescapeHtml);
+        var content = Encode(text, options.Html);
         var row = new long[options.ContextLength];
         Array.Fill(row, options.Padding == ClipPadding.EndToken ? EndToken : 0L);
         row[0] = StartToken;

@@ -99,6 +99,20 @@ public class ClipModelTests
     }
 
     [Fact]
+    public void HuggingFaceConfigJsonGivesThePresets()
+    {
+        // The fields of openai/clip-vit-large-patch14's config.json that differ from HF's defaults.
+        const string json = """
+            {"projection_dim": 768, "logit_scale_init_value": 2.6592,
+             "text_config": {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12, "num_hidden_layers": 12},
+             "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24, "patch_size": 14}}
+            """;
+        Assert.Equal(ClipConfig.ViTL14, ClipConfig.FromHuggingFaceConfig(json));
+        Assert.Equal(ClipConfig.ViTB32, ClipConfig.FromHuggingFaceConfig("""{"text_config": {}, "vision_config": {}}"""));
+        Assert.Throws<ArgumentException>(() => ClipConfig.FromHuggingFaceConfig("""{"text_config": {"hidden_act": "relu"}, "vision_config": {"hidden_act": "relu"}}"""));
+    }
+
+    [Fact]
     public void TextTowerIsCausal()
     {
         manual_seed(1);

@@ -104,11 +104,15 @@ public class ClipTokenizerTests
     [Fact]
     public void CleaningFixesQuotesLigaturesWidthEntitiesAndCase()
     {
-        Assert.Equal("the dog's \"fine\" office abc 1", ClipTextCleaner.Clean("  The dog’s “fine”\t\u000boﬃce ＡＢＣ\u3000１ ", unescapeHtml: false));
-        Assert.Equal("tom &amp; jerry", ClipTextCleaner.Clean("Tom &amp; Jerry", unescapeHtml: false));
-        Assert.Equal("fish & chips", ClipTextCleaner.Clean("fish &amp;amp; chips", unescapeHtml: true));
+        Assert.Equal("the dog's \"fine\" office abc 1", ClipTextCleaner.Clean("  The dog’s “fine”\t\u000boﬃce ＡＢＣ\u3000１ ", ClipHtmlUnescape.None));
+        Assert.Equal("tom &amp; jerry", ClipTextCleaner.Clean("Tom &amp; Jerry", ClipHtmlUnescape.None));
+        Assert.Equal("fish & chips", ClipTextCleaner.Clean("fish &amp;amp; chips", ClipHtmlUnescape.OpenAI));
         Assert.Equal("a&b © é x € \ufffd", ClipTextCleaner.HtmlUnescape("a&ampb &copy &eacute; &#x78; &#128; &#0;"));
         Assert.Equal("&unknown; &", ClipTextCleaner.HtmlUnescape("&unknown; &"));
+        // ftfy's auto mode: once, only with ';', not on a line that contains '<'; upper-cased names decode upper-cased.
+        Assert.Equal("Tom & Jerry é É &amp &x; fish &amp; chips\n1 &lt; 2 <b>",
+            ClipTextCleaner.FtfyUnescapeHtml("Tom &amp; Jerry &eacute; &EACUTE; &amp &x; fish &amp;amp; chips\n1 &lt; 2 <b>"));
+        Assert.Equal("tom & jerry <3", ClipTextCleaner.Clean("Tom &amp; Jerry &lt;3", ClipHtmlUnescape.Ftfy));
         Assert.Equal("i\u0307stanbul ὀδυσσεύς", ClipTextCleaner.PythonLower("İSTANBUL ὈΔΥΣΣΕΎΣ"));
         Assert.Equal("café", ClipTextCleaner.FixText("cafe\u0301")); // NFC
     }
