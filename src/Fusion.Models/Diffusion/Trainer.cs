@@ -42,7 +42,7 @@ public sealed class Trainer : IDisposable
     public long Step { get; private set; }
     public string? LastCheckpoint { get; private set; }
 
-    /// <param name="createModel">Builds a fresh float32 model (called three times: master, EMA, bf16 compute copy).
+    /// <param name="createModel">Builds a fresh float32 model (called for the master, the EMA and, in bf16-mixed mode, the compute copy).
     /// The master is built right after <c>torch.manual_seed(config.Seed)</c>.</param>
     /// <param name="nullContext">The null-caption context [L, D] (or [1, L, D]) for the caption drop; needed when PUncond &gt; 0.</param>
     public Trainer(Func<Denoiser> createModel, TrainConfig config, IBatchSource data, Tensor? nullContext = null)

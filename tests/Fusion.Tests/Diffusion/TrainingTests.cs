@@ -22,7 +22,7 @@ public class TrainingTests(ITestOutputHelper output)
         return new InMemoryBatchSource(data, captions, kind, seed);
     }
 
-    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null) => () => new TinyDenoiser(Features, 8, hidden, nanAtCall: nanAt);
+    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7) => () => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt);
 
     internal static readonly Tensor Null = full([3, 8], 0.25f);
 
