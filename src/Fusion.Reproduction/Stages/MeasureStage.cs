@@ -48,32 +48,10 @@ public sealed class MeasureStage : StageKind<MeasureParams>
         long parameters;
         using (var probe = new UViT(config)) parameters = probe.ParameterCount();
 
-        // Train step: synthetic data of the model's shapes (timing does not depend on the values).
-        random.manual_seed(p.Seed);
-        var channels = spec.DataKind == BatchKind.Moments ? 2 * spec.InChannels : spec.InChannels;
-        using var data = randn(2 * p.BatchSize, channels, spec.ImageSize, spec.ImageSize);
-        using var captions = randn(2 * p.BatchSize, 1, spec.TextTokens, spec.TextDim);
+        var precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype);
+        var stepsPerSecond = TrainStepsPerSecond(config, spec.DataKind, p.BatchSize, precision, context.Environment.Device, p.WarmupSteps, p.TimedSteps, p.Seed,
+            i => context.Progress.Report(i, p.TimedSteps + 2, "step"), ct);
         using var nullContext = zeros(spec.TextTokens, spec.TextDim);
-        var train = new TrainConfig
-        {
-            BatchSize = p.BatchSize, WarmupSteps = 1, Precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype),
-            Device = context.Environment.Device, Seed = p.Seed, LatentScale = spec.LatentScale,
-        };
-        double stepsPerSecond;
-        using (var trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, spec.DataKind, p.Seed), nullContext))
-        {
-            for (var i = 0; i < p.WarmupSteps; i++) trainer.TrainStep();
-            Synchronize(device);
-            var clock = Stopwatch.StartNew();
-            for (var i = 0; i < p.TimedSteps; i++)
-            {
-                ct.ThrowIfCancellationRequested();
-                trainer.TrainStep();
-                context.Progress.Report(i + 1, p.TimedSteps + 2, "step");
-            }
-            Synchronize(device);
-            stepsPerSecond = p.TimedSteps / clock.Elapsed.TotalSeconds;
-        }
 
         // Sampling: one warm-up batch with few steps, then one timed batch with the configured steps.
         double imagesPerSecond;
@@ -93,7 +71,7 @@ public sealed class MeasureStage : StageKind<MeasureParams>
 
         var labels = new Dictionary<string, string>
         {
-            ["variant"] = config.Fusion.ToString(), ["device"] = context.Environment.Device, ["precision"] = train.Precision.ToString(),
+            ["variant"] = config.Fusion.ToString(), ["device"] = context.Environment.Device, ["precision"] = precision.ToString(),
             ["batch"] = p.BatchSize.ToString(),
         };
         await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
@@ -108,6 +86,34 @@ public sealed class MeasureStage : StageKind<MeasureParams>
         ], ct: ct);
         context.Summary["gmacs"] = macs.GMacsWithAttention.ToString("F4");
         context.Summary["train_steps_per_second"] = stepsPerSecond.ToString("F3");
+    }
+
+    /// <summary>
+    /// Train steps per second of a fresh network of <paramref name="config"/>: forward + backward + AdamW + EMA on
+    /// synthetic batches (timing does not depend on the values), after <paramref name="warmup"/> untimed steps.
+    /// </summary>
+    public static double TrainStepsPerSecond(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
+        long seed = 99, Action<int>? progress = null, CancellationToken ct = default)
+    {
+        random.manual_seed(seed);
+        var channels = kind == BatchKind.Moments ? 2 * config.InChannels : config.InChannels;
+        using var data = randn(2 * batch, channels, config.ImageSize, config.ImageSize);
+        using var captions = randn(2 * batch, 1, config.NumClipTokens, config.ClipDim);
+        using var nullContext = zeros(config.NumClipTokens, config.ClipDim);
+        var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed };
+        using var trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, kind, seed), nullContext);
+        var dev = TorchEnvironment.ResolveDevice(device);
+        for (var i = 0; i < warmup; i++) trainer.TrainStep();
+        Synchronize(dev);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < steps; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            trainer.TrainStep();
+            progress?.Invoke(i + 1);
+        }
+        Synchronize(dev);
+        return steps / clock.Elapsed.TotalSeconds;
     }
 
     private static void Synchronize(Device device)

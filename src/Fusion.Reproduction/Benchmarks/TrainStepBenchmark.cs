@@ -1,0 +1,40 @@
+using Fusion.Models.Diffusion;
+using Fusion.Models.UViT;
+using Fusion.Reproduction.Modeling;
+using Fusion.Reproduction.Stages;
+
+namespace Fusion.Reproduction.Benchmarks;
+
+/// <summary>
+/// `fusion bench trainstep`: train steps/s of the four fusion variants at U-ViT-S/2 (latent moments, 77×768 contexts)
+/// or the shapes pipeline's tiny config, on any device, through the same code the measure stage uses. Options:
+/// device (cpu|cuda), config (s2|shapes), batch, warmup, steps, precision (float32|bf16), c, v.
+/// </summary>
+public static class TrainStepBenchmark
+{
+    public static IEnumerable<(string Metric, double Value, string Unit)> Run(IReadOnlyDictionary<string, string> options)
+    {
+        string Opt(string key, string fallback) => options.TryGetValue(key, out var v) ? v : fallback;
+        var device = Opt("device", "cpu");
+        var s2 = Opt("config", "s2") == "s2";
+        var batch = int.Parse(Opt("batch", s2 ? "8" : "32"));
+        var warmup = int.Parse(Opt("warmup", "2"));
+        var steps = int.Parse(Opt("steps", "5"));
+        var precision = Opt("precision", "float32") == "bf16" ? TrainPrecision.BFloat16Mixed : TrainPrecision.Float32;
+        var (c, v) = (int.Parse(Opt("c", s2 ? "3" : "1")), int.Parse(Opt("v", s2 ? "3" : "1")));
+        var results = new Dictionary<string, double>();
+        foreach (var family in new[] { "early-concat", "early-cross", "intermediate-concat", "intermediate-cross" })
+        {
+            var p = s2
+                ? new UViTParams { Variant = family, C = c, V = v }
+                : new UViTParams { Variant = family, C = c, V = v, PatchSize = 4, EmbedDim = 64, Depth = 4, NumHeads = 4 };
+            var config = s2 ? p.ToConfig(4, 32, 77, 768) : p.ToConfig(3, 32, 16, 64);
+            var kind = s2 ? BatchKind.Moments : BatchKind.Samples;
+            results[family] = MeasureStage.TrainStepsPerSecond(config, kind, batch, precision, device, warmup, steps);
+            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} train steps/s (batch {batch}, {precision}, {device})", results[family], "step/s");
+            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", UViTFlops.Forward(config).GMacsWithAttention, "GMAC");
+        }
+        foreach (var (inter, early) in Fusion.Reproduction.Report.Claims.Pairs)
+            yield return ($"speed {inter} / {early}", results[inter] / results[early], "ratio");
+    }
+}
