@@ -49,9 +49,11 @@ public sealed class CocoEncodeCaptionsStage : StageKind<CocoEncodeCaptionsParams
         var clip = context.Input("clip");
         var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipVocab, ct),
             await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipMerges, ct));
-        using var model = ClipTextModel.Load(await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipWeights, ct), ClipConfig.ViTL14);
+        var config = await ComponentConfigs.ClipAsync(clip, ct);
+        using var model = ClipTextModel.Load(await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipWeights, ct), config);
         model.to(device).eval();
-        var contextSpec = TensorSpec.Float32(ClipTokenizerOptions.HuggingFace.ContextLength, ClipConfig.ViTL14.Text.Width);
+        var tokens = ClipTokenizerOptions.HuggingFace with { ContextLength = config.ContextLength };
+        var contextSpec = TensorSpec.Float32(config.ContextLength, config.Text.Width);
         var data = context.Input("data");
         var train = await CocoImageFiles.ReadCaptionsAsync(data, "train", ct);
         var val = await CocoImageFiles.ReadCaptionsAsync(data, "val", ct);
@@ -72,7 +74,7 @@ public sealed class CocoEncodeCaptionsStage : StageKind<CocoEncodeCaptionsParams
                 float[] hidden;
                 using (no_grad())
                 using (var scope = NewDisposeScope())
-                    hidden = model.forward(tokenizer.Tokenize(batch.Select(r => r.Text).ToList(), ClipTokenizerOptions.HuggingFace).to(device))
+                    hidden = model.forward(tokenizer.Tokenize(batch.Select(r => r.Text).ToList(), tokens).to(device))
                         .cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
                 var per = (int)contextSpec.ElementCount;
                 for (var i = 0; i < batch.Count; i++)

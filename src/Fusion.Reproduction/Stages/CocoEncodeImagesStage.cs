@@ -45,7 +45,9 @@ public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
         var ct = context.CancellationToken;
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
         var data = context.Input("data");
-        using var vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(context.Input("vae"), PretrainedComponents.Autoencoder, ct), AutoencoderKLConfig.KlF8());
+        var vaeInput = context.Input("vae");
+        using var vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(vaeInput, PretrainedComponents.Autoencoder, ct),
+            await ComponentConfigs.AutoencoderAsync(vaeInput, AutoencoderKLConfig.UViTMsCocoScale, ct));
         vae.to(device).eval();
         var f = vae.Config.DownsamplingFactor;
         var spec = TensorSpec.Float32(2 * vae.Config.EmbedDim, CocoImagePreprocessing.Resolution / f, CocoImagePreprocessing.Resolution / f);

@@ -41,7 +41,7 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
         var clipInput = context.Input("clip");
         var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipVocab, ct),
             await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipMerges, ct));
-        using var clip = ClipModel.Load(await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipWeights, ct), ClipConfig.ViTL14);
+        using var clip = ClipModel.Load(await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipWeights, ct), await ComponentConfigs.ClipAsync(clipInput, ct));
         clip.to(device).eval();
 
         var shards = await context.Input("samples").PathsAsync("samples", ".parquet", ct);
@@ -60,10 +60,10 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
             features.Add(FidFeatures.Of(inception, images, device));
             var texts = batch.Select(b => captions.TryGetValue(b.CaptionId, out var c) ? c.Text
                 : throw new InvalidDataException($"sample keyed by caption {b.CaptionId} has no evaluation caption in {context.Input("text").NodeId}")).ToList();
-            var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images.to(ScalarType.Float32).div(255)).to(device)).cpu();
-            torchmetrics.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(texts, ClipTokenizerOptions.HuggingFace).to(device)).cpu());
+            var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images.to(ScalarType.Float32).div(255), clip.Config.ImageSize).to(device)).cpu();
+            torchmetrics.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(texts, ClipTokenizerOptions.HuggingFace with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
             var prefixed = texts.Select(t => ClipScores.TextFor(ClipScoreConvention.HesselClipS, t)).ToList();
-            hessel.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(prefixed, ClipTokenizerOptions.OpenAI).to(device)).cpu());
+            hessel.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(prefixed, ClipTokenizerOptions.OpenAI with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
         }
 
         foreach (var path in shards)

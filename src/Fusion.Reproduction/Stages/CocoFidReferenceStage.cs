@@ -77,7 +77,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
                 foreach (var (id, path) in batch)
                 {
                     try { pixels.Add(CocoImagePreprocessing.LoadRgb(path, size)); }
-                    catch (Exception e) when (e is SixLabors.ImageSharp.ImageFormatException or SixLabors.ImageSharp.UnknownImageFormatException or IOException or NotSupportedException)
+                    catch (Exception e) when (e is SixLabors.ImageSharp.ImageFormatException or IOException or NotSupportedException or InvalidDataException or ArgumentException)
                     {
                         skipped.Add($"{id}: {e.Message}");
                     }

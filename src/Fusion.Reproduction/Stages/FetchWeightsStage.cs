@@ -17,6 +17,11 @@ public sealed class FetchWeightsParams
     public string? BaseUrl { get; set; }
     /// <summary>Pinned digests "file=sha256" overriding the catalogue's (none are pinned there yet).</summary>
     public List<string> Sha256 { get; set; } = [];
+    /// <summary>
+    /// "key=value" architecture of a checkpoint other than the published one (openai CLIP keys such as transformer_width,
+    /// LDM ddconfig keys such as ch_mult); empty = the published architecture (ViT-L/14, KL-f8).
+    /// </summary>
+    public List<string> Hyperparameters { get; set; } = [];
 }
 
 /// <summary>Per-file record of a fetched component (<c>component.json</c>).</summary>
@@ -77,9 +82,13 @@ public sealed class FetchWeightsStage : StageKind<FetchWeightsParams>
             context.Summary[$"sha256.{f.Name}"] = result.Sha256;
         }
         await File.WriteAllTextAsync(context.OutputPath(RecordFile),
-            JsonSerializer.Serialize(new { component = p.Component.ToString(), files = records }, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }), ct);
+            JsonSerializer.Serialize(new { component = p.Component.ToString(), files = records, hyperparameters = KeyValues(p.Hyperparameters, "hyperparameters") }, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }), ct);
         context.Summary["files"] = records.Count.ToString();
     }
+
+    private static SortedDictionary<string, string> KeyValues(IEnumerable<string> entries, string param) =>
+        new(entries.Select(e => e.Split('=', 2)).ToDictionary(
+            kv => kv.Length == 2 ? kv[0].Trim() : throw new ArgumentException($"{param} entry '{kv[0]}' is not 'key=value'"), kv => kv[1].Trim()), StringComparer.Ordinal);
 
     /// <summary>Local path of one file of a fetched component.</summary>
     public static Task<string> PathAsync(InputArtifact weights, string fileName, CancellationToken ct) =>

@@ -60,7 +60,7 @@ public sealed class SampleStage : StageKind<SampleParams>
         {
             if (!context.Inputs.TryGetValue("vae", out var v) || v.Count != 1)
                 throw new ArgumentException($"model {model.NodeId} was trained on latent moments: node {context.NodeId} needs the 'vae' input (fetch-weights of the KL-f8 autoencoder) to decode its samples");
-            vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(v[0], PretrainedComponents.Autoencoder, ct), AutoencoderKLConfig.KlF8(spec.LatentScale));
+            vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(v[0], PretrainedComponents.Autoencoder, ct), await ComponentConfigs.AutoencoderAsync(v[0], spec.LatentScale, ct));
             vae.to(device).eval();
         }
         using var __ = vae;
