@@ -44,16 +44,11 @@ public sealed class FetchWeightsStage : StageKind<FetchWeightsParams>
     public override async Task RunAsync(StageContext context, FetchWeightsParams p)
     {
         var ct = context.CancellationToken;
-        var pins = p.Sha256.Select(s => s.Split('=', 2)).ToDictionary(
-            kv => kv.Length == 2 ? kv[0] : throw new ArgumentException($"sha256 entry '{string.Join('=', kv)}' is not 'file=digest'"),
-            kv => kv[1].ToLowerInvariant(), StringComparer.Ordinal);
-        var files = PretrainedComponents.Files(p.Component).Select(f => f with
-        {
-            Url = UrlOf(f),
-            Sha256 = pins.TryGetValue(f.Name, out var pin) ? pin : f.Sha256,
-        }).ToList();
+        var pins = KeyValues(p.Sha256, "sha256");
         Uri UrlOf(ComponentFile f) =>
             p.Url is { } u ? new Uri(u) : p.BaseUrl is { } b ? new Uri(new Uri(b.EndsWith('/') ? b : b + "/"), f.Name) : f.Url;
+        var files = PretrainedComponents.Files(p.Component)
+            .Select(f => f with { Url = UrlOf(f), Sha256 = pins.TryGetValue(f.Name, out var pin) ? pin.ToLowerInvariant() : f.Sha256 }).ToList();
         if (p.Url is not null && files.Count > 1)
             throw new ArgumentException($"fetch-weights {p.Component}: 'url' replaces a single file, but this component has {files.Count}; use 'base_url'");
         foreach (var name in pins.Keys.Where(k => files.All(f => f.Name != k)))
