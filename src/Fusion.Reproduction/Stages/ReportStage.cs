@@ -66,7 +66,7 @@ public sealed class ReportStage : StageKind<ReportParams>
         var claims = Claims.Evaluate(results);
 
         // Tables.
-        string[] columns = ["parameters", "forward_gmacs", "forward_gmacs_without_attention", "train_steps_per_second", "sample_images_per_second", "final_loss", "fid", "clip_score", .. AlignmentKeys];
+        string[] columns = ["parameters", "forward_gmacs", "forward_gmacs_without_attention", "train_steps_per_second", "sample_images_per_second", "final_loss", "fid", "clip_score", "clip_s", .. AlignmentKeys];
         var csv = new StringBuilder("variant," + string.Join(",", columns) + "\n");
         foreach (var v in rows.Keys) csv.AppendLine(v + "," + string.Join(",", columns.Select(c => Get(v, c)?.ToString("R", CultureInfo.InvariantCulture) ?? "")));
         await File.WriteAllTextAsync(context.OutputPath("results.csv"), csv.ToString(), ct);

@@ -2,10 +2,13 @@ using System.Diagnostics;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;
 using Fusion.Models.Diffusion;
+using Fusion.Models.Vae;
+using Fusion.Reproduction.Coco;
 using Fusion.Reproduction.Modeling;
 using Fusion.Reproduction.Report;
 using Fusion.Workflow.Stages;
 using Microsoft.Extensions.Logging;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Reproduction.Stages;
@@ -33,13 +36,15 @@ public sealed class SampleParams
 /// classifier-free guidance), in shards written to scratch so an interrupted node resumes at the first missing shard.
 /// Each batch's noise depends only on (seed, shard, batch), so resuming changes nothing. Outputs
 /// <c>samples/shard-*.parquet</c> (uint8 [3, H, W] as save_image quantises, in evaluation order; key = caption id,
-/// image id = the val image the caption belongs to) and <c>grid.png</c> for the fixed grid prompts.
+/// image id = the val image the caption belongs to) and <c>grid.png</c> for the fixed grid prompts. A model trained on
+/// latent moments needs the <c>vae</c> input (a <c>fetch-weights</c> artifact of the KL-f8 autoencoder): its samples
+/// are decoded with z / scale_factor (the model's latent scale, 0.23010 on MS-COCO) before the same quantisation.
 /// </summary>
 public sealed class SampleStage : StageKind<SampleParams>
 {
     public override string Name => "sample";
     public override string CodeVersion => "1";
-    public override IReadOnlyList<StageInput> Inputs => [new("model"), new("text")];
+    public override IReadOnlyList<StageInput> Inputs => [new("model"), new("text"), new("vae", Optional: true)];
     public override IReadOnlyList<string> Outputs => ["samples/", "grid.png"];
 
     public override async Task RunAsync(StageContext context, SampleParams p)
@@ -50,11 +55,19 @@ public sealed class SampleStage : StageKind<SampleParams>
         var text = context.Input("text");
         var (net, spec) = ModelSpec.LoadTrained(await model.GetPathAsync(ModelSpec.FileName, ct), await model.GetPathAsync(ModelSpec.WeightsFile, ct), device);
         using var _ = net;
-        if (spec.DataKind != BatchKind.Samples)
-            throw new NotSupportedException($"model {model.NodeId} was trained on latent moments; sampling it needs the KL-f8 decoder, which this stage kind does not wire yet");
+        AutoencoderKL? vae = null;
+        if (spec.DataKind == BatchKind.Moments)
+        {
+            if (!context.Inputs.TryGetValue("vae", out var v) || v.Count != 1)
+                throw new ArgumentException($"model {model.NodeId} was trained on latent moments: node {context.NodeId} needs the 'vae' input (fetch-weights of the KL-f8 autoencoder) to decode its samples");
+            vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(v[0], PretrainedComponents.Autoencoder, ct), await ComponentConfigs.AutoencoderAsync(v[0], spec.LatentScale, ct));
+            vae.to(device).eval();
+        }
+        using var __ = vae;
         using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
         var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale };
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
+        long[] pixelShape = vae is null ? shape : [3, spec.ImageSize * vae.Config.DownsamplingFactor, spec.ImageSize * vae.Config.DownsamplingFactor];
 
         var (captionIds, imageIds, contexts) = await ReadContextsAsync((await text.PathsAsync("eval", "contexts.parquet", ct)).Single(), ct);
         var count = p.Count == 0 ? captionIds.Length : p.Count;
@@ -73,14 +86,14 @@ public sealed class SampleStage : StageKind<SampleParams>
             if (!File.Exists(path))
             {
                 var tmp = path + ".tmp";
-                await using (var writer = await TensorTableWriter.CreateAsync(tmp, TensorSpec.UInt8([.. shape.Select(d => (int)d)]), withImageId: true, ct: ct))
+                await using (var writer = await TensorTableWriter.CreateAsync(tmp, TensorSpec.UInt8([.. pixelShape.Select(d => (int)d)]), withImageId: true, ct: ct))
                 {
                     for (var b = 0; b < len; b += p.BatchSize)
                     {
                         ct.ThrowIfCancellationRequested();
                         var n = Math.Min(p.BatchSize, len - b);
-                        var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device);
-                        var per = (int)(shape[0] * shape[1] * shape[2]);
+                        var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device, vae);
+                        var per = (int)(pixelShape[0] * pixelShape[1] * pixelShape[2]);
                         for (var i = 0; i < n; i++) await writer.AddAsync(captionIds[start + b + i], pixels.AsSpan(i * per, per), imageIds[start + b + i], ct);
                         drawn += n;
                         context.Progress.Report(start + b + n, count, "image");
@@ -97,23 +110,31 @@ public sealed class SampleStage : StageKind<SampleParams>
         // The grid: the same prompts and seeds for every variant.
         var (prompts, _, gridContexts) = await ReadStringKeyedContextsAsync(await text.GetPathAsync("grid/contexts.parquet", ct), ct);
         var repeated = gridContexts.repeat_interleave(p.GridColumns, dim: 0);
-        var grid = Generate(net, repeated, nullContext, shape, options, Seed(p.Seed, -1, 0), device);
+        // Pixel-space grids are one batch (as before); decoded latents go a batch at a time to bound the decoder's memory.
+        var gridBatch = vae is null ? (int)repeated.shape[0] : p.BatchSize;
+        var grid = new List<byte>();
+        for (var b = 0; b < repeated.shape[0]; b += gridBatch)
+            grid.AddRange(Generate(net, repeated.narrow(0, b, Math.Min(gridBatch, repeated.shape[0] - b)), nullContext, shape, options, Seed(p.Seed, -1, b / gridBatch), device, vae));
         var floats = grid.Select(v => v / 255f).ToArray();
         await File.WriteAllBytesAsync(context.OutputPath("grid.png"),
-            SampleGrid.Png(floats, (int)shape[1], (int)shape[2], prompts, p.GridColumns, p.GridScale), ct);
+            SampleGrid.Png(floats, (int)pixelShape[1], (int)pixelShape[2], prompts, p.GridColumns, p.GridScale), ct);
         context.Logger.LogInformation("sample {Node}: {Count} images, grid of {Prompts} prompts", context.NodeId, count, prompts.Count);
     }
 
     /// <summary>Distinct, reproducible noise seed per (shard, batch).</summary>
     private static long Seed(long seed, int shard, int batch) => unchecked(seed * 1_000_003 + (shard + 1) * 10_007L + batch);
 
-    /// <summary>Samples and quantises to uint8 CHW exactly as save_image: floor(255·(x+1)/2 + 0.5), clamped.</summary>
+    /// <summary>
+    /// Samples (decoding latents with <paramref name="vae"/> when given) and quantises to uint8 CHW exactly as
+    /// save_image: floor(255·(x+1)/2 + 0.5), clamped.
+    /// </summary>
     public static byte[] Generate(TorchSharp.torch.nn.Module<Tensor, Tensor, Tensor, Tensor> net, Tensor contexts, Tensor nullContext, long[] shape,
-        SamplerOptions options, long seed, Device device)
+        SamplerOptions options, long seed, Device device, AutoencoderKL? vae = null)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var x = DiffusionSampler.Sample(net, contexts.to(device), nullContext, shape, options, seed);
+        if (vae is not null) x = vae.Decode(x.to(ScalarType.Float32));
         var img = ((x.cpu().to(ScalarType.Float32) + 1) / 2).clamp(0, 1);
         var bytes = (img * 255 + 0.5).floor().clamp(0, 255).to(ScalarType.Byte).contiguous();
         return bytes.data<byte>().ToArray();

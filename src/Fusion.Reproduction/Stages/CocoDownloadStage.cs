@@ -1,0 +1,115 @@
+using Fusion.Artifacts.Tables;
+using Fusion.Datasets.Coco;
+using Fusion.Datasets.Download;
+using Fusion.Reproduction.Coco;
+using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging;
+
+namespace Fusion.Reproduction.Stages;
+
+public sealed class CocoDownloadParams
+{
+    /// <summary>Train images to fetch one by one by <c>coco_url</c> (the first N captioned, ascending id); 0 = the whole split from its zip.</summary>
+    public int TrainSubset { get; set; }
+    /// <summary>Val images likewise; 0 = the whole split.</summary>
+    public int ValSubset { get; set; }
+    public string AnnotationsUrl { get; set; } = Coco2014.AnnotationsZip.ToString();
+    public string TrainZipUrl { get; set; } = Coco2014.TrainZip.ToString();
+    public string ValZipUrl { get; set; } = Coco2014.ValZip.ToString();
+    /// <summary>Offline machines: a folder holding annotations_trainval2014.zip (and train2014.zip / val2014.zip for full splits).</summary>
+    public string? LocalPath { get; set; }
+    public int Parallelism { get; set; } = 8;
+}
+
+/// <summary>
+/// MS-COCO 2014 captions and images: the annotations zip (extracted with <see cref="SafeZip"/>, captions parsed with
+/// <see cref="CocoCaptions"/>), then either the image zips or, for small profiles, the first N captioned images of each
+/// split fetched by <c>coco_url</c>. Writes per split <c>captions.parquet</c> (captions of the images present, image by
+/// image in file order), <c>image_files.parquet</c> and <c>images/</c>; every problem (refused zip entries, failed
+/// downloads, captions without images, count mismatches) goes to <c>problems.txt</c>, the log and the summary.
+/// Downloads live in scratch, so an interrupted node resumes them.
+/// </summary>
+public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
+{
+    public override string Name => "coco-download";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<string> Outputs => ["train/", "val/", "problems.txt"];
+    public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
+
+    public override async Task RunAsync(StageContext context, CocoDownloadParams p)
+    {
+        var ct = context.CancellationToken;
+        var problems = new List<string>();
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        var downloader = new HttpDownloader(http, new DownloadOptions
+        {
+            OnRetry = (attempt, delay, e) => context.Logger.LogWarning("coco-download: retry {Attempt} in {Delay}: {Error}", attempt, delay, e?.Message),
+        });
+        async Task<string> Fetch(string url)
+        {
+            var name = Path.GetFileName(new Uri(url).LocalPath);
+            var local = p.LocalPath is { } lp ? Path.Combine(lp, name) : null;
+            var progress = new Progress<DownloadProgress>(d => context.Progress.Report(d.Bytes, d.Total ?? Math.Max(d.Bytes, 1), "byte"));
+            var r = await downloader.DownloadAsync(new DownloadSource(new Uri(url), Path.Combine(context.ScratchDirectory, "downloads", name)) { LocalPath = local }, progress, ct);
+            context.Logger.LogInformation("coco-download: {Name} {Size} bytes, sha256 {Sha}", name, r.Size, r.Sha256);
+            return r.Path;
+        }
+        ZipExtractionReport Extract(string zip, string target, Func<string, bool>? include = null)
+        {
+            var report = SafeZip.Extract(zip, target, include, ct);
+            problems.AddRange(report.Refused.Select(r => $"{Path.GetFileName(zip)}: refused entry '{r.Name}': {r.Reason}"));
+            return report;
+        }
+
+        var annotations = Path.Combine(context.ScratchDirectory, "annotations");
+        Extract(await Fetch(p.AnnotationsUrl), annotations, n => n is Coco2014.TrainCaptionsEntry or Coco2014.ValCaptionsEntry);
+        foreach (var (split, entry, subset, zipUrl) in new[] { ("train", Coco2014.TrainCaptionsEntry, p.TrainSubset, p.TrainZipUrl), ("val", Coco2014.ValCaptionsEntry, p.ValSubset, p.ValZipUrl) })
+        {
+            var json = Path.Combine(annotations, entry);
+            if (!File.Exists(json)) throw new InvalidDataException($"coco-download: the annotations zip {p.AnnotationsUrl} has no '{entry}'");
+            var captions = CocoCaptions.Load(json);
+            problems.AddRange(captions.Problems());
+            var imagesDir = Path.Combine(context.OutputDirectory, split, "images");
+            Directory.CreateDirectory(imagesDir);
+            IReadOnlyList<CocoImage> present;
+            if (subset > 0)
+            {
+                var wanted = CocoSubset.First(captions, subset);
+                if (wanted.Count < subset) problems.Add($"{split}: asked for {subset} images, only {wanted.Count} have captions");
+                var cache = Path.Combine(context.ScratchDirectory, split + "-images");
+                var report = await CocoSubset.DownloadAsync(downloader, wanted, cache, p.Parallelism, new Progress<int>(n => context.Progress.Report(n, wanted.Count, "image")), ct);
+                problems.AddRange(report.Failed.Select(f => $"{split}: image {f.Image.Id} ({f.Image.FileName}) not downloaded: {f.Reason}"));
+                foreach (var img in report.Downloaded) File.Copy(Path.Combine(cache, img.FileName), Path.Combine(imagesDir, img.FileName));
+                present = report.Downloaded;
+            }
+            else
+            {
+                var folder = split + "2014/";
+                var byName = captions.Images.ToDictionary(i => i.FileName, StringComparer.Ordinal);
+                var extracted = Path.Combine(context.ScratchDirectory, split + "-zip");
+                Extract(await Fetch(zipUrl), extracted, n => n.StartsWith(folder, StringComparison.Ordinal) && byName.ContainsKey(n[folder.Length..]));
+                var list = new List<CocoImage>();
+                foreach (var img in captions.CaptionedImages)
+                {
+                    var file = Path.Combine(extracted, folder, img.FileName);
+                    if (File.Exists(file)) { File.Move(file, Path.Combine(imagesDir, img.FileName)); list.Add(img); }
+                    else problems.Add($"{split}: image {img.Id} ({img.FileName}) is not in {Path.GetFileName(zipUrl)}");
+                }
+                present = list;
+            }
+            if (Coco2014.CheckCount(split, present.Count, subset > 0 ? subset : null) is { } mismatch) problems.Add(mismatch);
+
+            var ids = present.Select(i => i.Id).ToHashSet();
+            var rows = captions.Rows().Where(r => ids.Contains(r.ImageId)).ToList();
+            await CaptionsTable.WriteAsync(context.OutputPath(CocoImageFiles.Captions(split)), rows,
+                new Dictionary<string, string> { ["source"] = entry, ["subset"] = subset.ToString() }, ct: ct);
+            await RecordsTable.WriteAsync(context.OutputPath(CocoImageFiles.List(split)),
+                present.OrderBy(i => i.Id).Select(i => new ImageFileRecord { ImageId = i.Id, FileName = i.FileName }), ct: ct);
+            context.Summary[$"{split}_images"] = present.Count.ToString();
+            context.Summary[$"{split}_captions"] = rows.Count.ToString();
+        }
+        foreach (var problem in problems) context.Logger.LogWarning("coco-download: {Problem}", problem);
+        await File.WriteAllLinesAsync(context.OutputPath("problems.txt"), problems, ct);
+        context.Summary["problems"] = problems.Count.ToString();
+    }
+}
