@@ -1,6 +1,6 @@
 namespace Fusion.Worker.Documents;
 
-/// <summary>Documents as files under one folder: atomic replace by rename, create-only by <see cref="FileMode.CreateNew"/>.</summary>
+/// <summary>Documents as files under one folder: atomic replace by rename, create-only through a <see cref="FileMode.CreateNew"/> marker.</summary>
 public sealed class FileDocumentStore(string root) : IDocumentStore
 {
     public string Root { get; } = Path.GetFullPath(root);
@@ -26,19 +26,14 @@ public sealed class FileDocumentStore(string root) : IDocumentStore
     {
         var file = Resolve(path);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        // Write beside, then move without overwrite (a hard link on Unix): the name appears create-only and complete.
+        // The race is decided by O_CREAT|O_EXCL on a marker (File.Move without overwrite is not atomic on every
+        // filesystem); the winner then renames its complete content into place, so readers never see half a document.
+        try { await using (new FileStream($"{file}.created", FileMode.CreateNew, FileAccess.Write)) { } }
+        catch (IOException) when (File.Exists($"{file}.created")) { return false; }
         var temp = $"{file}.{Guid.NewGuid():N}.tmp";
         await File.WriteAllBytesAsync(temp, content.ToArray(), ct);
-        try
-        {
-            File.Move(temp, file, overwrite: false);
-            return true;
-        }
-        catch (IOException) when (File.Exists(file))
-        {
-            File.Delete(temp);
-            return false;
-        }
+        File.Move(temp, file, overwrite: true);
+        return true;
     }
 
     private string Resolve(string path)
