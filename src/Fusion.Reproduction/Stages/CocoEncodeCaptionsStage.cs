@@ -60,39 +60,26 @@ public sealed class CocoEncodeCaptionsStage : StageKind<CocoEncodeCaptionsParams
         var eval = EvalCaptions.Choose(val, Math.Min(p.EvalCount, val.CaptionedImages.Count()), p.EvalSeed);
         if (eval.Count < p.EvalCount) context.Summary["eval_count_reduced"] = $"{p.EvalCount} → {eval.Count} (val images available)";
 
-        var trainRows = train.Rows().OrderBy(r => r.CaptionId).Select(r => (r.CaptionId, (string?)null, r.ImageId, r.Text)).ToList();
+        var trainRows = train.Rows().OrderBy(r => r.CaptionId).Select(r => new CaptionToEncode(r.CaptionId, null, r.ImageId, r.Text)).ToList();
         var total = trainRows.Count + 1 + eval.Count + p.GridPrompts.Count;
         var done = 0;
-        async Task Encode(string path, IReadOnlyList<(long Key, string? StringKey, long ImageId, string Text)> rows, bool withImageId)
+        float[] Hidden(IReadOnlyList<string> texts)
         {
-            var stringKeys = rows.Count > 0 && rows[0].StringKey is not null;
-            await using var writer = await TensorTableWriter.CreateAsync(path, contextSpec, stringKeys ? TensorKeyType.String : TensorKeyType.Int64, withImageId: withImageId, ct: ct);
-            for (var start = 0; start < rows.Count; start += p.BatchSize)
-            {
-                ct.ThrowIfCancellationRequested();
-                var batch = rows.Skip(start).Take(p.BatchSize).ToList();
-                float[] hidden;
-                using (no_grad())
-                using (var scope = NewDisposeScope())
-                    hidden = model.forward(tokenizer.Tokenize(batch.Select(r => r.Text).ToList(), tokens).to(device))
-                        .cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
-                var per = (int)contextSpec.ElementCount;
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    if (batch[i].StringKey is { } sk) await writer.AddAsync(sk, System.Runtime.InteropServices.MemoryMarshal.AsBytes(hidden.AsSpan(i * per, per)), withImageId ? batch[i].ImageId : null, ct);
-                    else await writer.AddAsync(batch[i].Key, hidden.AsSpan(i * per, per), withImageId ? batch[i].ImageId : null, ct);
-                }
-                done += batch.Count;
-                context.Progress.Report(done, total, "caption");
-            }
-            await writer.CompleteAsync(ct);
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return model.forward(tokenizer.Tokenize(texts, tokens).to(device)).cpu().to(ScalarType.Float32).contiguous().data<float>().ToArray();
+        }
+        async Task Encode(string path, IReadOnlyList<CaptionToEncode> rows, bool withImageId)
+        {
+            var before = done;
+            await ContextTables.WriteAsync(path, contextSpec, rows, withImageId, Hidden, p.BatchSize, n => context.Progress.Report(done = before + n, total, "caption"), ct);
         }
 
         await Encode(context.OutputPath("train/contexts.parquet"), trainRows, true);
-        await Encode(context.OutputPath("null_context.parquet"), [(0L, null, 0L, "")], false);
+        await Encode(context.OutputPath("null_context.parquet"), [new CaptionToEncode(0, null, 0, "")], false);
         await EvalCaptions.WriteAsync(context.OutputPath("eval/captions.parquet"), eval, p.EvalSeed, ct);
-        await Encode(context.OutputPath("eval/contexts.parquet"), eval.Select(e => (e.CaptionId, (string?)null, e.ImageId, e.Text)).ToList(), true);
-        await Encode(context.OutputPath("grid/contexts.parquet"), p.GridPrompts.Select(t => (0L, (string?)t, 0L, t)).ToList(), false);
+        await Encode(context.OutputPath("eval/contexts.parquet"), eval.Select(e => new CaptionToEncode(e.CaptionId, null, e.ImageId, e.Text)).ToList(), true);
+        await Encode(context.OutputPath("grid/contexts.parquet"), p.GridPrompts.Select(t => new CaptionToEncode(0, t, 0, t)).ToList(), false);
         context.Summary["train_captions"] = trainRows.Count.ToString();
         context.Summary["eval_captions"] = eval.Count.ToString();
     }

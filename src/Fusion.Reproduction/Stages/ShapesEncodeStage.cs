@@ -46,41 +46,25 @@ public sealed class ShapesEncodeStage : StageKind<ShapesEncodeParams>
         var contextSpec = TensorSpec.Float32(spec.Config.ContextLength, spec.Config.Text.Width);
         var data = context.Input("data");
 
-        async Task Encode(string path, IReadOnlyList<(long Key, string? StringKey, long ImageId, string Text)> rows, bool withImageId)
+        float[] Hidden(IReadOnlyList<string> texts)
         {
-            await using var writer = await TensorTableWriter.CreateAsync(path, contextSpec, rows.Count > 0 && rows[0].StringKey is not null ? TensorKeyType.String : TensorKeyType.Int64,
-                withImageId: withImageId, ct: ct);
-            for (var start = 0; start < rows.Count; start += p.BatchSize)
-            {
-                ct.ThrowIfCancellationRequested();
-                var batch = rows.Skip(start).Take(p.BatchSize).ToList();
-                float[] hidden;
-                using (no_grad())
-                using (var scope = NewDisposeScope())
-                    hidden = model.TextHiddenStates(tensor(tokenizer.EncodeBatch(batch.Select(r => r.Text).ToList()), [batch.Count, tokenizer.ContextLength]).to(device))
-                        .cpu().contiguous().data<float>().ToArray();
-                var per = (int)contextSpec.ElementCount;
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var values = new ReadOnlySpan<float>(hidden, i * per, per);
-                    if (batch[i].StringKey is { } sk) await writer.AddAsync(sk, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values), withImageId ? batch[i].ImageId : null, ct);
-                    else await writer.AddAsync(batch[i].Key, values, withImageId ? batch[i].ImageId : null, ct);
-                }
-                context.Progress.Report(start + batch.Count, rows.Count, "caption");
-            }
-            await writer.CompleteAsync(ct);
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return model.TextHiddenStates(tensor(tokenizer.EncodeBatch(texts), [texts.Count, tokenizer.ContextLength]).to(device)).cpu().contiguous().data<float>().ToArray();
         }
+        Task Encode(string path, IReadOnlyList<CaptionToEncode> rows, bool withImageId) =>
+            ContextTables.WriteAsync(path, contextSpec, rows, withImageId, Hidden, p.BatchSize, n => context.Progress.Report(n, rows.Count, "caption"), ct);
 
         var train = await CaptionsTable.ReadAllAsync((await data.PathsAsync("train", "captions.parquet", ct)).Single(), ct);
-        await Encode(context.OutputPath("train/contexts.parquet"), train.Select(c => (c.CaptionId, (string?)null, c.ImageId, c.Text)).ToList(), true);
-        await Encode(context.OutputPath("null_context.parquet"), [(0L, null, 0L, "")], false);
+        await Encode(context.OutputPath("train/contexts.parquet"), train.Select(c => new CaptionToEncode(c.CaptionId, null, c.ImageId, c.Text)).ToList(), true);
+        await Encode(context.OutputPath("null_context.parquet"), [new CaptionToEncode(0, null, 0, "")], false);
 
         var val = await CaptionsTable.ReadAllAsync((await data.PathsAsync("val", "captions.parquet", ct)).Single(), ct);
         var eval = EvalCaptions(val, p.EvalCount, p.EvalSeed);
         await CaptionsTable.WriteAsync(context.OutputPath("eval/captions.parquet"), eval,
             new Dictionary<string, string> { ["eval.seed"] = p.EvalSeed.ToString(), ["eval.count"] = eval.Count.ToString() }, ct: ct);
-        await Encode(context.OutputPath("eval/contexts.parquet"), eval.Select(c => (c.CaptionId, (string?)null, c.ImageId, c.Text)).ToList(), true);
-        await Encode(context.OutputPath("grid/contexts.parquet"), p.GridPrompts.Select(t => (0L, (string?)t, 0L, t)).ToList(), false);
+        await Encode(context.OutputPath("eval/contexts.parquet"), eval.Select(c => new CaptionToEncode(c.CaptionId, null, c.ImageId, c.Text)).ToList(), true);
+        await Encode(context.OutputPath("grid/contexts.parquet"), p.GridPrompts.Select(t => new CaptionToEncode(0, t, 0, t)).ToList(), false);
         context.Summary["train_captions"] = train.Count.ToString();
         context.Summary["eval_captions"] = eval.Count.ToString();
     }
