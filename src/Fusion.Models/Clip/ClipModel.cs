@@ -104,7 +104,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
     /// <summary>Builds a model of <paramref name="config"/> and loads an HF <c>model.safetensors</c> (or zip .pth) strictly; eval mode.</summary>
     public static ClipModel Load(string path, ClipConfig config)
     {
-        var model = new ClipModel(config);
+        var model = TorchRandom.Unseeded(() => new ClipModel(config));
         var sd = StateDict.Read(path);
         try { model.LoadWeights(sd, path); }
         finally { foreach (var t in sd.Values) t.Dispose(); }

@@ -125,7 +125,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
     /// <summary>Builds a model of <paramref name="config"/> and loads the text tower of a checkpoint file.</summary>
     public static ClipTextModel Load(string path, ClipConfig config, string prefix = "")
     {
-        var model = new ClipTextModel(config);
+        var model = TorchRandom.Unseeded(() => new ClipTextModel(config));
         var sd = StateDict.Read(path);
         try { model.LoadWeights(sd, path, prefix); }
         finally { foreach (var t in sd.Values) t.Dispose(); }

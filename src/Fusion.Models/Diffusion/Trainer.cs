@@ -55,13 +55,13 @@ public sealed class Trainer : IDisposable
         _device = TorchEnvironment.ResolveDevice(config.Device);
         Schedule = DiscreteSchedule.StableDiffusion(config.DiffusionSteps, config.BetaStart, config.BetaEnd);
 
-        random.manual_seed(config.Seed);
-        Model = createModel().to(ScalarType.Float32).to(_device);
-        Ema = createModel().to(ScalarType.Float32).to(_device);
+        // Only the master's initial values come from the seed; the EMA and compute copies are overwritten from it.
+        Model = TorchRandom.Seeded(config.Seed, createModel).to(ScalarType.Float32).to(_device);
+        Ema = TorchRandom.Unseeded(createModel).to(ScalarType.Float32).to(_device);
         foreach (var p in Ema.parameters()) p.requires_grad = false;
         Ema.eval();
         Diffusion.Ema.Update(Ema, Model, 0.0);
-        _compute = config.Precision == TrainPrecision.BFloat16Mixed ? createModel().to(ScalarType.BFloat16).to(_device) : Model;
+        _compute = config.Precision == TrainPrecision.BFloat16Mixed ? TorchRandom.Unseeded(createModel).to(ScalarType.BFloat16).to(_device) : Model;
 
         var compute = _compute.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         _params = Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter,

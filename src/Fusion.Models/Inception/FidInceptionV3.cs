@@ -85,7 +85,7 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
     /// </summary>
     public static FidInceptionV3 FromCheckpoint(string path)
     {
-        var model = new FidInceptionV3();
+        var model = TorchRandom.Unseeded(() => new FidInceptionV3());
         var sd = StateDict.Read(path);
         try
         {

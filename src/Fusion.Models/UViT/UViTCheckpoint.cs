@@ -13,7 +13,7 @@ public static class UViTCheckpoint
     /// <summary>Builds a network for <paramref name="config"/> and loads <paramref name="path"/> (safetensors or zip .pth) strictly.</summary>
     public static UViT Load(UViTConfig config, string path)
     {
-        var model = new UViT(config);
+        var model = TorchRandom.Unseeded(() => new UViT(config));
         StateDict.LoadStrict(model, path);
         return model;
     }

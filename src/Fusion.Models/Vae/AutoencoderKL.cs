@@ -136,7 +136,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// </summary>
     public static AutoencoderKL Load(string path, AutoencoderKLConfig config)
     {
-        var model = new AutoencoderKL(config);
+        var model = TorchRandom.Unseeded(() => new AutoencoderKL(config));
         var sd = StateDict.Read(path, nestedKey: "state_dict");
         try { model.LoadWeights(sd, path); }
         finally { foreach (var t in sd.Values) t.Dispose(); }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using System.Text.Json;
 using Fusion.Models.Diffusion;
+using Fusion.Models;
 using Fusion.Models.UViT;
 
 namespace Fusion.Reproduction.Modeling;
@@ -56,7 +57,7 @@ public sealed record ModelSpec(
     public static (UViT Net, ModelSpec Spec) LoadTrained(string specPath, string weightsPath, TorchSharp.torch.Device device)
     {
         var spec = Load(specPath);
-        var net = new UViT(spec.ToConfig());
+        var net = TorchRandom.Unseeded(() => new UViT(spec.ToConfig()));
         Fusion.Models.Weights.StateDict.LoadStrict(net, weightsPath);
         net.to(device).eval();
         return (net, spec);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Fusion.Models;
 using Fusion.Models.Clip;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -29,7 +30,7 @@ public sealed record ShapesClipSpec(ClipConfig Config, IReadOnlyList<string> Voc
     public static (ClipModel Model, ShapesClipSpec Spec) LoadTrained(string specPath, string weightsPath, Device device)
     {
         var spec = Load(specPath);
-        var model = new ClipModel(spec.Config);
+        var model = TorchRandom.Unseeded(() => new ClipModel(spec.Config));
         Fusion.Models.Weights.StateDict.LoadStrict(model, weightsPath);
         foreach (var p in model.parameters()) p.requires_grad = false;
         model.to(device).eval();

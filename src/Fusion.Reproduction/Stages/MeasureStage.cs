@@ -46,7 +46,7 @@ public sealed class MeasureStage : StageKind<MeasureParams>
         var config = spec.ToConfig();
         var macs = UViTFlops.Forward(config);
         long parameters;
-        using (var probe = new UViT(config)) parameters = probe.ParameterCount();
+        using (var probe = TorchRandom.Unseeded(() => new UViT(config))) parameters = probe.ParameterCount();
 
         var precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype);
         var stepsPerSecond = TrainStepsPerSecond(config, spec.DataKind, p.BatchSize, precision, context.Environment.Device, p.WarmupSteps, p.TimedSteps, p.Seed,
@@ -55,10 +55,11 @@ public sealed class MeasureStage : StageKind<MeasureParams>
 
         // Sampling: one warm-up batch with few steps, then one timed batch with the configured steps.
         double imagesPerSecond;
-        using (var net = new UViT(config))
+        using (var net = TorchRandom.Seeded(p.Seed, () => new UViT(config)))
         {
             net.to(device).eval();
-            using var ctx = randn(p.SampleBatch, spec.TextTokens, spec.TextDim).to(device);
+            using var generator = new Generator((ulong)p.Seed);
+            using var ctx = randn([p.SampleBatch, spec.TextTokens, spec.TextDim], generator: generator).to(device);
             long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
             using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 2 }, p.Seed)) { }
             Synchronize(device);
@@ -95,10 +96,10 @@ public sealed class MeasureStage : StageKind<MeasureParams>
     public static double TrainStepsPerSecond(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
         long seed = 99, Action<int>? progress = null, CancellationToken ct = default)
     {
-        random.manual_seed(seed);
         var channels = kind == BatchKind.Moments ? 2 * config.InChannels : config.InChannels;
-        using var data = randn(2 * batch, channels, config.ImageSize, config.ImageSize);
-        using var captions = randn(2 * batch, 1, config.NumClipTokens, config.ClipDim);
+        using var generator = new Generator((ulong)seed);
+        using var data = randn([2 * batch, channels, config.ImageSize, config.ImageSize], generator: generator);
+        using var captions = randn([2 * batch, 1, config.NumClipTokens, config.ClipDim], generator: generator);
         using var nullContext = zeros(config.NumClipTokens, config.ClipDim);
         var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed };
         using var trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, kind, seed), nullContext);

@@ -52,8 +52,7 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
         var tower = new ClipTowerConfig(p.Width, p.Layers, p.Heads, 4 * p.Width);
         var spec = new ShapesClipSpec(new ClipConfig(tower, tower, p.ProjectionDim, size, p.PatchSize, tokenizer.VocabSize, p.ContextLength), tokenizer.Vocabulary);
 
-        torch.random.manual_seed(p.Seed);
-        using var model = new ClipModel(spec.Config);
+        using var model = TorchRandom.Seeded(p.Seed, () => new ClipModel(spec.Config));
         model.to(device).train();
         using var optimizer = optim.AdamW(model.parameters(), p.LearningRate, weight_decay: p.WeightDecay);
 
