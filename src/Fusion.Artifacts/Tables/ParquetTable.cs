@@ -13,7 +13,7 @@ public static class ParquetTable
     public const string KindKey = "fusion.table";
     /// <summary>File metadata key holding the table format version ("1").</summary>
     public const string VersionKey = "fusion.table.version";
-    /// <summary>Tensor tables: payload element type ("float32", "float16", "bfloat16", "uint8", "int64").</summary>
+    /// <summary>Tensor tables: payload element type ("float32", "float64", "float16", "bfloat16", "uint8", "int64").</summary>
     public const string DTypeKey = "fusion.tensor.dtype";
     /// <summary>Tensor tables: payload shape, comma-separated ("77,768").</summary>
     public const string ShapeKey = "fusion.tensor.shape";

@@ -41,6 +41,10 @@ public static class TensorPayload
                 var l = MemoryMarshal.Cast<byte, long>(payload);
                 for (var i = 0; i < n; i++) destination[i] = l[i];
                 break;
+            case TensorDType.Float64:
+                var d = MemoryMarshal.Cast<byte, double>(payload);
+                for (var i = 0; i < n; i++) destination[i] = (float)d[i];
+                break;
             default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
         }
     }

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Fusion.Artifacts.Tables;
 
 /// <summary>Element type of a tensor payload; stored in file metadata by its lower-case name ("float32", …).</summary>
-public enum TensorDType { Float32, Float16, BFloat16, UInt8, Int64 }
+public enum TensorDType { Float32, Float16, BFloat16, UInt8, Int64, Float64 }
 
 /// <summary>
 /// What every payload of a tensor table holds: element type and shape (row-major, little-endian bytes). A payload is
@@ -20,7 +20,7 @@ public sealed record TensorSpec(TensorDType DType, IReadOnlyList<int> Shape)
 
     public static int ElementSizeOf(TensorDType t) => t switch
     {
-        TensorDType.Float32 => 4, TensorDType.Float16 or TensorDType.BFloat16 => 2, TensorDType.UInt8 => 1, TensorDType.Int64 => 8,
+        TensorDType.Float32 => 4, TensorDType.Float16 or TensorDType.BFloat16 => 2, TensorDType.UInt8 => 1, TensorDType.Int64 or TensorDType.Float64 => 8,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "unknown dtype"),
     };
 

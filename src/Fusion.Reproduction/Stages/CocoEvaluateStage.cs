@@ -20,14 +20,15 @@ public sealed class CocoEvaluateParams
 /// <see cref="FidFeatures"/>) against the reference statistics, and CLIP Score with CLIP ViT-L/14 in both conventions —
 /// torchmetrics (100·cos, caption as is, metric <c>clip_score</c>) and Hessel et al.'s CLIP-S (2.5·max(cos, 0),
 /// "A photo depicts " prefix, metric <c>clip_s</c>) — each image against the caption it was drawn for, images through
-/// the CLIP 224 preprocessing. Streams the sample shards, so 30k samples never sit in memory at once.
+/// the CLIP 224 preprocessing. Streams the sample shards, so 30k samples never sit in memory at once. The samples' FID
+/// statistics are kept as <c>statistics.parquet</c>.
 /// </summary>
 public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
 {
     public override string Name => "coco-evaluate";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("samples"), new("text"), new("reference"), new("inception"), new("clip")];
-    public override IReadOnlyList<string> Outputs => ["metrics.parquet"];
+    public override IReadOnlyList<string> Outputs => ["metrics.parquet", "statistics.parquet"];
 
     public override async Task RunAsync(StageContext context, CocoEvaluateParams p)
     {
@@ -86,6 +87,8 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
         }
 
         using var stats = features.Compute();
+        // Kept so the samples can be scored against another reference without running Inception again.
+        await FidStatistics.WriteAsync(context.OutputPath("statistics.parquet"), stats, new Dictionary<string, string> { ["features"] = "FID Inception-v3 pool3" }, ct);
         var fid = FrechetDistance.Compute(stats, reference);
         var tm = torchmetrics.Result();
         var cs = hessel.Result();

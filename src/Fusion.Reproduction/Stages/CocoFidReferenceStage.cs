@@ -26,18 +26,18 @@ public sealed class CocoFidReferenceParams
 }
 
 /// <summary>
-/// The FID reference statistics as <c>reference.npz</c> (pytorch-fid keys mu, sigma) with <c>reference.json</c> saying
-/// where they come from: imported from the published <c>fid_stats_mscoco256_val.npz</c> (path or URL), or computed
+/// The FID reference statistics as <c>reference.parquet</c> (a <see cref="StatisticsTable"/>: float64 mu and sigma)
+/// with <c>reference.json</c> saying where they come from: imported from the published <c>fid_stats_mscoco256_val.npz</c> (path or URL), or computed
 /// from the val images' 256² centre crops (Lanczos) through exactly the path samples take (uint8 → [0, 1] → FID
 /// Inception-v3, bilinear 299).
 /// </summary>
 public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
 {
-    public const string StatsFile = "reference.npz";
+    public const string StatsFile = "reference.parquet";
     public const string RecordFile = "reference.json";
 
     public override string Name => "coco-fid-reference";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("data", Optional: true), new("inception", Optional: true)];
     public override IReadOnlyList<string> Outputs => [StatsFile, RecordFile];
 
@@ -53,7 +53,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
                 new DownloadSource(url, Path.Combine(context.ScratchDirectory, "stats.npz")) { Sha256 = p.Sha256, LocalPath = p.NpzPath }, null, ct);
             using var stats = ActivationStatistics.LoadNpz(result.Path);   // validates mu / sigma
             if (stats.Dim != FidFeatures.Dim) throw new InvalidDataException($"{p.NpzPath ?? p.NpzUrl}: statistics of dimension {stats.Dim}, FID Inception pool3 has {FidFeatures.Dim}");
-            File.Copy(result.Path, context.OutputPath(StatsFile));
+            await FidStatistics.WriteAsync(context.OutputPath(StatsFile), stats, ct: ct);
             if (p.Sha256 is null) context.Logger.LogWarning("coco-fid-reference: no SHA-256 pinned for {Source}; recorded {Sha}", p.NpzPath ?? p.NpzUrl, result.Sha256);
             record = new() { ["source"] = "imported", ["file"] = p.NpzPath ?? p.NpzUrl!, ["sha256"] = result.Sha256 };
         }
@@ -89,7 +89,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
             }
             foreach (var s in skipped) context.Logger.LogWarning("coco-fid-reference: skipped {Image}", s);
             using var stats = acc.Compute();
-            stats.SaveNpz(context.OutputPath(StatsFile));
+            await FidStatistics.WriteAsync(context.OutputPath(StatsFile), stats, ct: ct);
             record = new()
             {
                 ["source"] = "computed", ["split"] = p.Split, ["images"] = acc.Count.ToString(), ["skipped"] = skipped.Count.ToString(),
@@ -105,6 +105,6 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
     {
         var record = JsonSerializer.Deserialize<Dictionary<string, string>>(await File.ReadAllTextAsync(await reference.GetPathAsync(RecordFile, ct), ct))
                      ?? throw new InvalidDataException($"{reference.NodeId}: empty {RecordFile}");
-        return (ActivationStatistics.LoadNpz(await reference.GetPathAsync(StatsFile, ct)), record);
+        return (await FidStatistics.ReadAsync(await reference.GetPathAsync(StatsFile, ct), ct), record);
     }
 }

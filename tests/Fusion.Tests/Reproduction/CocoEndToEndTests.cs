@@ -159,6 +159,14 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
         Assert.InRange(metrics["clip_score"].Value, 0, 100);
         Assert.InRange(metrics["clip_s"].Value, 0, 2.5);
         Assert.Equal(4, metrics["images"].Value);
+        // The stored statistics of both sides give the reported FID again.
+        using (var generatedStats = await FidStatistics.ReadAsync(await (await Artifact("evaluate[early-concat]")).GetPathAsync("statistics.parquet")))
+        using (var referenceStats = await FidStatistics.ReadAsync(await (await Artifact("fid-reference")).GetPathAsync(CocoFidReferenceStage.StatsFile)))
+        {
+            Assert.Equal(4, generatedStats.Count);
+            Assert.Equal(4, referenceStats.Count);
+            Assert.Equal(metrics["fid"].Value, Fusion.Models.Metrics.FrechetDistance.Compute(generatedStats, referenceStats));
+        }
 
         var csv = await File.ReadAllLinesAsync(await (await Artifact("report")).GetPathAsync("results.csv"));
         var header = csv[0].Split(',');
