@@ -62,14 +62,23 @@ public sealed class ActivationStatistics : IDisposable
 }
 
 /// <summary>
-/// Streaming float64 mean and covariance of feature batches [B, D]. Each batch is centred on its own mean and merged
-/// with Chan et al.'s pairwise update (M2 += M2_b + δδᵀ·n·B/(n+B)), so no large sums of squares cancel: as accurate as
-/// `np.cov` on the whole array, in O(D²) memory.
+/// Streaming float64 mean and covariance of feature batches [B, D]. Rows are gathered into chunks of
+/// <see cref="ChunkRows"/>; each chunk is centred on its own mean and merged with Chan et al.'s pairwise update
+/// (M2 += M2_c + δδᵀ·n·C/(n+C)), so no large sums of squares cancel: as accurate as `np.cov` on the whole array, in
+/// O(D²) memory.
 /// </summary>
 public sealed class ActivationAccumulator : IDisposable
 {
-    private readonly Tensor mean, m2;
-    public long Count { get; private set; }
+    /// <summary>
+    /// Rows per merge. A merge also reads and writes the [D, D] sums a few times, whatever the chunk's size: merged per
+    /// Inception batch of 50, 30k×2048 features took 4× longer than merged per 2048 rows.
+    /// </summary>
+    public const int ChunkRows = 2048;
+
+    private readonly Tensor mean, m2, chunk;
+    private long merged;
+    private int buffered;
+    public long Count => merged + buffered;
     public long Dim { get; }
 
     public ActivationAccumulator(long dim)
@@ -77,31 +86,48 @@ public sealed class ActivationAccumulator : IDisposable
         Dim = dim;
         mean = zeros(dim, float64).DetachFromDisposeScope();
         m2 = zeros(dim, dim, float64).DetachFromDisposeScope();
+        chunk = empty(ChunkRows, dim, float64).DetachFromDisposeScope();
     }
 
     public void Add(Tensor features)
     {
         if (features.dim() != 2 || features.shape[1] != Dim)
             throw new ArgumentException($"expected features [B, {Dim}], got {ActivationStatistics.Shape(features)}");
-        var b = features.shape[0];
-        if (b == 0) return;
+        using var _ = no_grad();
+        for (long start = 0, b = features.shape[0]; start < b;)
+        {
+            var take = Math.Min(b - start, ChunkRows - buffered);
+            using (var rows = features.narrow(0, start, take))
+            using (var slot = chunk.narrow(0, buffered, take))
+                slot.copy_(rows);   // to float64 on the CPU
+            buffered += (int)take;
+            start += take;
+            if (buffered == ChunkRows) Merge();
+        }
+    }
+
+    private void Merge()
+    {
+        if (buffered == 0) return;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var x = features.to(float64, CPU);
-        var batchMean = x.mean([0]);
-        var centred = x - batchMean;
-        var n = Count + b;
-        var delta = batchMean - mean;
+        var x = chunk.narrow(0, 0, buffered);
+        var chunkMean = x.mean([0]);
+        var centred = x - chunkMean;
+        var n = merged + buffered;
+        var delta = chunkMean - mean;
         m2.addmm_(centred.t(), centred);
-        m2.add_(delta.outer(delta).mul_((double)Count * b / n)); // float64 scalar (addr_'s alpha is float32)
-        mean.add_(delta, alpha: (double)b / n);
-        Count = n;
+        m2.add_(delta.outer(delta).mul_((double)merged * buffered / n)); // float64 scalar (addr_'s alpha is float32)
+        mean.add_(delta, alpha: (double)buffered / n);
+        merged = n;
+        buffered = 0;
     }
 
     /// <summary>Mean and covariance (N−1) of everything added so far.</summary>
     public ActivationStatistics Compute()
     {
         if (Count < 2) throw new InvalidOperationException($"covariance needs at least 2 samples, got {Count}");
+        Merge();
         using var cov = m2 / (Count - 1);
         return new ActivationStatistics(mean, cov, Count);
     }
@@ -110,5 +136,6 @@ public sealed class ActivationAccumulator : IDisposable
     {
         mean.Dispose();
         m2.Dispose();
+        chunk.Dispose();
     }
 }

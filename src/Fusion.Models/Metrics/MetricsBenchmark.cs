@@ -7,7 +7,7 @@ namespace Fusion.Models.Metrics;
 /// <summary>
 /// `fusion bench metrics`: FID of N×D random features end to end — streaming float64 statistics of the generated
 /// features plus the Fréchet distance against reference statistics (which a real run loads from .npz; their load time
-/// is reported too). Options: n (30000), dim (2048), batch (500), threads (torch's default).
+/// is reported too). Options: n (30000), dim (2048), batch (500: rows per Add call), threads (torch's default).
 /// </summary>
 public static class MetricsBenchmark
 {
