@@ -31,8 +31,15 @@ namespace Fusion.Workflow.Pipelines;
 /// profiles:                             # selected with --profile
 ///   tiny: {train.steps: 10, "train[early-cross].steps": 20}
 /// </code>
+/// A file may instead extend another one, changing params only (a regression profile of a reproduction, say):
+/// <code>
+/// extends: shapes.yaml                  # path relative to this file; its stages and profiles
+/// params: {train.steps: 2000}           # stage.param → value, over the base file's params
+/// profiles: {quick: {train.steps: 50}}  # added to (or replacing by name) the base file's profiles
+/// </code>
 /// A variant list <c>variants: [a, b]</c> is short for <c>{a: {variant: a}, b: {variant: b}}</c> (the kind needs a
-/// <c>variant</c> param). Param precedence: defaults &lt; params &lt; variant params &lt; profile &lt; <c>-p</c> overrides.
+/// <c>variant</c> param). Param precedence: defaults &lt; params &lt; variant params &lt; an extending file's params &lt;
+/// profile &lt; <c>-p</c> overrides.
 /// </summary>
 public static partial class PipelineLoader
 {
@@ -52,12 +59,60 @@ public static partial class PipelineLoader
 
     public static Pipeline Parse(string yaml, string fileName, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null)
     {
-        var file = fileName;
-        var root = ReadYaml(yaml, file);
+        var root = ReadYaml(yaml, fileName);
+        if (root is YamlMappingNode top && Child(top, "extends") is not null)
+            return ParseExtension(top, fileName, registry, profile, overrides);
+        return ParseStages(root, fileName, fileName, registry, profile, overrides, [], []);
+    }
+
+    /// <summary>A file with <c>extends</c>: the base file's pipeline under this file's name, with this file's params and profiles.</summary>
+    private static Pipeline ParseExtension(YamlMappingNode top, string file, StageRegistry registry, string? profile, IEnumerable<string>? overrides)
+    {
+        SourceLocation At(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
+        PipelineException Error(YamlNode at, string key, string message) => new(message, At(at), key);
+        CheckKeys(top, "", ["extends", "params", "profiles", "description"], Error);
+        if (Child(top, "extends") is not YamlScalarNode { Value: { Length: > 0 } baseName } extendsNode)
+            throw Error(top, "extends", "extends names the pipeline file this one builds on (a path relative to this file)");
+        var basePath = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", baseName));
+        if (!File.Exists(basePath)) throw Error(extendsNode, "extends", $"pipeline file '{baseName}' does not exist ({basePath})");
+        var baseRoot = ReadYaml(File.ReadAllText(basePath), basePath);
+        if (baseRoot is YamlMappingNode b && Child(b, "extends") is { } chained)
+            throw Error(extendsNode, "extends", $"'{baseName}' itself extends '{Text(chained)}'; extend a file with stages");
+
+        var settings = new List<Override>();
+        if (Child(top, "params") is { } paramsNode)
+        {
+            if (paramsNode is not YamlMappingNode pm) throw Error(paramsNode, "params", "params is a mapping of stage.param → value");
+            settings.AddRange(pm.Children.Select(kv => new Override(Text(kv.Key), kv.Value, At(kv.Key))));
+        }
+        return ParseStages(baseRoot, basePath, file, registry, profile, overrides, settings, ReadProfiles(top, Error, At));
+    }
+
+    private static Dictionary<string, List<Override>> ReadProfiles(YamlMappingNode top, Func<YamlNode, string, string, PipelineException> error, Func<YamlNode, SourceLocation> at)
+    {
+        var profiles = new Dictionary<string, List<Override>>(StringComparer.Ordinal);
+        if (Child(top, "profiles") is not { } profilesNode) return profiles;
+        if (profilesNode is not YamlMappingNode pm) throw error(profilesNode, "profiles", "profiles is a mapping of profile name → {stage.param: value}");
+        foreach (var (k, v) in pm.Children)
+        {
+            var pname = Text(k);
+            if (v is not YamlMappingNode settings) throw error(v, $"profiles.{pname}", "a profile is a mapping of stage.param → value");
+            profiles[pname] = settings.Children.Select(kv => new Override(Text(kv.Key), kv.Value, at(kv.Key))).ToList();
+        }
+        return profiles;
+    }
+
+    /// <param name="file">The file holding the stages (errors about them name it).</param>
+    /// <param name="pipelineFile">The file the user named (the pipeline's name); another one when it extends <paramref name="file"/>.</param>
+    /// <param name="settings">An extending file's params, applied after the stages' own.</param>
+    /// <param name="extraProfiles">An extending file's profiles, added to (or replacing) those of <paramref name="file"/>.</param>
+    private static Pipeline ParseStages(YamlNode root, string file, string pipelineFile, StageRegistry registry, string? profile, IEnumerable<string>? overrides,
+        List<Override> settings, Dictionary<string, List<Override>> extraProfiles)
+    {
         SourceLocation At(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
         PipelineException Error(YamlNode at, string key, string message) => new(message, At(at), key);
 
-        if (root is not YamlMappingNode top) throw Error(root, "(root)", "a pipeline file is a mapping with 'stages' (and optionally 'profiles', 'description')");
+        if (root is not YamlMappingNode top) throw Error(root, "(root)", "a pipeline file is a mapping with 'stages' (and optionally 'profiles', 'description'), or one that 'extends' another");
         CheckKeys(top, "", ["stages", "profiles", "description"], Error);
         if (Child(top, "stages") is not YamlMappingNode stagesNode || stagesNode.Children.Count == 0)
             throw Error(top, "stages", "missing or empty 'stages' mapping");
@@ -146,22 +201,13 @@ public static partial class PipelineLoader
         foreach (var s in stages) ResolveVariantsFrom(s, [], Error);
 
         // Profiles and command-line overrides: validated even when not selected, so typos surface early.
-        var profiles = new Dictionary<string, List<Override>>(StringComparer.Ordinal);
-        if (Child(top, "profiles") is { } profilesNode)
-        {
-            if (profilesNode is not YamlMappingNode pm) throw Error(profilesNode, "profiles", "profiles is a mapping of profile name → {stage.param: value}");
-            foreach (var (k, v) in pm.Children)
-            {
-                var pname = Text(k);
-                if (v is not YamlMappingNode settings) throw Error(v, $"profiles.{pname}", "a profile is a mapping of stage.param → value");
-                profiles[pname] = settings.Children.Select(kv => new Override(Text(kv.Key), kv.Value, At(kv.Key))).ToList();
-            }
-        }
+        var profiles = ReadProfiles(top, Error, At);
+        foreach (var (pname, entries) in extraProfiles) profiles[pname] = entries;
         var applied = new List<Override>();
         if (profile is not null)
         {
             if (!profiles.TryGetValue(profile, out var selected))
-                throw new PipelineException($"unknown profile '{profile}' (profiles of {file}: {Names(profiles.Keys)})", SourceLocation.CommandLine, "--profile");
+                throw new PipelineException($"unknown profile '{profile}' (profiles of {pipelineFile}: {Names(profiles.Keys)})", SourceLocation.CommandLine, "--profile");
             applied.AddRange(selected.OrderBy(o => o.Key.Contains('['))); // stage-wide settings first, then per variant
         }
         applied.AddRange((overrides ?? []).Select(ParseOverride).OrderBy(o => o.Key.Contains('[')));
@@ -173,8 +219,10 @@ public static partial class PipelineLoader
                 nodes[NodeDefinition.IdOf(s.Name, variant)] = (s, variant, s.Kind.Params.Defaults());
         foreach (var o in stages.SelectMany(s => s.Params.Concat(s.VariantParams)))
             Apply(o, nodes, byName, ParamKey(o.Key));
-        foreach (var (pname, settings) in profiles)
-            foreach (var o in settings)
+        foreach (var o in settings.OrderBy(o => o.Key.Contains('[')))
+            Apply(o, nodes, byName, $"params.{o.Key}");
+        foreach (var (pname, entries) in profiles)
+            foreach (var o in entries)
                 if (pname != profile) Apply(o, nodes, byName, $"profiles.{pname}.{o.Key}", dryRun: true);
         foreach (var o in applied)
             Apply(o, nodes, byName, o.Location == SourceLocation.CommandLine ? $"-p {o.Key}" : $"profiles.{profile}.{o.Key}");
@@ -195,7 +243,7 @@ public static partial class PipelineLoader
             definitions.Add(new NodeDefinition(id, s.Name, variant, s.Kind.Name, parameters, inputs, At(s.KeyNode)));
         }
         var ordered = TopologicalOrder(definitions, stages, Error);
-        return new Pipeline(Path.GetFileNameWithoutExtension(file), file, ordered, profiles.Keys.ToList(), profile);
+        return new Pipeline(Path.GetFileNameWithoutExtension(pipelineFile), pipelineFile, ordered, profiles.Keys.ToList(), profile);
     }
 
     private static string ParamKey(string key)

@@ -6,10 +6,14 @@ using Fusion.Artifacts.Tables;
 using Fusion.Cli;
 using Fusion.Reproduction.Stages;
 using Fusion.Tests.Support;
+using Fusion.Worker.Documents;
+using Fusion.Worker.Engine;
+using Fusion.Worker.Regression;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Fingerprints;
 using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
@@ -70,6 +74,15 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("grid-intermediate-cross.png", markdown);
         Assert.Contains("CLIP Score convention", markdown);
 
+        // 2b. The nightly worker's rules (infra/worker/worker.json) judge every metric this pipeline reports: the run
+        //     checked against itself as the baseline passes, with nothing left incomparable.
+        var rules = new ConfigurationBuilder().AddJsonFile(Path.Combine(Fixtures.RepoRoot, "infra", "worker", "worker.json")).Build()
+            .GetSection("Worker:Regression").Get<RegressionOptions>()!;
+        var metrics = (await new LedgerMetricsSource(clean, new FileDocumentStore(_dir["documents"])).GetMetricsAsync(first.RunId, default))!;
+        Assert.Contains("evaluate[intermediate-cross].fid", metrics.Keys);
+        var self = RegressionCheck.Compare(first.RunId, metrics, "nightly", new Baseline("nightly", first.RunId, DateTimeOffset.UtcNow, "test", metrics), rules);
+        Assert.True(self.Verdict == Verdict.Passed, string.Join("; ", self.Checks.Where(c => c.Fails).Select(c => $"{c.Metric}: {c.Note}")));
+
         // 3. A second run of the finished pipeline does no work.
         var again = await Executor(clean, registry).RunAsync(pipeline, new RunOptions());
         Assert.All(again.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
@@ -118,6 +131,24 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
                     string.Join(", ", actual.Files.Except(expected.Files).Select(f => f.Name)));
             }
         }
+    }
+
+    [Fact]
+    public void Nightly_pipeline_is_the_shapes_pipeline_with_a_longer_budget_sharing_its_data_and_clip()
+    {
+        var registry = Registry();
+        var shapes = Fingerprinter.Compute(PipelineLoader.Load(PipelineFile, registry), registry, Facts.GetFacts());
+        var nightlyPipeline = PipelineLoader.Load(Path.Combine(Fixtures.RepoRoot, "pipelines", "nightly.yaml"), registry);
+        var nightly = Fingerprinter.Compute(nightlyPipeline, registry, Facts.GetFacts());
+        Assert.Equal("nightly", nightlyPipeline.Name);
+        Assert.Equal(shapes.Keys.Order(), nightly.Keys.Order());
+        Assert.Equal("2000", nightly["train[early-concat]"].Definition.Params["steps"]);
+        Assert.Equal(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
+        Assert.Equal(shapes["clip"].Fingerprint, nightly["clip"].Fingerprint);
+        Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
+        // The worker's example configuration schedules it.
+        var schedule = new ConfigurationBuilder().AddJsonFile(Path.Combine(Fixtures.RepoRoot, "infra", "worker", "worker.json")).Build()["Worker:Schedules:nightly:Pipeline"];
+        Assert.Equal("pipelines/nightly.yaml", schedule);
     }
 
     private static async Task<Fusion.Artifacts.Store.Manifest> ManifestOf(IArtifactStore store, string fingerprint) =>

@@ -171,6 +171,44 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void An_extending_file_changes_params_over_its_base_and_adds_profiles()
+    {
+        using var h = new EngineHarness();
+        h.Write(Paper, "base.yaml");
+        var path = h.Write("""
+            description: the base with more repeats
+            extends: base.yaml
+            params: {data.repeat: 4, "train[early-concat].factor": 6}
+            profiles:
+              small: {data.repeat: 1}
+            """, "nightly.yaml");
+        var p = PipelineLoader.Load(path, h.Registry);
+        var b = PipelineLoader.Load(h.Dir["base.yaml"], h.Registry);
+        Assert.Equal("nightly", p.Name);
+        Assert.Equal(b.Nodes.Select(n => n.Id), p.Nodes.Select(n => n.Id));
+        Assert.Equal("4", p.Node("data").Params["repeat"]);
+        Assert.Equal("6", p.Node("train[early-concat]").Params["factor"]);
+        Assert.Equal("3", p.Node("train[intermediate-cross]").Params["factor"]);   // the base's variant param stays
+        Assert.Equal(["small", "tiny"], p.Profiles.Order());
+        Assert.Equal("1", PipelineLoader.Load(path, h.Registry, "small").Node("data").Params["repeat"]);
+        Assert.Equal("5", PipelineLoader.Load(path, h.Registry, "tiny", ["train.factor=5"]).Node("train[early-concat]").Params["factor"]);
+
+        // Same params as the base → same nodes, so the two share artifacts.
+        var same = PipelineLoader.Load(h.Write("extends: base.yaml\n", "same.yaml"), h.Registry);
+        Assert.Equal(b.Nodes.Select(n => n.Params), same.Nodes.Select(n => n.Params));
+
+        // Errors name the extending file.
+        Assert.Contains("bad.yaml:2:26: params.data.repeet: kind 'constant' has no param 'repeet'",
+            Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Write("extends: base.yaml\nparams: {data.repeat: 1, data.repeet: 2}\n", "bad.yaml"), h.Registry)).Message);
+        Assert.Contains("stages.yaml:2:1: stages: unknown key 'stages'",
+            Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Write("extends: base.yaml\nstages: {x: {kind: constant}}\n", "stages.yaml"), h.Registry)).Message);
+        Assert.Contains("extends: pipeline file 'gone.yaml' does not exist",
+            Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Write("extends: gone.yaml\n", "gone-base.yaml"), h.Registry)).Message);
+        Assert.Contains("'nightly.yaml' itself extends 'base.yaml'",
+            Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Write("extends: nightly.yaml\n", "chain.yaml"), h.Registry)).Message);
+    }
+
+    [Fact]
     public void Command_line_errors_name_the_override()
     {
         using var h = new EngineHarness();
