@@ -24,7 +24,14 @@ public static class WorkerHost
 {
     public static HostApplicationBuilder CreateBuilder(string[] args, string? configFile = null, bool? distributed = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = Directory.GetCurrentDirectory() });
+        // No file watching: settings are read once at start (a change needs a restart, as documented), and each watcher
+        // holds an inotify instance, of which a Linux user has only 128.
+        var configuration = new ConfigurationManager();
+        configuration["hostBuilder:reloadConfigOnChange"] = "false";
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = args, ContentRootPath = Directory.GetCurrentDirectory(), Configuration = configuration,
+        });
         if (configFile is not null)
         {
             builder.Configuration.AddJsonFile(ConfigPath(configFile), optional: false);

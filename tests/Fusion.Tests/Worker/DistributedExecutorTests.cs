@@ -34,7 +34,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         $"--Worker:Distributed:ConnectionString={o.ConnectionString}", $"--Worker:Distributed:TaskHub={o.TaskHub}",
         $"--Worker:Distributed:PartitionCount={o.PartitionCount}", $"--Worker:Distributed:MaxConcurrentNodes={o.MaxConcurrentNodes}",
         $"--Worker:Distributed:PollingInterval={o.PollingInterval}", $"--Worker:Distributed:NodeVisibilityTimeout={o.NodeVisibilityTimeout}",
-        $"--Worker:Distributed:LeaseInterval={o.LeaseInterval}", "--Worker:ShutdownTimeout=00:00:10",
+        $"--Worker:Distributed:LeaseInterval={o.LeaseInterval}", "--Worker:ShutdownTimeout=00:00:45",
     ];
 
     private static DagNode Node(string id, params string[] deps) => new(id, "fp-" + id + "-0123456789abcdef", deps);
@@ -89,7 +89,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
     {
         using var dir = new TempDir();
         var dag = new DagSpec("test-kill", [Node("prep"), Node("train", "prep"), Node("eval", "train")]);
-        var root = Setup(dir["distributed"], new() { ["train"] = 4000 });
+        var root = Setup(dir["distributed"], new() { ["train"] = 60_000 });   // surely still running when killed
         var options = Options("kill" + Guid.NewGuid().ToString("N")[..10]);
         using var w1 = new WorkerProcess("w1", root, Config(options));
         using var w2 = new WorkerProcess("w2", root, Config(options));
@@ -107,6 +107,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         var pid = int.Parse(Path.GetExtension(marker)[1..]);
         var (victim, survivor) = pid == w1.Pid ? (w1, w2) : pid == w2.Pid ? (w2, w1) : throw new InvalidOperationException($"train started in unknown process {pid}");
         victim.Kill();
+        Setup(root, new() { ["train"] = 300 });   // the redo (after the visibility timeout) finishes quickly
         output.WriteLine($"killed {victim.Name} (pid {pid}) in the middle of train");
 
         var result = await run;
@@ -126,7 +127,8 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
     {
         using var dir = new TempDir();
         var dag = new DagSpec("test-sigterm", [Node("train"), Node("eval", "train")]);
-        var root = Setup(dir["distributed"], new() { ["train"] = 3000 });
+        // train runs until stopped (60 s), so the SIGTERM surely lands mid-node however slow the machine is.
+        var root = Setup(dir["distributed"], new() { ["train"] = 60_000 });
         var options = Options("term" + Guid.NewGuid().ToString("N")[..10]);
         using var w1 = new WorkerProcess("w1", root, Config(options));
         await w1.WaitJoinedAsync(TimeSpan.FromSeconds(90));
@@ -139,6 +141,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         Assert.True(File.Exists(Path.Combine(root, "checkpoints", $"train.{w1.Pid}")), "the cancelled node did not checkpoint");
         Assert.False(run.IsCompleted);
 
+        Setup(root, new() { ["train"] = 300 });   // the resumed node finishes quickly
         using var w2 = new WorkerProcess("w2", root, Config(options));
         var result = await run;
         Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));

@@ -41,7 +41,7 @@ public sealed class EchoStage : StageKind<EchoParams>
           train:
             kind: echo
             inputs: {from: data}
-            params: {delay_ms: 1500}
+            params: {delay_ms: 3000}   # long enough that a worker stalled by a loaded machine still gets a node
             variants:
               a: {text: a}
               b: {text: b}

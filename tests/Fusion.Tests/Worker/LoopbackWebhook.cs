@@ -7,7 +7,7 @@ namespace Fusion.Tests.Worker;
 /// <summary>An HTTP endpoint on loopback that answers with the given status codes in turn (then the last one) and keeps the bodies.</summary>
 public sealed class LoopbackWebhook : IDisposable
 {
-    private readonly HttpListener listener = new();
+    private readonly HttpListener listener;
     private readonly int[] statuses;
     private int served;
     public ConcurrentQueue<string> Bodies { get; } = new();
@@ -17,9 +17,15 @@ public sealed class LoopbackWebhook : IDisposable
     public LoopbackWebhook(params int[] statuses)
     {
         this.statuses = statuses.Length > 0 ? statuses : [200];
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); Url = $"http://127.0.0.1:{((IPEndPoint)probe.LocalEndpoint).Port}/hook/"; }
-        listener.Prefixes.Add(Url);
-        listener.Start();
+        // HttpListener cannot bind port 0: take a free port, and another one if a parallel test took it meanwhile.
+        for (var attempt = 1; ; attempt++)
+        {
+            using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); Url = $"http://127.0.0.1:{((IPEndPoint)probe.LocalEndpoint).Port}/hook/"; }
+            listener = new HttpListener();
+            listener.Prefixes.Add(Url);
+            try { listener.Start(); break; }
+            catch (HttpListenerException) when (attempt < 5) { listener.Close(); }
+        }
         _ = Task.Run(ServeAsync);
     }
 

@@ -53,7 +53,18 @@ public sealed class ScheduleServiceTests
 
     private static Dictionary<string, MetricValue> Metrics(double fid) => new() { ["fid"] = new(fid, "FID"), ["clip_score"] = new(0.31, "CLIP score") };
 
-    private static IHost Build(TempDir dir, FakeEngine engine, ConcurrentQueue<string> log, params string[] args)
+    /// <summary>A clock stopped at half past an hour (timers still run on real time): an hourly schedule's "last missed
+    /// occurrence" cannot move to the next hour while a test runs.</summary>
+    private sealed class PinnedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+
+    private static readonly DateTimeOffset HalfPast = new(2026, 11, 26, 10, 30, 0, TimeSpan.Zero);
+
+    private static IHost Build(TempDir dir, FakeEngine engine, ConcurrentQueue<string> log, params string[] args) => Build(dir, engine, log, null, args);
+
+    private static IHost Build(TempDir dir, FakeEngine engine, ConcurrentQueue<string> log, TimeProvider? clock, params string[] args)
     {
         var builder = WorkerHost.CreateBuilder([
             $"--Worker:Documents={dir.Path}", "--Worker:Schedules:fast:Pipeline=pipelines/test.yaml",
@@ -63,6 +74,7 @@ public sealed class ScheduleServiceTests
             "--Worker:Regression:Webhook:FirstRetryDelay=00:00:00.050", .. args]);
         builder.Services.AddSingleton<IRunLauncher>(engine);
         builder.Services.AddSingleton<IRunMetricsSource>(engine);
+        if (clock is not null) builder.Services.AddSingleton(clock);
         builder.Logging.ClearProviders().AddProvider(new ListLogger(log)).SetMinimumLevel(LogLevel.Information);
         return builder.Build();
     }
@@ -130,14 +142,15 @@ public sealed class ScheduleServiceTests
         var log = new ConcurrentQueue<string>();
         // Hourly, with a two-hour catch-up window: the last full hour's occurrence was "missed" and is run at start-up.
         string[] args = ["--Worker:Schedules:fast:Cron=0 * * * *", "--Worker:Schedules:fast:CatchUp=02:00:00", "--Worker:Schedules:fast:Baseline="];
-        var expected = $"fast-{new DateTimeOffset(DateTime.UtcNow.Year, DateTime.UtcNow.Month, DateTime.UtcNow.Day, DateTime.UtcNow.Hour, 0, 0, TimeSpan.Zero):yyyy-MM-dd-HHmm}";
-        using (var host = Build(dir, engine, log, args))
+        var clock = new PinnedClock(HalfPast);
+        const string expected = "fast-2026-11-26-1000";
+        using (var host = Build(dir, engine, log, clock, args))
         {
             await host.StartAsync();
             await WaitUntil(() => File.Exists(Path.Combine(dir.Path, "worker", "runs", expected, "status.json")), TimeSpan.FromSeconds(30), "the catch-up run");
             await host.StopAsync();
         }
-        using (var again = Build(dir, engine, log, args))
+        using (var again = Build(dir, engine, log, clock, args))
         {
             await again.StartAsync();
             await WaitUntil(() => log.Any(l => l.Contains("already started")), TimeSpan.FromSeconds(30), "the restart to see the claim");
@@ -154,7 +167,8 @@ public sealed class ScheduleServiceTests
         var slow = new FakeEngine(_ => Metrics(20), TimeSpan.FromMinutes(5));
         var log = new ConcurrentQueue<string>();
         string[] args = ["--Worker:Schedules:fast:Cron=0 * * * *", "--Worker:Schedules:fast:CatchUp=02:00:00", "--Worker:Schedules:fast:Baseline="];
-        using (var host = Build(dir, slow, log, args))
+        var clock = new PinnedClock(HalfPast);
+        using (var host = Build(dir, slow, log, clock, args))
         {
             await host.StartAsync();
             await WaitUntil(() => !slow.Requests.IsEmpty, TimeSpan.FromSeconds(30), "the run to start");
@@ -162,7 +176,7 @@ public sealed class ScheduleServiceTests
         }
         Assert.Contains(log, l => l.Contains("cancelled"));
         var fast = new FakeEngine(_ => Metrics(20), TimeSpan.Zero);
-        using (var again = Build(dir, fast, log, args))
+        using (var again = Build(dir, fast, log, clock, args))
         {
             await again.StartAsync();
             await WaitUntil(() => File.Exists(Path.Combine(dir.Path, "worker", "runs", slow.Requests.Single().RunId, "status.json")), TimeSpan.FromSeconds(30), "the resumed run");

@@ -83,11 +83,14 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         var fp = NewFingerprint();
         var bytes = Bytes(24 << 20, 7);
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fragile = new BlobStoreOptions
         {
             BlockBytes = 128 << 10, TransferConcurrency = 1, MaxRetries = 1, SdkMaxRetries = 0,
             RetryBaseDelay = TimeSpan.FromMilliseconds(100), OperationTimeout = TimeSpan.FromSeconds(5),
-            TransferProgress = (_, done) => { if (done >= 1 << 20) started.TrySetResult(); },
+            // Progress is reported synchronously by the upload: holding it after the first MiB keeps the upload in
+            // flight until Azurite is dead, however fast or slow the machine.
+            TransferProgress = (_, done) => { if (done >= 1 << 20 && started.TrySetResult()) killed.Task.Wait(TimeSpan.FromSeconds(60)); },
         };
         var store = await OpenAsync(fragile);
         var staging = await store.BeginStagingAsync(fp);
@@ -96,6 +99,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         var commit = store.CommitAsync(staging, Info("train"));
         await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
         await azurite.KillAsync();
+        killed.SetResult();
         var failure = await Assert.ThrowsAsync<BlobStoreException>(() => commit);
         Assert.Contains("weights.bin", failure.Message);
         Assert.True(Directory.Exists(staging.Directory), "a failed commit keeps its staging folder");
