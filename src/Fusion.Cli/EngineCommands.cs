@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace Fusion.Cli;
 
-/// <summary>`fusion run | plan | status | gc | pin | unpin`: the engine's commands.</summary>
+/// <summary>`fusion run | submit | plan | status | gc | pin | unpin`: the engine's commands.</summary>
 public static class EngineCommands
 {
     public const int ExitFailed = 1, ExitUsage = 2, ExitInterrupted = 130;
@@ -18,6 +18,7 @@ public static class EngineCommands
     public static IEnumerable<Command> Build()
     {
         yield return Run();
+        yield return Submit();
         yield return Plan();
         yield return Status();
         yield return Gc();
@@ -205,6 +206,46 @@ public static class EngineCommands
             }));
             yield return cmd;
         }
+    }
+
+    /// <summary>
+    /// `fusion submit`: the run goes to the workers of a task hub (`fusion worker --distributed`, any number of machines)
+    /// instead of this process; the command waits, records the run in the ledger under its id and prints it. Stopping
+    /// the command does not stop the run: submitting the same id again attaches to it.
+    /// </summary>
+    private static Command Submit()
+    {
+        var setup = new EngineSetup();
+        var runId = new Option<string?>("--run-id") { Description = "run id (default PIPELINE-yyyyMMdd-HHmmss); an id already on the hub attaches to that run" };
+        var config = new Option<string?>("--config") { Description = "worker configuration JSON whose Worker:Distributed names the hub; --Worker:Distributed:KEY=VALUE overrides it" };
+        var hours = new Option<double>("--timeout-hours") { Description = "stop waiting after this long (the run goes on)", DefaultValueFactory = _ => 168 };
+        var cmd = new Command("submit", "Run a pipeline on the workers of a Durable Task hub instead of this process, and wait for it.") { runId, config, hours };
+        setup.AddTo(cmd);
+        cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Distributed:… settings
+        cmd.SetAction((parse, ct) => Guarded(async () =>
+        {
+            using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(false, LogLevel.Information)).SetMinimumLevel(LogLevel.Information));
+            await using var store = setup.OpenStore(parse);
+            var registry = setup.Registry(parse);
+            var pipeline = setup.LoadPipeline(parse, registry);   // errors before anything is submitted
+            var overrides = (parse.GetValue(setup.Params) ?? []).Select(p => p.Split('=', 2))   // checked by LoadPipeline
+                .ToDictionary(kv => kv[0].Trim(), kv => kv[1], StringComparer.Ordinal);
+            var hub = Fusion.Worker.Hosting.WorkerHost.LoadOptions([.. parse.UnmatchedTokens], parse.GetValue(config)).Distributed;
+            var id = parse.GetValue(runId) ?? $"{pipeline.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            AnsiConsole.MarkupLine($"[bold]fusion submit[/] {Markup.Escape(pipeline.File)} as run {Markup.Escape(id)} to task hub {Markup.Escape(hub.TaskHub)} · store {Markup.Escape(store.Location)}");
+            var launcher = new Fusion.Worker.Engine.DistributedEngineRunLauncher(store, registry, setup.Facts(parse), loggers, hub, TimeSpan.FromHours(parse.GetValue(hours)));
+            Fusion.Worker.Runs.RunOutcome outcome;
+            try { outcome = await launcher.RunAsync(new Fusion.Worker.Runs.RunRequest(id, pipeline.File, overrides, pipeline.Profile), ct); }
+            catch (OperationCanceledException)
+            {
+                AnsiConsole.MarkupLine($"[yellow]stopped waiting; run {Markup.Escape(id)} goes on on the hub (attach with --run-id {Markup.Escape(id)})[/]");
+                return ExitInterrupted;
+            }
+            if (await new EngineDocuments(store).GetRunAsync(id, CancellationToken.None) is { } record) WriteRun(record);
+            if (outcome.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(outcome.Error)}[/]");
+            return outcome.State == Fusion.Worker.Runs.RunState.Succeeded ? 0 : ExitFailed;
+        }));
+        return cmd;
     }
 
     private static void WriteRun(RunRecord run)

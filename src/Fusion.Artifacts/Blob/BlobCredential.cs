@@ -34,7 +34,10 @@ public sealed class BlobCredential
     public static BlobCredential FromTokenCredential(TokenCredential credential) => new("token credential", null, null, credential);
 
     /// <summary>Entra ID through <see cref="DefaultAzureCredential"/> (environment, managed identity, Azure CLI, …).</summary>
-    public static BlobCredential DefaultAzure() => FromTokenCredential(new DefaultAzureCredential());
+    public static BlobCredential DefaultAzure() => FromTokenCredential(EntraIdToken());
+
+    /// <summary>The token credential behind <see cref="DefaultAzure"/>, for other Azure clients (the task hub's queues and tables).</summary>
+    public static TokenCredential EntraIdToken() => new DefaultAzureCredential();
 
     /// <summary>
     /// The credential the environment offers: AZURE_STORAGE_CONNECTION_STRING, else AZURE_STORAGE_SAS_TOKEN, else

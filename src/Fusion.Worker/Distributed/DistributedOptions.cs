@@ -17,6 +17,13 @@ public sealed partial class DistributedOptions
     /// <summary>Azure Storage connection string (queues, tables and lease blobs of the hub), e.g. "UseDevelopmentStorage=true".</summary>
     public string ConnectionString { get; set; } = "UseDevelopmentStorage=true";
 
+    /// <summary>
+    /// Storage account name for an Entra ID connection (managed identity, workload identity, Azure CLI: whatever
+    /// DefaultAzureCredential finds), no key in any file. When set it is used instead of <see cref="ConnectionString"/>;
+    /// the identity needs the Storage Blob, Queue and Table Data Contributor roles.
+    /// </summary>
+    public string? AccountName { get; set; }
+
     /// <summary>Task hub name: 3–45 letters and digits, starting with a letter. The pool's name, e.g. "fusiongpu".</summary>
     public string TaskHub { get; set; } = "fusion";
 
@@ -58,10 +65,17 @@ public sealed partial class DistributedOptions
         if (PartitionCount is < 1 or > 16) throw new ArgumentException($"Worker:Distributed:PartitionCount {PartitionCount} must be 1–16");
         if (MaxConcurrentNodes < 1) throw new ArgumentException("Worker:Distributed:MaxConcurrentNodes must be at least 1");
         if (MaxAttempts < 1) throw new ArgumentException("Worker:Distributed:MaxAttempts must be at least 1");
-        if (string.IsNullOrWhiteSpace(ConnectionString)) throw new ArgumentException("Worker:Distributed:ConnectionString is empty");
+        if (AccountName is { Length: > 0 } account)
+        {
+            if (!AccountNamePattern().IsMatch(account)) throw new ArgumentException($"Worker:Distributed:AccountName '{account}' must be 3–24 lowercase letters and digits (a storage account name)");
+        }
+        else if (string.IsNullOrWhiteSpace(ConnectionString)) throw new ArgumentException("Worker:Distributed: set ConnectionString or AccountName");
         return this;
     }
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9]{2,44}$")]
     private static partial Regex HubName();
+
+    [GeneratedRegex("^[a-z0-9]{3,24}$")]
+    private static partial Regex AccountNamePattern();
 }

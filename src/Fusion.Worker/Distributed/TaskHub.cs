@@ -12,7 +12,9 @@ public static class TaskHub
         var lease = options.LeaseInterval;
         return new AzureStorageOrchestrationService(new AzureStorageOrchestrationServiceSettings
         {
-            StorageAccountClientProvider = new StorageAccountClientProvider(options.ConnectionString),
+            StorageAccountClientProvider = options.AccountName is { Length: > 0 } account
+                ? new StorageAccountClientProvider(account, Fusion.Artifacts.Blob.BlobCredential.EntraIdToken())
+                : new StorageAccountClientProvider(options.ConnectionString),
             TaskHubName = options.TaskHub,
             WorkerId = options.ResolvedWorkerId,
             PartitionCount = options.PartitionCount,

@@ -15,7 +15,7 @@ namespace Fusion.Tests.Worker;
 /// <summary>
 /// The Durable Task executor against Azurite with two worker processes: an engine pipeline's nodes spread across both
 /// and its artifacts equal the in-process executor's; a killed worker's node is redone elsewhere, and nothing is ever
-/// committed twice.
+/// committed twice; and the same through the command line (`fusion submit` to `fusion worker --distributed`).
 /// </summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHelper output)
@@ -147,6 +147,40 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         Assert.True(result.Succeeded, string.Join("; ", result.Failed.Select(f => $"{f.Key}: {f.Value}")));
         Assert.Equal("w2", result.Completed.Single(r => r.NodeId == "train").Worker);
         AssertEachCommittedOnce(root, dag);
+    }
+
+    [AzuriteFact]
+    public async Task Fusion_submit_runs_a_pipeline_on_two_fusion_worker_processes_and_records_it_in_the_ledger()
+    {
+        using var dir = new TempDir();
+        var pipelineFile = dir["echo.yaml"];
+        await File.WriteAllTextAsync(pipelineFile, EchoStage.Pipeline);
+        var options = Options("cli" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = WorkerProcess.Cli("w1", dir["store"], Config(options));
+        using var w2 = WorkerProcess.Cli("w2", dir["store"], Config(options));
+        await Task.WhenAll(w1.WaitJoinedAsync(TimeSpan.FromSeconds(90)), w2.WaitJoinedAsync(TimeSpan.FromSeconds(90)));
+
+        async Task<RunRecord> SubmitAsync(string runId)
+        {
+            var (code, text) = await FusionCli.RunAsync(["submit", pipelineFile, "--store", dir["store"], "--plugin", typeof(EchoStage).Assembly.Location,
+                "--device", "cpu", "--run-id", runId, .. Config(options)], RunTimeout);
+            Assert.True(code == 0, $"fusion submit exited {code}:\n{text}\n--- w1:\n{string.Join('\n', w1.Log)}\n--- w2:\n{string.Join('\n', w2.Log)}");
+            Assert.Contains($"run {runId}", text);
+            await using var store = new LocalArtifactStore(dir["store"]);
+            return (await new EngineDocuments(store).GetRunAsync(runId))!;
+        }
+
+        var first = await SubmitAsync("echo-cli-1");
+        Assert.Equal(Fusion.Workflow.Execution.RunState.Succeeded, first.State);
+        Assert.Equal(["data", "report", "train[a]", "train[b]", "train[c]", "train[d]"], first.Nodes.Select(n => n.NodeId).Order());
+        Assert.All(first.Nodes, n => Assert.Equal(NodeState.Ran, n.State));
+        var workers = first.Nodes.SelectMany(n => n.Reasons ?? []).Distinct().Order().ToList();
+        output.WriteLine("nodes ran " + string.Join(", ", workers));
+        Assert.Equal(["on w1", "on w2"], workers);
+
+        // The same pipeline again: every node is reused from the shared store.
+        var second = await SubmitAsync("echo-cli-2");
+        Assert.All(second.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
     }
 
     private async Task<RunResult> Run(DistributedRunClient client, DagSpec dag, params WorkerProcess[] workers)

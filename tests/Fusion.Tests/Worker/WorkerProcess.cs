@@ -14,12 +14,20 @@ public sealed class WorkerProcess : IDisposable
     public bool HasExited => process.HasExited;
 
     public WorkerProcess(string name, string commitRoot, IEnumerable<string> config, string mode = "worker")
+        : this(name, [typeof(TestWorkerProgram).Assembly.Location, mode, commitRoot], config) { }
+
+    /// <summary>The real thing: <c>fusion worker --distributed</c> on <paramref name="store"/>, with the test stage kinds as a plugin.</summary>
+    public static WorkerProcess Cli(string name, string store, IEnumerable<string> config) =>
+        new(name, [Path.Combine(AppContext.BaseDirectory, "fusion.dll"), "worker", "--distributed", "--store", store,
+                   "--plugin", typeof(TestWorkerProgram).Assembly.Location, "--device", "cpu"], config);
+
+    private WorkerProcess(string name, IEnumerable<string> command, IEnumerable<string> config)
     {
         Name = name;
         var dotnet = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
         var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { typeof(TestWorkerProgram).Assembly.Location, mode, commitRoot, $"--Worker:WorkerId={name}",
-                     "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Fusion=Information", "--Logging:Console:FormatterName=simple" }.Concat(config))
+        foreach (var a in command.Concat([$"--Worker:WorkerId={name}",
+                     "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Fusion=Information", "--Logging:Console:FormatterName=simple"]).Concat(config))
             psi.ArgumentList.Add(a);
         process = Process.Start(psi)!;
         process.OutputDataReceived += OnLine;

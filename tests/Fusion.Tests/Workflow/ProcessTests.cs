@@ -7,27 +7,15 @@ namespace Fusion.Tests.Workflow;
 /// <summary>The `fusion` executable as a child process, with the test stage kinds loaded through --plugin.</summary>
 public sealed class ProcessTests
 {
-    private static readonly string FusionDll = Path.Combine(AppContext.BaseDirectory, "fusion.dll");
     private static readonly string Plugin = typeof(CountStage).Assembly.Location;
 
     private static Process Start(string workDir, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string[] engine = args[0] is "run" or "plan" ? ["--plugin", Plugin, "--device", "cpu"] : [];
-        foreach (var a in new[] { FusionDll }.Concat(args).Concat(engine)) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        return process;
+        return FusionCli.Start(args.Concat(engine), workDir);
     }
 
-    private static async Task<(int Code, string Output)> FinishAsync(Process process, TimeSpan timeout)
-    {
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try { await process.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); throw new TimeoutException("fusion did not finish: " + await stdout + await stderr); }
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> FinishAsync(Process process, TimeSpan timeout) => FusionCli.FinishAsync(process, timeout);
 
     private static string CountPipeline(TempDir dir, int steps, int delayMs) =>
         WriteFile(dir["count.yaml"], $"stages:\n  long:\n    kind: count\n    params: {{steps: {steps}, delay_ms: {delayMs}, journal: '{dir["journal"]}'}}\n");
