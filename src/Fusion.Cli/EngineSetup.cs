@@ -20,11 +20,12 @@ public sealed class EngineSetup
     public readonly Option<string[]> Plugins = new("--plugin") { Description = "assembly with extra stage kinds (also $FUSION_PLUGINS, ':'-separated)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32 or bfloat16", DefaultValueFactory = _ => "float32" };
+    public readonly Option<bool> Deterministic = new("--deterministic") { Description = "CUDA: deterministic kernels (slower), so two runs give the same bytes (CPU runs already do)" };
 
     public void AddTo(Command command, bool withPipeline = true)
     {
         if (withPipeline) command.Arguments.Add(Pipeline);
-        foreach (var o in new Option[] { Profile, Params, Store, Plugins, Device, Dtype }) command.Options.Add(o);
+        foreach (var o in new Option[] { Profile, Params, Store, Plugins, Device, Dtype, Deterministic }) command.Options.Add(o);
     }
 
     public IArtifactStore OpenStore(ParseResult parse)
@@ -43,7 +44,12 @@ public sealed class EngineSetup
         return registry;
     }
 
-    public IEnvironmentFactsProvider Facts(ParseResult parse) => new TorchFacts(parse.GetValue(Device) ?? "auto", parse.GetValue(Dtype) ?? "float32");
+    public IEnvironmentFactsProvider Facts(ParseResult parse)
+    {
+        var deterministic = parse.GetValue(Deterministic);
+        if (deterministic) TorchEnvironment.UseDeterministicAlgorithms();
+        return new TorchFacts(parse.GetValue(Device) ?? "auto", parse.GetValue(Dtype) ?? "float32", deterministic);
+    }
 
     /// <summary>The pipeline file: the argument (a path, or a name in pipelines/), else pipelines/shapes.yaml here or at the repository root.</summary>
     public static string ResolvePipelinePath(string? argument)
@@ -81,8 +87,11 @@ public sealed class EngineSetup
         PipelineLoader.Load(ResolvePipelinePath(parse.GetValue(Pipeline)), registry, parse.GetValue(Profile), parse.GetValue(Params) ?? []);
 }
 
-/// <summary>Environment facts from TorchSharp: versions of TorchSharp and libtorch, the device type, the dtype.</summary>
-public sealed class TorchFacts(string device, string dtype) : IEnvironmentFactsProvider
+/// <summary>
+/// Environment facts from TorchSharp: versions of TorchSharp and libtorch, the device type, the dtype, and
+/// "deterministic" when deterministic kernels were asked for (absent otherwise, so other fingerprints stay as they were).
+/// </summary>
+public sealed class TorchFacts(string device, string dtype, bool deterministic = false) : IEnvironmentFactsProvider
 {
     private EnvironmentFacts? facts;
 
@@ -90,10 +99,13 @@ public sealed class TorchFacts(string device, string dtype) : IEnvironmentFactsP
     {
         if (dtype is not ("float32" or "bfloat16" or "float16" or "float64"))
             throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16 or float64)", SourceLocation.CommandLine, "--dtype");
-        return facts ??= EnvironmentFacts.Of(
+        (string, string)[] all =
+        [
             ("torchsharp", TorchEnvironment.TorchSharpVersion),
             ("libtorch", TorchEnvironment.LibTorchVersion),
             (EnvironmentFacts.DeviceKey, TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant()),
-            (EnvironmentFacts.DtypeKey, dtype));
+            (EnvironmentFacts.DtypeKey, dtype),
+        ];
+        return facts ??= EnvironmentFacts.Of(deterministic ? [.. all, ("deterministic", "true")] : all);
     }
 }

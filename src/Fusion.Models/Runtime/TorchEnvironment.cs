@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Fusion.Models;
@@ -24,6 +25,44 @@ public static class TorchEnvironment
         _ => throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda, cuda:N or auto)"),
     };
 
+    /// <summary>
+    /// Deterministic kernels: CUDA's atomics-based reductions (e.g. the backward of index and scatter ops) and cuBLAS's
+    /// split-K workspaces make two GPU runs differ in the last bits, and training amplifies that. Call before any CUDA
+    /// work. CPU kernels here are deterministic already.
+    /// </summary>
+    public static void UseDeterministicAlgorithms()
+    {
+        // cuBLAS reads this from the C environment when it creates its first handle (.NET's Environment does not write there).
+        if (OperatingSystem.IsLinux() && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CUBLAS_WORKSPACE_CONFIG")))
+            _ = SetEnv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+        DeterministicAlgorithms = true;
+    }
+
+    /// <summary>
+    /// libtorch's at::globalContext().deterministicAlgorithms() (torch.use_deterministic_algorithms in PyTorch). TorchSharp
+    /// 0.107 declares that API but does not implement it, so this calls libtorch's exported C++ functions directly.
+    /// </summary>
+    public static bool DeterministicAlgorithms
+    {
+        get { _ = LibTorchVersion; return GetDeterministic(GlobalContext()); }
+        set { _ = LibTorchVersion; SetDeterministic(GlobalContext(), value, false); }
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    private static extern int SetEnv(string name, string value, int overwrite);
+
+    // Itanium C++ ABI names: at::globalContext(), at::Context::setDeterministicAlgorithms(bool, bool), at::Context::deterministicAlgorithms() const.
+    [DllImport("torch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
+    private static extern IntPtr GlobalContext();
+
+    [DllImport("torch_cpu", EntryPoint = "_ZN2at7Context26setDeterministicAlgorithmsEbb")]
+    private static extern void SetDeterministic(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool on,
+        [MarshalAs(UnmanagedType.U1)] bool warnOnly);
+
+    [DllImport("torch_cpu", EntryPoint = "_ZNK2at7Context23deterministicAlgorithmsEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static extern bool GetDeterministic(IntPtr context);
+
     public static IReadOnlyList<(string Key, string Value)> Facts() =>
     [
         ("torchsharp", TorchSharpVersion),
@@ -31,6 +70,6 @@ public static class TorchEnvironment
         ("cuda.available", CudaAvailable.ToString().ToLowerInvariant()),
         ("cuda.devices", CudaAvailable ? cuda.device_count().ToString() : "0"),
         ("threads", get_num_threads().ToString()),
-        ("os", System.Runtime.InteropServices.RuntimeInformation.OSDescription),
+        ("os", RuntimeInformation.OSDescription),
     ];
 }
