@@ -5,10 +5,12 @@ namespace Fusion.Reproduction.Stages;
 /// <summary>Finding the files of an upstream artifact by the naming conventions of the paper's stages.</summary>
 public static class ArtifactFiles
 {
-    /// <summary>Local paths of the artifact's files under <paramref name="folder"/> ending in <paramref name="suffix"/>, in name order.</summary>
-    public static async Task<IReadOnlyList<string>> PathsAsync(this InputArtifact artifact, string folder, string suffix = ".parquet", CancellationToken ct = default)
+    /// <summary>Local paths of the artifact's files under <paramref name="folder"/> whose names start with
+    /// <paramref name="namePrefix"/> and end in <paramref name="suffix"/>, in name order.</summary>
+    public static async Task<IReadOnlyList<string>> PathsAsync(this InputArtifact artifact, string folder, string suffix = ".parquet", CancellationToken ct = default,
+        string namePrefix = "")
     {
-        var prefix = folder.TrimEnd('/') + "/";
+        var prefix = folder.TrimEnd('/') + "/" + namePrefix;
         var names = artifact.Manifest.Files.Select(f => f.Name).Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(suffix, StringComparison.Ordinal))
             .Order(StringComparer.Ordinal).ToList();
         if (names.Count == 0)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Fusion.Artifacts.Tables;
 
 namespace Fusion.Reproduction.Stages;
@@ -28,7 +29,7 @@ public static class ContextTables
             for (var i = 0; i < batch.Count; i++)
             {
                 long? imageId = withImageId ? batch[i].ImageId : null;
-                if (batch[i].StringKey is { } key) await writer.AddAsync(key, System.Runtime.InteropServices.MemoryMarshal.AsBytes(hidden.AsSpan(i * per, per)), imageId, ct);
+                if (batch[i].StringKey is { } key) await writer.AddAsync(key, MemoryMarshal.AsBytes(hidden.AsSpan(i * per, per)), imageId, ct);
                 else await writer.AddAsync(batch[i].Key, hidden.AsSpan(i * per, per), imageId, ct);
             }
             progress?.Invoke(start + batch.Count);

@@ -47,7 +47,12 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         Tensor images;
         long[] captionIds;
         var generated = context.Inputs.TryGetValue("samples", out var s) && s.Count == 1;
-        if (generated) (images, captionIds) = await ReadSamplesAsync(context.Input("samples"), ct);
+        if (generated)
+        {
+            // Samples are keyed by the caption they were drawn for.
+            var samples = await TableTensors.ReadAsync(await context.Input("samples").PathsAsync("samples", ".parquet", ct), ct);
+            (images, captionIds) = (samples.Values, samples.Keys);
+        }
         else
         {
             var valIds = await ReadImageIdsAsync((await data.PathsAsync("val", "images.parquet", ct)).Single(), ct);
@@ -117,25 +122,6 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         context.Summary["fid"] = fid.ToString("F3");
         context.Summary["clip_score"] = score.Value.ToString("F3");
         context.Summary["alignment_all"] = summary.AllCorrect.ToString("F4");
-    }
-
-    public static async Task<(Tensor Images, long[] CaptionIds)> ReadSamplesAsync(InputArtifact samples, CancellationToken ct)
-    {
-        var bytes = new List<byte[]>();
-        var captions = new List<long>();
-        TensorSpec? spec = null;
-        foreach (var path in await samples.PathsAsync("samples", ".parquet", ct))
-        {
-            await using var reader = await TensorTableReader.OpenAsync(path, spec, ct);
-            spec = reader.Spec;
-            await foreach (var row in reader.ReadAllAsync(ct))
-            {
-                bytes.Add(row.Payload);
-                captions.Add(row.Int64Key);   // samples are keyed by the caption they were drawn for
-            }
-        }
-        var flat = bytes.SelectMany(b => b).ToArray();
-        return (tensor(flat, [bytes.Count, .. spec!.Shape.Select(d => (long)d)]), captions.ToArray());
     }
 
     private static async Task<List<long>> ReadImageIdsAsync(string path, CancellationToken ct)

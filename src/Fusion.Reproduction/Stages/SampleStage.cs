@@ -69,7 +69,8 @@ public sealed class SampleStage : StageKind<SampleParams>
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
         long[] pixelShape = vae is null ? shape : [3, spec.ImageSize * vae.Config.DownsamplingFactor, spec.ImageSize * vae.Config.DownsamplingFactor];
 
-        var (captionIds, imageIds, contexts) = await ReadContextsAsync((await text.PathsAsync("eval", "contexts.parquet", ct)).Single(), ct);
+        var eval = await TableTensors.ReadAsync(await text.PathsAsync("eval", "contexts.parquet", ct), ct);
+        var (captionIds, imageIds, contexts) = (eval.Keys, eval.ImageIds, eval.Values);
         var count = p.Count == 0 ? captionIds.Length : p.Count;
         if (count > captionIds.Length) throw new ArgumentException($"count {count} exceeds the {captionIds.Length} evaluation captions of {text.NodeId}");
 
@@ -108,7 +109,8 @@ public sealed class SampleStage : StageKind<SampleParams>
         context.Summary["samples"] = count.ToString();
 
         // The grid: the same prompts and seeds for every variant.
-        var (prompts, _, gridContexts) = await ReadStringKeyedContextsAsync(await text.GetPathAsync("grid/contexts.parquet", ct), ct);
+        var gridRows = await TableTensors.ReadAsync([await text.GetPathAsync("grid/contexts.parquet", ct)], ct);
+        var (prompts, gridContexts) = (gridRows.StringKeys, gridRows.Values);
         var repeated = gridContexts.repeat_interleave(p.GridColumns, dim: 0);
         // Pixel-space grids are one batch (as before); decoded latents go a batch at a time to bound the decoder's memory.
         var gridBatch = vae is null ? (int)repeated.shape[0] : p.BatchSize;
@@ -138,33 +140,5 @@ public sealed class SampleStage : StageKind<SampleParams>
         var img = ((x.cpu().to(ScalarType.Float32) + 1) / 2).clamp(0, 1);
         var bytes = (img * 255 + 0.5).floor().clamp(0, 255).to(ScalarType.Byte).contiguous();
         return bytes.data<byte>().ToArray();
-    }
-
-    public static async Task<(long[] Keys, long[] ImageIds, Tensor Contexts)> ReadContextsAsync(string path, CancellationToken ct)
-    {
-        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
-        var keys = new List<long>();
-        var ids = new List<long>();
-        var values = new List<float>();
-        await foreach (var row in reader.ReadAllAsync(ct))
-        {
-            keys.Add(row.Int64Key);
-            ids.Add(row.ImageId ?? row.Int64Key);
-            values.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray());
-        }
-        return (keys.ToArray(), ids.ToArray(), tensor(values.ToArray(), [keys.Count, .. reader.Spec.Shape.Select(d => (long)d)]));
-    }
-
-    public static async Task<(List<string> Keys, long[] ImageIds, Tensor Contexts)> ReadStringKeyedContextsAsync(string path, CancellationToken ct)
-    {
-        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
-        var keys = new List<string>();
-        var values = new List<float>();
-        await foreach (var row in reader.ReadAllAsync(ct))
-        {
-            keys.Add(row.StringKey ?? throw new InvalidDataException($"{path}: expected string keys"));
-            values.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray());
-        }
-        return (keys, new long[keys.Count], tensor(values.ToArray(), [keys.Count, .. reader.Spec.Shape.Select(d => (long)d)]));
     }
 }

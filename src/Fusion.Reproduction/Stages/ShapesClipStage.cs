@@ -152,14 +152,8 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
         var imagesPath = (await data.PathsAsync(split, "images.parquet", ct)).Single();
         var captionsPath = (await data.PathsAsync(split, "captions.parquet", ct)).Single();
         var byImage = (await CaptionsTable.ReadAllAsync(captionsPath, ct)).GroupBy(c => c.ImageId).ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(c => c.CaptionId).Select(c => c.Text).ToList());
-        await using var reader = await TensorTableReader.OpenAsync(imagesPath, ct: ct);
-        var ids = new List<long>();
-        var bytes = new List<byte[]>();
-        await foreach (var row in reader.ReadAllAsync(ct)) { ids.Add(row.Int64Key); bytes.Add(row.Payload); }
-        var shape = reader.Spec.Shape.Select(d => (long)d).ToArray();
-        var flat = new byte[bytes.Sum(b => (long)b.Length)];
-        for (var i = 0; i < bytes.Count; i++) bytes[i].CopyTo(flat, (long)i * bytes[0].Length);
-        var images = tensor(flat, [ids.Count, .. shape]);
+        var rows = await TableTensors.ReadAsync([imagesPath], ct);
+        var (ids, images) = (rows.Keys, rows.Values);
         var captions = ids.Select(id => byImage.TryGetValue(id, out var c) ? c : throw new InvalidDataException($"{captionsPath}: image {id} has no caption")).ToList();
         return (images, captions);
     }

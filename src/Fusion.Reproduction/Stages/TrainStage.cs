@@ -62,8 +62,8 @@ public sealed class TrainStage : StageKind<TrainParams>
         var data = context.Input("data");
         var text = context.Input("text");
         var imageShards = data.Manifest.Files.Any(f => f.Name.StartsWith("train/moments", StringComparison.Ordinal))
-            ? await data.PathsAsync("train", ".parquet", ct).ContinueWith(t => t.Result.Where(x => Path.GetFileName(x).StartsWith("moments", StringComparison.Ordinal)).ToList(), ct)
-            : (await data.PathsAsync("train", "images.parquet", ct)).ToList();
+            ? await data.PathsAsync("train", ".parquet", ct, namePrefix: "moments")
+            : await data.PathsAsync("train", "images.parquet", ct);
         var captionShards = await text.PathsAsync("train", "contexts.parquet", ct);
         await using var loader = await TrainingDataLoader.OpenAsync(imageShards, captionShards, new TrainingDataOptions { BatchSize = p.BatchSize, Seed = p.Seed }, ct);
         if (loader.ImagesWithoutCaptions.Count > 0)
