@@ -12,7 +12,8 @@ namespace Fusion.Models.UViT;
 /// autocast), the intermediate/early ratios the paper claims (FLOPs ≈ 0.8, training speed ≈ 1.5×), the measured matmul
 /// rate per dtype and the share of it the linear layers reach inside a forward pass.
 /// Options: batch (S/2 batch, default 2), tiny-batch (16), steps (timed steps, 2), warmup (1),
-/// variants (';'-separated names, default the four at c = v = 3), tiny (false: skip the tiny config).
+/// variants (';'-separated names, default the four at c = v = 3), tiny (false: skip the tiny config), dtypes (fp32,bf16;
+/// `-s dtypes=fp32` on CPUs without fast bf16, where the bf16 half takes many minutes).
 /// </summary>
 public static class UViTBenchmark
 {
@@ -24,6 +25,11 @@ public static class UViTBenchmark
         int steps = int.Parse(Opt("steps", "2"), CultureInfo.InvariantCulture);
         int warmup = int.Parse(Opt("warmup", "1"), CultureInfo.InvariantCulture);
         bool tiny = bool.Parse(Opt("tiny", "true"));
+        var dtypes = Opt("dtypes", "fp32,bf16").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(d => d switch
+        {
+            "fp32" => ScalarType.Float32, "bf16" => ScalarType.BFloat16,
+            _ => throw new ArgumentException($"dtypes: unknown '{d}' (fp32, bf16)"),
+        }).ToArray();
         var variants = options.TryGetValue("variants", out var names)
             ? names.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(UViTFusion.Parse).ToList()
             : UViTFusion.All.ToList();
@@ -43,7 +49,7 @@ public static class UViTBenchmark
 
         // Matmul rate per dtype (square 1024³ and the MLP's fc1 shape at this batch).
         var rates = new Dictionary<ScalarType, double>();
-        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        foreach (var dtype in dtypes)
         {
             rates[dtype] = MatmulGFlops(1024, 1024, 1024, dtype);
             yield return ($"matmul 1024³ {Name(dtype)}", rates[dtype], "GFLOP/s");
@@ -51,7 +57,7 @@ public static class UViTBenchmark
         }
 
         // Linear layers inside a real forward pass (early-concat S/2, no grad).
-        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        foreach (var dtype in dtypes)
         {
             var (linearRate, forwardSeconds) = LinearRateInForward(UViTConfig.SmallS2(baseline), batch, dtype);
             yield return ($"S/2 {baseline} forward batch {batch} {Name(dtype)}", forwardSeconds, "s");
@@ -66,16 +72,17 @@ public static class UViTBenchmark
         {
             var times = new Dictionary<(UViTFusion, ScalarType), double>();
             foreach (var f in variants)
-                foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+                foreach (var dtype in dtypes)
                 {
                     times[(f, dtype)] = TrainStepSeconds(config(f), b, dtype, warmup, steps);
                     yield return ($"{label} {config(f).Fusion} train step batch {b} {Name(dtype)}", times[(f, dtype)], "s");
                 }
             foreach (var f in variants)
             {
-                yield return ($"{label} {config(f).Fusion} bf16 speed-up over fp32", times[(f, ScalarType.Float32)] / times[(f, ScalarType.BFloat16)], "×");
+                if (dtypes.Length == 2)
+                    yield return ($"{label} {config(f).Fusion} bf16 speed-up over fp32", times[(f, ScalarType.Float32)] / times[(f, ScalarType.BFloat16)], "×");
                 if (f == baseline) continue;
-                foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+                foreach (var dtype in dtypes)
                     yield return ($"{label} {config(f).Fusion} / {config(baseline).Fusion} train-step time {Name(dtype)}",
                         times[(f, dtype)] / times[(baseline, dtype)], "ratio");
             }
