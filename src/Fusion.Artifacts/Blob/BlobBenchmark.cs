@@ -52,7 +52,10 @@ public static class BlobBenchmark
             {
                 var fp = Convert.ToHexStringLower(BitConverter.GetBytes(round + 1)).PadLeft(64, 'a');
                 var staging = await store.BeginStagingAsync(fp);
-                File.Copy(source, Path.Combine(staging.Directory, "artifact.bin")); // the node's output, not timed
+                // The node's output, not timed; flushed to disk first, like the source the plain transfers read, so the
+                // commit does not compete with the kernel writing back a GiB of fresh pages.
+                File.Copy(source, Path.Combine(staging.Directory, "artifact.bin"));
+                await using (var written = new FileStream(Path.Combine(staging.Directory, "artifact.bin"), FileMode.Open, FileAccess.ReadWrite)) written.Flush(flushToDisk: true);
                 async Task PlainUp() => plainUp = Math.Min(plainUp, await TimeAsync(() =>
                     plain.GetBlobClient($"artifact{round}.bin").UploadAsync(source, new BlobUploadOptions { TransferOptions = transfer })));
                 async Task PlainMd5Up() => plainMd5Up = Math.Min(plainMd5Up, await TimeAsync(() =>
