@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (idempotent) machine set-up for building and testing fusion on Debian/Ubuntu with the .NET 10 SDK.
-# Installs only what is missing: patchelf (for the TorchSharp libstdc++ fix) and the npm packages of infra/
+# Installs only what is missing: patchelf (for the TorchSharp libstdc++ fix), gcc, python3, binutils, the DejaVu fonts
+# (chart and grid labels) and the npm packages of infra/
 # (Azurite, the Azure Storage emulator the tests run against).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +11,8 @@ command -v patchelf >/dev/null || need_apt+=(patchelf)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v objdump >/dev/null || need_apt+=(binutils)
+# Labels of report charts and sample grids (Skia draws no text without a font; GPU images often have none).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ -f "$here/package.json" ] && ! command -v npm >/dev/null; then need_apt+=(nodejs npm); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
