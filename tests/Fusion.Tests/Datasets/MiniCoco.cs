@@ -63,4 +63,21 @@ public sealed class MiniCoco
             zip.CreateEntryFromFile(json, "annotations/captions_val2014.json");
         return new MiniCoco { ImagesZip = imagesZip, AnnotationsZip = annZip, CaptionsJson = json, JpegPaths = paths };
     }
+
+    /// <summary>
+    /// Serves this mini-COCO the way the <c>coco-download</c> stage fetches it: every JPEG at <c>images/NAME</c> (the
+    /// <c>coco_url</c> given to <see cref="Create"/>) and <c>annotations_trainval2014.zip</c>, whose train and val caption
+    /// files are both this captions JSON (the same entries the official zip has).
+    /// </summary>
+    public void Serve(LocalHttpServer server)
+    {
+        foreach (var (id, path) in JpegPaths) server.Files["images/" + FileName(id)] = File.ReadAllBytes(path);
+        var bytes = new MemoryStream();
+        using (var zip = new ZipArchive(bytes, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            zip.CreateEntryFromFile(CaptionsJson, Fusion.Datasets.Coco.Coco2014.TrainCaptionsEntry);
+            zip.CreateEntryFromFile(CaptionsJson, Fusion.Datasets.Coco.Coco2014.ValCaptionsEntry);
+        }
+        server.Files["annotations_trainval2014.zip"] = bytes.ToArray();
+    }
 }

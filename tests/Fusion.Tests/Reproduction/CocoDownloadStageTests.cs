@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Fusion.Artifacts.Store.Local;
@@ -32,15 +31,7 @@ public sealed class CocoDownloadStageTests : IAsyncLifetime
     {
         store = new LocalArtifactStore(dir["store"]);
         coco = MiniCoco.Create(dir["coco"], id => server.Url("images/" + MiniCoco.FileName(id)).ToString());
-        foreach (var (id, path) in coco.JpegPaths) server.Files["images/" + MiniCoco.FileName(id)] = File.ReadAllBytes(path);
-        // One annotation file serves as both splits' captions (same entries the official zip has).
-        var annotations = dir["annotations_trainval2014.zip"];
-        using (var zip = ZipFile.Open(annotations, ZipArchiveMode.Create))
-        {
-            zip.CreateEntryFromFile(coco.CaptionsJson, Coco2014.TrainCaptionsEntry);
-            zip.CreateEntryFromFile(coco.CaptionsJson, Coco2014.ValCaptionsEntry);
-        }
-        server.Files["annotations_trainval2014.zip"] = File.ReadAllBytes(annotations);
+        coco.Serve(server);
         return Task.CompletedTask;
     }
 

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.Json;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Artifacts.Tables;
@@ -41,14 +40,7 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         coco = MiniCoco.Create(dir["coco"], id => server.Url("images/" + MiniCoco.FileName(id)).ToString());
-        foreach (var (id, path) in coco.JpegPaths) server.Files["images/" + MiniCoco.FileName(id)] = File.ReadAllBytes(path);
-        var annotations = dir["annotations_trainval2014.zip"];
-        using (var zip = ZipFile.Open(annotations, ZipArchiveMode.Create))
-        {
-            zip.CreateEntryFromFile(coco.CaptionsJson, Coco2014.TrainCaptionsEntry);
-            zip.CreateEntryFromFile(coco.CaptionsJson, Coco2014.ValCaptionsEntry);
-        }
-        server.Files["annotations_trainval2014.zip"] = File.ReadAllBytes(annotations);
+        coco.Serve(server);
 
         torch.manual_seed(11);
         Directory.CreateDirectory(dir["clip"]);

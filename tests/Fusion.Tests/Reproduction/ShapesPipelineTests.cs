@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
@@ -30,7 +29,8 @@ namespace Fusion.Tests.Reproduction;
 public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly string PipelineFile = Path.Combine(Fixtures.RepoRoot, "pipelines", "shapes.yaml");
-    private static readonly string FusionDll = Path.Combine(AppContext.BaseDirectory, "fusion.dll");
+    private static IConfiguration WorkerConfig() =>
+        new ConfigurationBuilder().AddJsonFile(Path.Combine(Fixtures.RepoRoot, "infra", "worker", "worker.json")).Build();
     private readonly TempDir _dir = new();
 
     private static StageRegistry Registry() =>
@@ -76,8 +76,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
 
         // 2b. The nightly worker's rules (infra/worker/worker.json) judge every metric this pipeline reports: the run
         //     checked against itself as the baseline passes, with nothing left incomparable.
-        var rules = new ConfigurationBuilder().AddJsonFile(Path.Combine(Fixtures.RepoRoot, "infra", "worker", "worker.json")).Build()
-            .GetSection("Worker:Regression").Get<RegressionOptions>()!;
+        var rules = WorkerConfig().GetSection("Worker:Regression").Get<RegressionOptions>()!;
         var metrics = (await new LedgerMetricsSource(clean, new FileDocumentStore(_dir["documents"])).GetMetricsAsync(first.RunId, default))!;
         Assert.Contains("evaluate[intermediate-cross].fid", metrics.Keys);
         var self = RegressionCheck.Compare(first.RunId, metrics, "nightly", new Baseline("nightly", first.RunId, DateTimeOffset.UtcNow, "test", metrics), rules);
@@ -91,8 +90,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         var killedStore = _dir["killed"];
         var killAfter = Random.Shared.Next(1, nodes.Count - 1);
         output.WriteLine($"killing the child run after {killAfter} finished nodes");
-        var child = Process.Start(new ProcessStartInfo("dotnet", [FusionDll, "run", PipelineFile, "--profile", "tiny", "--store", killedStore, "--device", "cpu"])
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        using var child = FusionCli.Start(["run", PipelineFile, "--profile", "tiny", "--store", killedStore, "--device", "cpu"]);
         _ = child.StandardOutput.ReadToEndAsync();
         _ = child.StandardError.ReadToEndAsync();
         var deadline = DateTime.UtcNow.AddMinutes(10);
@@ -147,7 +145,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(shapes["clip"].Fingerprint, nightly["clip"].Fingerprint);
         Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
         // The worker's example configuration schedules it.
-        var schedule = new ConfigurationBuilder().AddJsonFile(Path.Combine(Fixtures.RepoRoot, "infra", "worker", "worker.json")).Build()["Worker:Schedules:nightly:Pipeline"];
+        var schedule = WorkerConfig()["Worker:Schedules:nightly:Pipeline"];
         Assert.Equal("pipelines/nightly.yaml", schedule);
     }
 

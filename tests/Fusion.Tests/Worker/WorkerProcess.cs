@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Fusion.Tests.Support;
 
 namespace Fusion.Tests.Worker;
 
@@ -18,7 +19,7 @@ public sealed class WorkerProcess : IDisposable
 
     /// <summary>The real thing: <c>fusion worker --distributed</c> on <paramref name="store"/>, with the test stage kinds as a plugin.</summary>
     public static WorkerProcess Cli(string name, string store, IEnumerable<string> config) =>
-        new(name, [Path.Combine(AppContext.BaseDirectory, "fusion.dll"), "worker", "--distributed", "--store", store,
+        new(name, [FusionCli.Dll, "worker", "--distributed", "--store", store,
                    "--plugin", typeof(TestWorkerProgram).Assembly.Location, "--device", "cpu"], config);
 
     private WorkerProcess(string name, IEnumerable<string> command, IEnumerable<string> config)
