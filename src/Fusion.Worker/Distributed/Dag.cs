@@ -44,7 +44,10 @@ public sealed record DagSpec(string RunId, DagNode[] Nodes)
     }
 }
 
-/// <summary>Which nodes can start now: not done, not running, not blocked by a failure, all dependencies done.</summary>
+/// <summary>
+/// The walk over a DAG that both executors share: which nodes can start now (not done, not running, not blocked by a
+/// failure, all dependencies done), which are blocked, and the walk itself.
+/// </summary>
 public sealed class DagWalk(DagSpec dag)
 {
     public IReadOnlyList<DagNode> Ready(IReadOnlySet<string> done, IReadOnlyCollection<string> startedOrFailed) =>
@@ -62,5 +65,50 @@ public sealed class DagWalk(DagSpec dag)
                 if (!blocked.Contains(n.Id) && n.DependsOn.Any(blocked.Contains)) grew = blocked.Add(n.Id) | grew;
         } while (grew);
         return dag.Nodes.Select(n => n.Id).Where(id => blocked.Contains(id) && !failed.Contains(id)).ToList();
+    }
+
+    /// <summary>
+    /// Runs the DAG: starts every node whose dependencies are done (independent nodes concurrently), keeps going past a
+    /// failed node with the nodes that do not need it, and returns what completed, failed and was blocked. Decisions
+    /// depend only on node results, in DAG order, so a Durable Task orchestration can replay it.
+    /// </summary>
+    /// <param name="start">Starts one node: an activity of the orchestration, or a task in this process.</param>
+    /// <param name="isFailure">The exceptions that are a node's failure (any other ends the walk).</param>
+    /// <param name="progress">Told (done, running, failed) after every decision.</param>
+    public async Task<RunResult> RunAsync(Func<NodeWorkItem, Task<NodeResult>> start, Func<Exception, bool> isFailure, Action<int, int, int>? progress = null)
+    {
+        var done = new HashSet<string>(StringComparer.Ordinal);
+        var results = new Dictionary<string, NodeResult>(StringComparer.Ordinal);
+        var failed = new Dictionary<string, string>(StringComparer.Ordinal);
+        var running = new List<(string Id, Task<NodeResult> Task)>();
+        void StartReady()
+        {
+            foreach (var node in Ready(done, [.. running.Select(r => r.Id), .. failed.Keys]))
+            {
+                var inputs = node.DependsOn.ToDictionary(d => d, d => results[d], StringComparer.Ordinal);
+                running.Add((node.Id, start(new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, inputs, node.Payload))));
+            }
+            progress?.Invoke(done.Count, running.Count, failed.Count);
+        }
+
+        StartReady();
+        while (running.Count > 0)
+        {
+            var finished = await Task.WhenAny(running.Select(r => r.Task));
+            var entry = running.First(r => r.Task == finished);
+            running.Remove(entry);
+            try
+            {
+                results[entry.Id] = await finished;
+                done.Add(entry.Id);
+            }
+            catch (Exception e) when (isFailure(e))
+            {
+                failed[entry.Id] = e.Message;
+            }
+            StartReady();
+        }
+        return new RunResult(dag.RunId, dag.Nodes.Where(n => results.ContainsKey(n.Id)).Select(n => results[n.Id]).ToList(),
+            failed, Blocked(failed.Keys.ToHashSet(StringComparer.Ordinal)).ToList());
     }
 }

@@ -25,46 +25,12 @@ public sealed class RunOrchestration : TaskOrchestration<RunResult, DistributedR
     /// <summary>Progress as the orchestration's custom status (for `fusion status`).</summary>
     public override string OnGetStatus() => progress;
 
-    public override async Task<RunResult> RunTask(OrchestrationContext context, DistributedRun input)
+    public override Task<RunResult> RunTask(OrchestrationContext context, DistributedRun input)
     {
-        var dag = input.Dag;
-        var walk = new DagWalk(dag);
         var retry = new RetryOptions(input.FirstRetryDelay, input.MaxAttempts) { BackoffCoefficient = 2 };
-        var done = new HashSet<string>(StringComparer.Ordinal);
-        var results = new Dictionary<string, NodeResult>(StringComparer.Ordinal);
-        var failed = new Dictionary<string, string>(StringComparer.Ordinal);
-        var running = new List<(string Id, Task<NodeResult> Task)>();
-
-        void StartReady()
-        {
-            foreach (var node in walk.Ready(done, [.. running.Select(r => r.Id), .. failed.Keys]))
-            {
-                var inputs = node.DependsOn.ToDictionary(d => d, d => results[d], StringComparer.Ordinal);
-                var item = new NodeWorkItem(dag.RunId, node.Id, node.Fingerprint, inputs, node.Payload);
-                running.Add((node.Id, context.ScheduleWithRetry<NodeResult>(typeof(NodeActivity), retry, item)));
-            }
-            progress = $"{done.Count}/{dag.Nodes.Length} done, {running.Count} running, {failed.Count} failed";
-        }
-
-        StartReady();
-        while (running.Count > 0)
-        {
-            var finished = await Task.WhenAny(running.Select(r => r.Task));
-            var entry = running.First(r => r.Task == finished);
-            running.Remove(entry);
-            try
-            {
-                results[entry.Id] = await finished;
-                done.Add(entry.Id);
-            }
-            catch (TaskFailedException e)
-            {
-                failed[entry.Id] = e.Message;
-            }
-            StartReady();
-        }
-        var blocked = walk.Blocked(failed.Keys.ToHashSet(StringComparer.Ordinal)).ToList();
-        var completed = dag.Nodes.Where(n => results.ContainsKey(n.Id)).Select(n => results[n.Id]).ToList();
-        return new RunResult(dag.RunId, completed, failed, blocked);
+        return new DagWalk(input.Dag).RunAsync(
+            item => context.ScheduleWithRetry<NodeResult>(typeof(NodeActivity), retry, item),
+            e => e is TaskFailedException,
+            (done, running, failed) => progress = $"{done}/{input.Dag.Nodes.Length} done, {running} running, {failed} failed");
     }
 }
