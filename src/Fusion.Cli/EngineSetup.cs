@@ -47,6 +47,7 @@ public sealed class EngineSetup
     public IEnvironmentFactsProvider Facts(ParseResult parse)
     {
         var deterministic = parse.GetValue(Deterministic);
+        // Here because every engine command builds its facts before any torch work, and the switch must come first.
         if (deterministic) TorchEnvironment.UseDeterministicAlgorithms();
         return new TorchFacts(parse.GetValue(Device) ?? "auto", parse.GetValue(Dtype) ?? "float32", deterministic);
     }
