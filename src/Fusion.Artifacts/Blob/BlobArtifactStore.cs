@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Azure;
-using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
@@ -26,6 +25,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     private readonly BlobContainerClient _container;
     private readonly BlobStoreOptions _options;
     private readonly BlobResilience _resilience;
+    private readonly BlobTransfer _transfer;
     private readonly string _work;
 
     private BlobArtifactStore(BlobStoreAddress address, BlobContainerClient container, BlobStoreOptions options, BlobResilience resilience)
@@ -34,6 +34,7 @@ public sealed class BlobArtifactStore : IArtifactStore
         _container = container;
         _options = options;
         _resilience = resilience;
+        _transfer = new BlobTransfer(resilience, options);
         var fusionHome = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".fusion");
         _work = Path.GetFullPath(options.WorkDirectory ??
                                  Path.Combine([fusionHome, "azure", address.Account, address.Container, .. address.Prefix.Split('/', StringSplitOptions.RemoveEmptyEntries)]));
@@ -114,10 +115,10 @@ public sealed class BlobArtifactStore : IArtifactStore
             return (new ManifestLookup(null, $"{Location}/{blob.Name}: manifest is for fingerprint {m.Fingerprint}"), read.Item2);
 
         var problems = new List<string>();
-        var sizes = await ListSizesAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
+        var sizes = await ListSizesAsync(BlobLayout.FilesPrefix(m), ct).ConfigureAwait(false);
         foreach (var f in m.Files)
         {
-            if (!sizes.TryGetValue(Name(BlobLayout.File(fp, f.Sha256, f.Name)), out var size)) problems.Add($"file '{f.Name}' is missing");
+            if (!sizes.TryGetValue(Name(BlobLayout.FileOf(m, f)), out var size)) problems.Add($"file '{f.Name}' is missing");
             else if (size != f.Size) problems.Add($"file '{f.Name}' has {size} bytes, the manifest says {f.Size}");
         }
         if (problems.Count == 0 && verifyHashes)
@@ -125,7 +126,7 @@ public sealed class BlobArtifactStore : IArtifactStore
             var bad = new System.Collections.Concurrent.ConcurrentBag<string>();
             await Parallel.ForEachAsync(m.Files, new ParallelOptions { MaxDegreeOfParallelism = _options.FileConcurrency, CancellationToken = ct }, async (f, c) =>
             {
-                var sha = await HashBlobAsync(BlobLayout.File(fp, f.Sha256, f.Name), f.Size, c).ConfigureAwait(false);
+                var sha = await HashBlobAsync(BlobLayout.FileOf(m, f), f.Size, c).ConfigureAwait(false);
                 if (sha != f.Sha256) bad.Add($"file '{f.Name}' has SHA-256 {sha}, the manifest says {f.Sha256}");
             }).ConfigureAwait(false);
             problems.AddRange(bad.Order(StringComparer.Ordinal));
@@ -138,13 +139,23 @@ public sealed class BlobArtifactStore : IArtifactStore
     private Task<string> HashBlobAsync(string relative, long size, CancellationToken ct)
     {
         var blob = Blob(relative);
-        return _resilience.RunAsync($"hash '{blob.Name}'", TransferTimeout(size), async c =>
+        return _resilience.RunAsync($"hash '{blob.Name}'", _transfer.TransferTimeout(size), async c =>
         {
             var r = await blob.DownloadStreamingAsync(cancellationToken: c).ConfigureAwait(false);
             await using var s = r.Value.Content;
             return Convert.ToHexStringLower(await SHA256.HashDataAsync(s, c).ConfigureAwait(false));
         }, ct);
     }
+
+    /// <summary>Size and recorded SHA-256 (metadata, when present) of each blob below the prefix, by full name.</summary>
+    private Task<Dictionary<string, (long Size, string? Sha256)>> ListHashesAsync(string relativePrefix, CancellationToken ct) =>
+        _resilience.RunAsync($"list '{Name(relativePrefix)}'", _options.OperationTimeout, async c =>
+        {
+            var found = new Dictionary<string, (long, string?)>(StringComparer.Ordinal);
+            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = Name(relativePrefix), Traits = BlobTraits.Metadata }, c).ConfigureAwait(false))
+                found[item.Name] = (item.Properties.ContentLength ?? -1, item.Metadata is { } meta && meta.TryGetValue(BlobTransfer.Sha256Metadata, out var sha) ? sha : null);
+            return found;
+        }, ct);
 
     private Task<Dictionary<string, long>> ListSizesAsync(string relativePrefix, CancellationToken ct) =>
         _resilience.RunAsync($"list '{Name(relativePrefix)}'", _options.OperationTimeout, async c =>
@@ -175,24 +186,27 @@ public sealed class BlobArtifactStore : IArtifactStore
         var paths = Directory.EnumerateFiles(staging.Directory, "*", SearchOption.AllDirectories)
             .Select(p => (Path: p, Name: Path.GetRelativePath(staging.Directory, p).Replace(Path.DirectorySeparatorChar, '/')))
             .OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+
+        // Each staging area uploads into its own folder, so committers of one fingerprint never touch each other's
+        // blobs and the hash can be computed during the upload. A rerun of a failed commit of this staging area
+        // resumes: a blob already there is kept when its recorded SHA-256 matches the local file's.
+        var upload = UploadId(staging);
+        var present = await ListHashesAsync(BlobLayout.UploadPrefix(fp, upload), ct).ConfigureAwait(false);
         var files = new ArtifactFile[paths.Length];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.FileConcurrency, CancellationToken = ct };
         await Parallel.ForEachAsync(Enumerable.Range(0, paths.Length), parallel, async (i, c) =>
-            files[i] = new ArtifactFile(paths[i].Name, new FileInfo(paths[i].Path).Length, await ContentCache.Sha256Async(paths[i].Path, c).ConfigureAwait(false))
-        ).ConfigureAwait(false);
-
-        // Upload what is not there yet (a rerun after a failed commit resumes here); blob commits are atomic.
-        var present = await ListSizesAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
-        var uploaded = new System.Collections.Concurrent.ConcurrentBag<string>();
-        await Parallel.ForEachAsync(Enumerable.Range(0, paths.Length), parallel, async (i, c) =>
         {
-            var name = BlobLayout.File(fp, files[i].Sha256, files[i].Name);
-            if (present.TryGetValue(Name(name), out var size) && size == files[i].Size) return;
-            await UploadFileAsync(paths[i].Path, name, files[i].Size, c).ConfigureAwait(false);
-            uploaded.Add(name);
+            var (path, name) = paths[i];
+            var size = new FileInfo(path).Length;
+            var blob = _container.GetBlockBlobClient(Name(BlobLayout.File(fp, upload, name)));
+            var sha = present.TryGetValue(blob.Name, out var there) && there.Size == size && there.Sha256 is { } recorded
+                      && await ContentCache.Sha256Async(path, c).ConfigureAwait(false) == recorded
+                ? recorded
+                : await _transfer.UploadHashedAsync(path, blob, c).ConfigureAwait(false);
+            files[i] = new ArtifactFile(name, size, sha);
         }).ConfigureAwait(false);
 
-        var manifest = new Manifest(fp, info, files, DateTimeOffset.UtcNow);
+        var manifest = new Manifest(fp, info, files, DateTimeOffset.UtcNow, upload);
         var json = ManifestJson.Serialize(manifest);
         var blob = Blob(BlobLayout.Manifest(fp));
         var condition = new BlobRequestConditions { IfNoneMatch = ETag.All };
@@ -207,16 +221,14 @@ public sealed class BlobArtifactStore : IArtifactStore
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { return false; }
             }, ct).ConfigureAwait(false);
-            if (created) return Consumed(staging, manifest);
+            if (created) return Consumed(staging, manifest, paths.Select((p, i) => (p.Path, files[i])));
 
             // Someone else committed first (or our own earlier attempt did): theirs stands if it is whole.
             var (theirs, etag) = await ReadManifestAsync(fp, false, ct).ConfigureAwait(false);
             if (theirs.Manifest is { } winner)
             {
-                var keep = winner.Files.Select(f => BlobLayout.File(fp, f.Sha256, f.Name)).ToHashSet(StringComparer.Ordinal);
-                foreach (var mine in uploaded.Where(u => !keep.Contains(u)))
-                    await DeleteBlobAsync(mine, ct).ConfigureAwait(false);
-                return Consumed(staging, winner);
+                if (winner.UploadId != upload) await DeletePrefixAsync(BlobLayout.UploadPrefix(fp, upload), ct).ConfigureAwait(false);
+                return Consumed(staging, winner, paths.Select((p, i) => (p.Path, files[i])));
             }
             if (attempt >= 4)
                 throw new BlobStoreException($"{Location}: commit of {fp} kept racing with other writers of its manifest; giving up");
@@ -225,28 +237,27 @@ public sealed class BlobArtifactStore : IArtifactStore
         }
     }
 
-    private static Manifest Consumed(StagingArea staging, Manifest manifest)
+    /// <summary>The staging folder's unique suffix (<c>FP.ID</c>, see <see cref="BeginStagingAsync"/>) names its upload.</summary>
+    private static string UploadId(StagingArea staging)
     {
-        Directory.Delete(staging.Directory, recursive: true);
-        return manifest;
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(staging.Directory));
+        return name.Length == staging.Fingerprint.Length + 33 && name.StartsWith(staging.Fingerprint + ".", StringComparison.Ordinal)
+               && name[^32..].All(char.IsAsciiHexDigitLower)
+            ? name[^32..]
+            : throw new ArgumentException($"{staging.Directory} is not a staging folder of this store", nameof(staging));
     }
 
-    private Task UploadFileAsync(string path, string relative, long size, CancellationToken ct)
+    /// <summary>Ends a commit: staged files that the committed manifest lists with the same bytes go into the cache
+    /// (the winner of a race may have other bytes); the rest is deleted.</summary>
+    private Manifest Consumed(StagingArea staging, Manifest manifest, IEnumerable<(string Path, ArtifactFile File)>? staged = null)
     {
-        var blob = Blob(relative);
-        var options = new BlobUploadOptions
-        {
-            // Create-only: a content-addressed blob that appeared meanwhile already holds these bytes.
-            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-            TransferOptions = TransferOptions,
-            TransferValidation = new UploadTransferValidationOptions { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 },
-            ProgressHandler = Progress(blob.Name),
-        };
-        return _resilience.RunAsync($"upload '{blob.Name}'", TransferTimeout(size), async c =>
-        {
-            try { await blob.UploadAsync(path, options, c).ConfigureAwait(false); }
-            catch (RequestFailedException e) when (e.Status is 409 or 412) { }
-        }, ct);
+        var adopted = false;
+        foreach (var (path, file) in staged ?? [])
+            if (manifest.Files.Contains(file))
+                adopted |= Cache.Adopt(file, path);
+        if (adopted) Cache.Evict();
+        Directory.Delete(staging.Directory, recursive: true);
+        return manifest;
     }
 
     // ---------------------------------------------------------------- reading
@@ -255,86 +266,10 @@ public sealed class BlobArtifactStore : IArtifactStore
     {
         var file = manifest.File(fileName);
         if (Cache.TryGet(file) is { } hit) return hit;
-        var blob = Blob(BlobLayout.File(CheckFingerprint(manifest.Fingerprint), file.Sha256, file.Name));
+        var blob = Blob(BlobLayout.FileOf(manifest, file));
         var what = $"{Location}: artifact {manifest.Fingerprint} ({manifest.Info.NodeId}) file '{file.Name}'";
-        return await Cache.FillAsync(file, what, (tmp, c) => DownloadHashedAsync(blob, file.Size, tmp, what, c), ct).ConfigureAwait(false);
+        return await Cache.FillAsync(file, what, (tmp, c) => _transfer.DownloadHashedAsync(blob, file.Size, tmp, what, c), ct).ConfigureAwait(false);
     }
-
-    /// <summary>
-    /// Downloads a blob in parallel ranges (each retried on its own) but writes and hashes them in order, so the
-    /// SHA-256 check costs no second pass over the file. Returns the SHA-256 of what was written.
-    /// </summary>
-    private async Task<string> DownloadHashedAsync(BlobClient blob, long size, string path, string what, CancellationToken ct)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using var output = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-        if (size == 0)
-        {
-            var length = await _resilience.RunAsync($"check '{blob.Name}'", _options.OperationTimeout, async c =>
-            {
-                try { return (await blob.GetPropertiesAsync(cancellationToken: c).ConfigureAwait(false)).Value.ContentLength; }
-                catch (RequestFailedException e) when (e.Status == 404) { throw new ArtifactCorruptException($"{what}: the blob is missing"); }
-            }, ct).ConfigureAwait(false);
-            if (length != 0) throw new ArtifactCorruptException($"{what}: {length} bytes, the manifest says 0");
-            return Convert.ToHexStringLower(sha.GetHashAndReset());
-        }
-        long block = _options.BlockBytes;
-        var count = (size + block - 1) / block;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var window = new Queue<Task<(byte[] Buffer, int Length)>>();
-        var progress = Progress(blob.Name);
-        long next = 0, done = 0;
-        try
-        {
-            while (next < count || window.Count > 0)
-            {
-                while (next < count && window.Count < Math.Max(1, _options.TransferConcurrency))
-                {
-                    var offset = next++ * block;
-                    window.Enqueue(DownloadRangeAsync(blob, offset, (int)Math.Min(block, size - offset), size, what, stop.Token));
-                }
-                var (buffer, length) = await window.Dequeue().ConfigureAwait(false);
-                try
-                {
-                    sha.AppendData(buffer, 0, length);
-                    await output.WriteAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
-                }
-                finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
-                progress?.Report(done += length);
-            }
-        }
-        catch
-        {
-            await stop.CancelAsync().ConfigureAwait(false);
-            foreach (var t in window)
-                try { System.Buffers.ArrayPool<byte>.Shared.Return((await t.ConfigureAwait(false)).Buffer); } catch (Exception) { /* the first failure is the one reported */ }
-            throw;
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
-
-    private Task<(byte[] Buffer, int Length)> DownloadRangeAsync(BlobClient blob, long offset, int length, long size, string what, CancellationToken ct) =>
-        _resilience.RunAsync($"download '{blob.Name}' at byte {offset}", TransferTimeout(length), async c =>
-        {
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
-            try
-            {
-                var r = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset, length) }, c).ConfigureAwait(false);
-                await using var s = r.Value.Content;
-                var total = r.Value.Details.ContentRange is { } range && range.LastIndexOf('/') is var slash and > 0 && long.TryParse(range[(slash + 1)..], out var t)
-                    ? t : r.Value.Details.ContentLength;
-                if (total != size) throw new ArtifactCorruptException($"{what}: {total} bytes, the manifest says {size}");
-                await s.ReadExactlyAsync(buffer.AsMemory(0, length), c).ConfigureAwait(false);
-                return (buffer, length);
-            }
-            catch (Exception e)
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                if (e is RequestFailedException { Status: 404 }) throw new ArtifactCorruptException($"{what}: the blob is missing");
-                if (e is RequestFailedException { Status: 416 }) throw new ArtifactCorruptException($"{what}: the blob is shorter than the manifest's {size} bytes");
-                throw;
-            }
-        }, ct);
 
     public async IAsyncEnumerable<string> ListArtifactsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -348,9 +283,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     {
         var fp = CheckFingerprint(fingerprint);
         await DeleteBlobAsync(BlobLayout.Manifest(fp), ct).ConfigureAwait(false);
-        var prefixLength = Name("").Length;
-        foreach (var name in (await ListSizesAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false)).Keys)
-            await DeleteBlobAsync(name[prefixLength..], ct).ConfigureAwait(false);
+        await DeletePrefixAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
     }
 
     // ---------------------------------------------------------------- scratch and claims
@@ -404,7 +337,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     public Task PutDocumentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default)
     {
         var blob = Blob(BlobLayout.Document(CheckDocumentPath(path)));
-        return _resilience.RunAsync($"write '{blob.Name}'", TransferTimeout(content.Length),
+        return _resilience.RunAsync($"write '{blob.Name}'", _transfer.TransferTimeout(content.Length),
             c => blob.UploadAsync(new BinaryData(content), overwrite: true, c), ct);
     }
 
@@ -438,27 +371,17 @@ public sealed class BlobArtifactStore : IArtifactStore
 
     private BlobClient Blob(string relative) => _container.GetBlobClient(Name(relative));
 
+    private async Task DeletePrefixAsync(string relativePrefix, CancellationToken ct)
+    {
+        var prefixLength = Name("").Length;
+        foreach (var name in (await ListSizesAsync(relativePrefix, ct).ConfigureAwait(false)).Keys)
+            await DeleteBlobAsync(name[prefixLength..], ct).ConfigureAwait(false);
+    }
+
     private Task DeleteBlobAsync(string relative, CancellationToken ct)
     {
         var blob = Blob(relative);
         return _resilience.RunAsync($"delete '{blob.Name}'", _options.OperationTimeout, c => blob.DeleteIfExistsAsync(cancellationToken: c), ct);
-    }
-
-    private StorageTransferOptions TransferOptions => new()
-    {
-        MaximumConcurrency = _options.TransferConcurrency,
-        MaximumTransferSize = _options.BlockBytes,
-        InitialTransferSize = _options.BlockBytes,
-    };
-
-    private TimeSpan TransferTimeout(long bytes) => _options.OperationTimeout + TimeSpan.FromSeconds(bytes / _options.MinTransferBytesPerSecond);
-
-    private IProgress<long>? Progress(string blobName) =>
-        _options.TransferProgress is { } report ? new SyncProgress(bytes => report(blobName, bytes)) : null;
-
-    private sealed class SyncProgress(Action<long> report) : IProgress<long>
-    {
-        public void Report(long value) => report(value);
     }
 
     private static string CheckFingerprint(string fingerprint) =>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Fusion.Artifacts.Store;
 
@@ -63,6 +64,27 @@ public sealed class ContentCache(string root, long maxBytes)
         Evict(keep: path);
         return path;
     }
+
+    /// <summary>
+    /// Takes <paramref name="path"/>, a local file holding <paramref name="file"/>'s bytes (a just-committed staging
+    /// file, hashed on its way up), into the cache by renaming it: the machine that wrote an artifact then reads it
+    /// without downloading it, and the commit does not pay for deleting a large file. Only a rename within one file
+    /// system is tried (never a copy); returns false when it is not possible, leaving the file where it is. Call
+    /// <see cref="Evict"/> afterwards.
+    /// </summary>
+    public bool Adopt(ArtifactFile file, string path)
+    {
+        if (file.Size > MaxBytes || OperatingSystem.IsWindows()) return false;
+        var entry = EntryPath(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(entry)!);
+        File.SetUnixFileMode(path, ReadOnly);
+        if (Rename(path, entry) != 0) return false; // EXDEV: the cache is on another file system
+        File.SetLastAccessTimeUtc(entry, DateTime.UtcNow);
+        return true;
+    }
+
+    [DllImport("libc", EntryPoint = "rename", SetLastError = true)]
+    private static extern int Rename(string from, string to);
 
     /// <summary>Deletes least recently used entries until the cache fits its bound (never <paramref name="keep"/>).</summary>
     public void Evict(string? keep = null)

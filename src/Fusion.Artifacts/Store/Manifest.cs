@@ -16,13 +16,15 @@ public sealed record ManifestInfo(
 
 /// <summary>
 /// The committed description of an artifact: names, sizes and SHA-256 of its files and the fingerprint that produced
-/// it. Written last; its presence is what makes an artifact exist.
+/// it. Written last; its presence is what makes an artifact exist. <paramref name="UploadId"/> is the commit attempt
+/// whose files the manifest lists, for stores that keep each attempt's files apart (blob stores; null otherwise).
 /// </summary>
 public sealed record Manifest(
     string Fingerprint,
     ManifestInfo Info,
     IReadOnlyList<ArtifactFile> Files,
-    DateTimeOffset CommittedUtc)
+    DateTimeOffset CommittedUtc,
+    string? UploadId = null)
 {
     public ArtifactFile File(string name) =>
         Files.FirstOrDefault(f => f.Name == name)

@@ -29,7 +29,7 @@ public sealed class BlobStoreContractTests(AzuriteFixture azurite) : ArtifactSto
     protected override async Task TamperAsync(IArtifactStore store, Manifest manifest, string fileName, byte[]? replacement)
     {
         var file = manifest.File(fileName);
-        var blob = BlobTestUtil.Container(azurite, _container).GetBlobClient("team/a/" + BlobLayout.File(manifest.Fingerprint, file.Sha256, file.Name));
+        var blob = BlobTestUtil.Container(azurite, _container).GetBlobClient("team/a/" + BlobLayout.FileOf(manifest, file));
         if (replacement is null) Assert.True((await blob.DeleteIfExistsAsync()).Value);
         else await blob.UploadAsync(new BinaryData(replacement), overwrite: true);
     }

@@ -115,6 +115,113 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_large_file_goes_up_in_blocks_with_its_hash_in_the_metadata()
+    {
+        var store = await OpenAsync(new BlobStoreOptions { BlockBytes = 64 << 10, TransferConcurrency = 3 });
+        var fp = NewFingerprint();
+        var bytes = Bytes((64 << 10) * 5 + 12_345, 5);
+        var m = await CommitAsync(store, fp, "weights.bin", bytes);
+
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(bytes)), m.File("weights.bin").Sha256);
+        var blob = BlobTestUtil.Container(azurite, _container).GetBlockBlobClient(BlobLayout.FileOf(m, m.File("weights.bin")));
+        var blocks = (await blob.GetBlockListAsync()).Value.CommittedBlocks.ToList();
+        Assert.Equal(6, blocks.Count);
+        Assert.Equal(12_345, blocks[^1].SizeLong);
+        Assert.Equal(m.File("weights.bin").Sha256, (await blob.GetPropertiesAsync()).Value.Metadata["sha256"]);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(await (await OpenAsync()).GetLocalPathAsync(m, "weights.bin")));
+    }
+
+    [Fact]
+    public async Task A_failed_commit_resumes_and_uploads_only_what_is_missing_or_changed()
+    {
+        var uploads = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var failOnce = 1;
+        var store = await OpenAsync(new BlobStoreOptions
+        {
+            FileConcurrency = 1,
+            // The first attempt dies right after c.bin went up (b.bin and a.bin before it, in name order).
+            TransferProgress = (blob, _) =>
+            {
+                uploads.Enqueue(blob[(blob.LastIndexOf('/') + 1)..]);
+                if (blob.EndsWith("/c.bin", StringComparison.Ordinal) && Interlocked.Exchange(ref failOnce, 0) == 1)
+                    throw new IOException("the machine went away");
+            },
+        });
+        var fp = NewFingerprint();
+        var staging = await store.BeginStagingAsync(fp);
+        foreach (var (name, seed) in new[] { ("a.bin", 1), ("b.bin", 2), ("c.bin", 3), ("d.bin", 4) })
+            await File.WriteAllBytesAsync(Path.Combine(staging.Directory, name), Bytes(3000, seed));
+        await Assert.ThrowsAnyAsync<Exception>(() => store.CommitAsync(staging, Info("train")));
+        Assert.Equal(["a.bin", "b.bin", "c.bin"], uploads);
+        Assert.Equal(ManifestLookup.Absent, await store.GetManifestAsync(fp));
+
+        // Between the attempts b.bin is rewritten: its blob no longer matches and goes up again.
+        await File.WriteAllBytesAsync(Path.Combine(staging.Directory, "b.bin"), Bytes(3000, 22));
+        uploads.Clear();
+        var m = await store.CommitAsync(staging, Info("train"));
+        Assert.Equal(["b.bin", "d.bin"], uploads);
+        var reader = await OpenAsync();
+        Assert.True((await reader.GetManifestAsync(fp, verifyHashes: true)).Found);
+        Assert.Equal(Bytes(3000, 22), await File.ReadAllBytesAsync(await reader.GetLocalPathAsync(m, "b.bin")));
+    }
+
+    [Fact]
+    public async Task The_committing_machine_reads_its_artifact_from_its_cache_and_others_download_it()
+    {
+        var (writer, other) = (await OpenAsync(), await OpenAsync());
+        var fp = NewFingerprint();
+        var m = await CommitAsync(writer, fp, "checkpoint.pt", Bytes(300_000, 8));
+        Assert.Equal(writer.Cache.EntryPath(m.File("checkpoint.pt")), writer.Cache.TryGet(m.File("checkpoint.pt")));
+
+        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.FileOf(m, m.File("checkpoint.pt"))).DeleteAsync();
+        Assert.Equal(Bytes(300_000, 8), await File.ReadAllBytesAsync(await writer.GetLocalPathAsync(m, "checkpoint.pt")));
+        var e = await Assert.ThrowsAsync<ArtifactCorruptException>(() => other.GetLocalPathAsync(m, "checkpoint.pt"));
+        Assert.Contains("missing", e.Message);
+    }
+
+    [Fact]
+    public async Task The_losers_of_a_commit_race_delete_their_uploads()
+    {
+        var fp = NewFingerprint();
+        var stores = new[] { await OpenAsync(), await OpenAsync(), await OpenAsync() };
+        var stagings = new List<StagingArea>();
+        for (var i = 0; i < stores.Length; i++)
+        {
+            stagings.Add(await stores[i].BeginStagingAsync(fp));
+            await File.WriteAllBytesAsync(Path.Combine(stagings[i].Directory, "out.bin"), Bytes(20_000, 30 + i));
+        }
+        var results = await Task.WhenAll(stores.Select((s, i) => s.CommitAsync(stagings[i], Info($"runner{i}"))));
+
+        var winner = results[0];
+        Assert.All(results, r => Assert.Equal(winner.UploadId, r.UploadId));
+        var left = new List<string>();
+        await foreach (var b in BlobTestUtil.Container(azurite, _container).GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = BlobLayout.ArtifactPrefix(fp) })) left.Add(b.Name);
+        Assert.Equal([BlobLayout.FileOf(winner, winner.File("out.bin"))], left);
+        // Only the winner's machine holds the bytes in its cache; a loser's own bytes were not adopted.
+        Assert.Equal(1, stores.Count(s => s.Cache.TryGet(winner.File("out.bin")) is not null));
+    }
+
+    [Fact]
+    public async Task Manifests_of_the_earlier_layout_are_still_read()
+    {
+        // Before upload folders, each file lay under its SHA-256 and manifests had no upload id.
+        var fp = NewFingerprint();
+        var bytes = Bytes(7000, 9);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var old = new Manifest(fp, Info("train"), [new ArtifactFile("x.bin", bytes.Length, sha)], DateTimeOffset.UtcNow);
+        await OpenAsync(); // creates the container
+        var container = BlobTestUtil.Container(azurite, _container);
+        await container.GetBlobClient($"artifacts/{fp}/{sha}/x.bin").UploadAsync(new BinaryData(bytes));
+        await container.GetBlobClient($"manifests/{fp}.json").UploadAsync(new BinaryData(ManifestJson.Serialize(old)));
+
+        var store = await OpenAsync();
+        var m = (await store.GetManifestAsync(fp, verifyHashes: true)).Manifest;
+        Assert.NotNull(m);
+        Assert.Null(m.UploadId);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(await store.GetLocalPathAsync(m, "x.bin")));
+    }
+
+    [Fact]
     public async Task A_crashed_holders_lease_expires_and_another_runner_takes_over()
     {
         var fp = NewFingerprint();
@@ -197,7 +304,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("shard.bin", Path.GetFileName(first));
 
         // The blob is gone, yet the verified local copy still serves the read.
-        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.File(fp, m.Files[0].Sha256, "shard.bin")).DeleteAsync();
+        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.FileOf(m, m.Files[0])).DeleteAsync();
         var second = await store.GetLocalPathAsync(m, "shard.bin");
         Assert.Equal(first, second);
         Assert.Equal(Bytes(200_000, 3), await File.ReadAllBytesAsync(second));
@@ -231,7 +338,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         var bytes = Bytes(5000, 4);
         var m = await CommitAsync(store, fp, "x.bin", bytes);
         bytes[0] ^= 1;
-        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.File(fp, m.Files[0].Sha256, "x.bin")).UploadAsync(new BinaryData(bytes), overwrite: true);
+        await BlobTestUtil.Container(azurite, _container).GetBlobClient(BlobLayout.FileOf(m, m.Files[0])).UploadAsync(new BinaryData(bytes), overwrite: true);
 
         var reader = await OpenAsync();
         var e = await Assert.ThrowsAsync<ArtifactCorruptException>(() => reader.GetLocalPathAsync(m, "x.bin"));
