@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Workflow.Execution;
@@ -173,6 +174,13 @@ public static class EngineCommands
                 AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would delete" : "deleted")} {m.Fingerprint[..12]} {Markup.Escape(m.Info.NodeId)} ({Bytes(m.TotalBytes)}, committed {m.CommittedUtc:yyyy-MM-dd HH:mm})");
             AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would free" : "freed")} {Bytes(report.BytesFreed)} in {report.Deleted.Count} artifacts; kept {report.Kept} " +
                                    $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")} and pinned runs){(leftovers > 0 ? $"; removed {leftovers} leftover staging/scratch folders" : "")}");
+            if (store is BlobArtifactStore blob)
+            {
+                // Uploads of commits that failed or lost a race and could not clean up after themselves.
+                var stale = await blob.CleanLeftoversAsync(TimeSpan.FromHours(parse.GetValue(grace)), parse.GetValue(dryRun), ct);
+                if (stale.Folders.Count > 0)
+                    AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would remove" : "removed")} {stale.Folders.Count} leftover upload folders ({Bytes(stale.Bytes)})");
+            }
             return 0;
         }));
         return cmd;

@@ -286,6 +286,78 @@ public sealed class BlobArtifactStore : IArtifactStore
         await DeletePrefixAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
     }
 
+    /// <summary>What <see cref="CleanLeftoversAsync"/> removed (or would remove).</summary>
+    public sealed record Leftovers(IReadOnlyList<string> Folders, long Bytes);
+
+    /// <summary>
+    /// Removes upload folders that no manifest lists: commits that failed, or lost a race and could not clean up.
+    /// A folder is left alone while anything in it is younger than <paramref name="grace"/>, while its fingerprint's
+    /// claim is held (a commit may be under way), and whenever its fingerprint's manifest cannot be read.
+    /// </summary>
+    public async Task<Leftovers> CleanLeftoversAsync(TimeSpan grace, bool dryRun, CancellationToken ct = default)
+    {
+        var cutoff = DateTimeOffset.UtcNow - grace;
+        var root = Name(BlobLayout.ArtifactFolder);
+        var blobs = await _resilience.RunAsync($"list '{root}'", _options.OperationTimeout, async c =>
+        {
+            var found = new List<(string Fp, string Folder, string Name, long Size, DateTimeOffset Modified)>();
+            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = root }, c).ConfigureAwait(false))
+                if (item.Name[root.Length..].Split('/', 3) is [var fp, var folder, _])
+                    found.Add((fp, folder, item.Name, item.Properties.ContentLength ?? 0, item.Properties.LastModified ?? DateTimeOffset.MaxValue));
+            return found;
+        }, ct).ConfigureAwait(false);
+
+        var removed = new List<string>();
+        long bytes = 0;
+        foreach (var artifact in blobs.GroupBy(b => b.Fp))
+        {
+            var fp = artifact.Key;
+            var listed = await ListedFoldersAsync(fp, ct).ConfigureAwait(false);
+            if (listed is null) continue;
+            var stale = artifact.GroupBy(b => b.Folder)
+                .Where(f => !listed.Contains(f.Key) && f.All(b => b.Modified < cutoff)).ToList();
+            if (stale.Count == 0 || await IsClaimedAsync(fp, ct).ConfigureAwait(false)) continue;
+            foreach (var folder in stale)
+            {
+                if (!dryRun)
+                    foreach (var b in folder)
+                        await DeleteBlobAsync(b.Name[Name("").Length..], ct).ConfigureAwait(false);
+                removed.Add($"{fp}/{folder.Key}");
+                bytes += folder.Sum(b => b.Size);
+            }
+        }
+        return new Leftovers(removed, bytes);
+    }
+
+    /// <summary>The upload folders the manifest of <paramref name="fp"/> lists (none without a manifest); null when
+    /// a manifest is there but unreadable, so nothing of it may be touched.</summary>
+    private async Task<HashSet<string>?> ListedFoldersAsync(string fp, CancellationToken ct)
+    {
+        var blob = Blob(BlobLayout.Manifest(fp));
+        var json = await _resilience.RunAsync($"read manifest '{blob.Name}'", _options.OperationTimeout, async c =>
+        {
+            try { return (byte[]?)(await blob.DownloadContentAsync(c).ConfigureAwait(false)).Value.Content.ToArray(); }
+            catch (RequestFailedException e) when (e.Status == 404) { return null; }
+        }, ct).ConfigureAwait(false);
+        if (json is null) return [];
+        try
+        {
+            var m = ManifestJson.Deserialize(json, blob.Name);
+            return m.UploadId is { } upload ? [upload] : m.Files.Select(f => f.Sha256).ToHashSet(StringComparer.Ordinal);
+        }
+        catch (InvalidDataException) { return null; }
+    }
+
+    private Task<bool> IsClaimedAsync(string fp, CancellationToken ct)
+    {
+        var blob = Blob(BlobLayout.Claim(fp));
+        return _resilience.RunAsync($"check claim '{blob.Name}'", _options.OperationTimeout, async c =>
+        {
+            try { return (await blob.GetPropertiesAsync(cancellationToken: c).ConfigureAwait(false)).Value.LeaseState == LeaseState.Leased; }
+            catch (RequestFailedException e) when (e.Status == 404) { return false; }
+        }, ct);
+    }
+
     // ---------------------------------------------------------------- scratch and claims
 
     /// <summary>A local folder: scratch is per machine (checkpoints of an attempt on another machine are not seen).</summary>

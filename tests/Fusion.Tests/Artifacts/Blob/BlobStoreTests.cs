@@ -202,6 +202,36 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Gc_removes_upload_folders_no_manifest_lists_once_old_and_unclaimed()
+    {
+        var store = await OpenAsync();
+        var container = BlobTestUtil.Container(azurite, _container);
+        // A committed artifact with a stray folder beside it (a race loser that died before cleaning up) ...
+        var done = NewFingerprint();
+        var m = await CommitAsync(store, done, "out.bin", Bytes(1000, 1));
+        await container.GetBlobClient(BlobLayout.File(done, "0123456789abcdef0123456789abcdef", "out.bin")).UploadAsync(new BinaryData(Bytes(500, 2)));
+        // ... and a commit that failed after its first file (no manifest).
+        var failed = NewFingerprint();
+        await container.GetBlobClient(BlobLayout.File(failed, "fedcba9876543210fedcba9876543210", "a.bin")).UploadAsync(new BinaryData(Bytes(300, 3)));
+
+        Assert.Empty((await store.CleanLeftoversAsync(TimeSpan.FromHours(1), dryRun: false)).Folders); // too recent
+        await using (await store.ClaimAsync(failed))
+        {
+            var whileClaimed = await store.CleanLeftoversAsync(TimeSpan.Zero, dryRun: false);
+            Assert.Equal([$"{done}/0123456789abcdef0123456789abcdef"], whileClaimed.Folders); // a held claim may be committing
+        }
+        var dry = await store.CleanLeftoversAsync(TimeSpan.Zero, dryRun: true);
+        Assert.Equal([$"{failed}/fedcba9876543210fedcba9876543210"], dry.Folders);
+        Assert.Equal(300, dry.Bytes);
+        Assert.Equal(dry.Folders, (await store.CleanLeftoversAsync(TimeSpan.Zero, dryRun: false)).Folders);
+
+        var left = new List<string>();
+        await foreach (var b in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = BlobLayout.ArtifactFolder })) left.Add(b.Name);
+        Assert.Equal([BlobLayout.FileOf(m, m.File("out.bin"))], left);
+        Assert.True((await (await OpenAsync()).GetManifestAsync(done, verifyHashes: true)).Found);
+    }
+
+    [Fact]
     public async Task Manifests_of_the_earlier_layout_are_still_read()
     {
         // Before upload folders, each file lay under its SHA-256 and manifests had no upload id.
