@@ -8,11 +8,15 @@ namespace Fusion.Cli;
 
 /// <summary>
 /// Shows a run as it happens: a Spectre.Console progress bar per running node (it/s and ETA) on a terminal, plain
-/// lines (progress every 10 s) when output is redirected.
+/// lines (progress every 10 s) when output is redirected; large blob-store transfers show the same way.
 /// </summary>
 public sealed class ConsoleRunObserver(ProgressContext? progress) : IRunObserver
 {
     private readonly ConcurrentDictionary<string, (ProgressTask? Task, ProgressMeter Meter)> running = new();
+    private readonly ConcurrentDictionary<string, (ProgressTask? Task, ProgressMeter Meter, string Label)> transfers = new();
+
+    /// <summary>Transfers below this size come and go too fast to be worth a line.</summary>
+    public const long ShownTransferBytes = 16L << 20;
     private static readonly Lock Gate = new();
 
     public void NodeWaiting(PlannedNode node, string why) => Line($"[yellow]…[/] {Markup.Escape(node.Id)} {Markup.Escape(why)}", $"wait    {node.Id}: {why}");
@@ -68,9 +72,37 @@ public sealed class ConsoleRunObserver(ProgressContext? progress) : IRunObserver
             $"{outcome.State.ToString().ToLowerInvariant(),-7} {node.Id} {node.Short} {word}{error}");
     }
 
+    /// <summary>
+    /// A blob store upload (commit) or download (into the local cache) of <paramref name="blob"/>, in MB; called from
+    /// the transfer's threads. Shows "⇅ NAME (FINGERPRINT)" from the blob name <c>…/artifacts/FP/UPLOAD/NAME</c>.
+    /// </summary>
+    public void Transfer(string blob, long done, long total)
+    {
+        if (total < ShownTransferBytes) return;
+        (ProgressTask? Task, ProgressMeter Meter, string Label) r;
+        lock (Gate)
+        {
+            if (!transfers.TryGetValue(blob, out r))
+            {
+                var parts = blob.Split('/');
+                var label = parts.Length >= 4 && parts[^4] == "artifacts" ? $"⇅ {parts[^1]} ({parts[^3][..Math.Min(12, parts[^3].Length)]})" : $"⇅ {parts[^1]}";
+                r = (progress?.AddTask(Markup.Escape(label), maxValue: total / 1e6), new ProgressMeter("MB"), label);
+                transfers[blob] = r;
+            }
+        }
+        r.Meter.Update(done / 1_000_000, total / 1_000_000);
+        if (r.Task is { } task) task.Value = done / 1e6;
+        else if (r.Meter.SinceLastPrint > TimeSpan.FromSeconds(10) || done == total)
+        {
+            r.Meter.MarkPrinted();
+            Plain($"        {r.Label}: {done / 1e6:F0}/{total / 1e6:F0} MB {r.Meter.RateText()} {r.Meter.EtaText()}".TrimEnd());
+        }
+        if (done == total && transfers.TryRemove(blob, out var finished)) finished.Task?.StopTask();
+    }
+
     /// <summary>Meter text for a progress task (rate and ETA).</summary>
     public string MeterText(ProgressTask task) =>
-        running.Values.FirstOrDefault(r => r.Task == task).Meter is { } m ? $"{m.RateText()} {m.EtaText()}".Trim() : "";
+        running.Values.Concat(transfers.Values.Select(t => (t.Task, t.Meter))).FirstOrDefault(r => r.Task == task).Meter is { } m ? $"{m.RateText()} {m.EtaText()}".Trim() : "";
 
     private void Line(string markup, string plain)
     {

@@ -71,10 +71,16 @@ public static class EngineCommands
                     .StartAsync(async ctx =>
                     {
                         observer = new ConsoleRunObserver(ctx);
+                        setup.OnTransfer = observer.Transfer;
                         return await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
                     });
             }
-            else run = await new Executor(store, registry, facts, loggers, new ConsoleRunObserver(null)).RunAsync(pipeline, options, shutdown.Token);
+            else
+            {
+                var observer = new ConsoleRunObserver(null);
+                setup.OnTransfer = observer.Transfer;
+                run = await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
+            }
             WriteRun(run);
             return run.State switch { RunState.Succeeded => 0, RunState.Interrupted => ExitInterrupted, _ => ExitFailed };
         }));
@@ -120,7 +126,7 @@ public static class EngineCommands
         var cmd = new Command("status", "Runs from the run ledger, or one run's nodes with their state and timings.") { runArg, store, limit };
         cmd.SetAction((parse, ct) => Guarded(async () =>
         {
-            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
+            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
             var documents = new EngineDocuments(s);
             var pins = await documents.GetPinsAsync(ct);
             if (parse.GetValue(runArg) is not { } id)
@@ -197,7 +203,7 @@ public static class EngineCommands
                 : new Command("unpin", "Let gc collect a run's artifacts again.") { runArg, store };
             cmd.SetAction((parse, ct) => Guarded(async () =>
             {
-                await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
+                await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
                 var documents = new EngineDocuments(s);
                 var pins = (await documents.GetPinsAsync(ct)).ToList();
                 if (parse.GetValue(runArg) is not { } id)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Reflection;
+using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Models;
@@ -31,8 +32,12 @@ public sealed class EngineSetup
     public IArtifactStore OpenStore(ParseResult parse)
     {
         // Opening a blob store checks its credentials at once; the CLI opens it once per command.
-        return ArtifactStores.OpenAsync(parse.GetValue(Store)).GetAwaiter().GetResult();
+        var options = new BlobStoreOptions { TransferProgress = (blob, done, total) => OnTransfer?.Invoke(blob, done, total) };
+        return ArtifactStores.OpenAsync(parse.GetValue(Store), options).GetAwaiter().GetResult();
     }
+
+    /// <summary>Where a blob store's transfers report (set once the display exists, which is after the store opens).</summary>
+    public Action<string, long, long>? OnTransfer { get; set; }
 
     public StageRegistry Registry(ParseResult parse)
     {

@@ -21,7 +21,7 @@ public static class ReportCommand
         var cmd = new Command("report", "Show a run's results report (claims, results table, plots, sample grids).") { runArg, store, output };
         cmd.SetAction(async (parse, ct) =>
         {
-            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct);
+            await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
             var documents = new EngineDocuments(s);
             var wanted = parse.GetValue(runArg);
             var runs = wanted is null ? await documents.ListRunsAsync(ct) : [(await documents.FindRunAsync(wanted, ct))?.RunId ?? wanted];

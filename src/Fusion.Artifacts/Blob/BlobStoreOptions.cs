@@ -48,6 +48,7 @@ public sealed record BlobStoreOptions
     /// <summary>Creates the container when missing (needs account-level rights; a missing right is ignored).</summary>
     public bool CreateContainer { get; init; } = true;
 
-    /// <summary>Called with (blob name, bytes so far) during file uploads and downloads, e.g. for a progress bar.</summary>
-    public Action<string, long>? TransferProgress { get; init; }
+    /// <summary>Called with (blob name, bytes so far, total bytes) during file uploads and downloads, e.g. for a
+    /// progress bar; from several threads at once.</summary>
+    public Action<string, long, long>? TransferProgress { get; init; }
 }

@@ -32,7 +32,7 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
     {
         await using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var size = input.Length;
-        var progress = Progress(blob.Name);
+        var progress = Progress(blob.Name, size);
         if (size <= options.BlockBytes)
         {
             var bytes = new byte[size];
@@ -141,7 +141,7 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
         var count = (size + block - 1) / block;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var window = new Queue<Task<(byte[] Buffer, int Length)>>();
-        var progress = Progress(blob.Name);
+        var progress = Progress(blob.Name, size);
         long next = 0, done = 0;
         try
         {
@@ -212,8 +212,8 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
     /// <summary>Time limit of one transfer attempt: the operation limit plus the bytes at the slowest tolerated rate.</summary>
     public TimeSpan TransferTimeout(long bytes) => options.OperationTimeout + TimeSpan.FromSeconds(bytes / options.MinTransferBytesPerSecond);
 
-    private IProgress<long>? Progress(string blobName) =>
-        options.TransferProgress is { } report ? new SyncProgress(bytes => report(blobName, bytes)) : null;
+    private IProgress<long>? Progress(string blobName, long size) =>
+        options.TransferProgress is { } report ? new SyncProgress(bytes => report(blobName, bytes, size)) : null;
 
     private sealed class SyncProgress(Action<long> report) : IProgress<long>
     {

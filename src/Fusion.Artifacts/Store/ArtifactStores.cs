@@ -10,11 +10,11 @@ public static class ArtifactStores
     public static string Resolve(string? location) =>
         location is { Length: > 0 } ? location : Environment.GetEnvironmentVariable("FUSION_STORE") is { Length: > 0 } env ? env : ".fusion";
 
-    public static async Task<IArtifactStore> OpenAsync(string? location, CancellationToken ct = default)
+    public static async Task<IArtifactStore> OpenAsync(string? location, BlobStoreOptions? blobOptions = null, CancellationToken ct = default)
     {
         var where = Resolve(location);
         return BlobStoreAddress.IsBlobAddress(where)
-            ? await BlobArtifactStore.OpenAsync(where, BlobCredential.FromEnvironment(), ct: ct)
+            ? await BlobArtifactStore.OpenAsync(where, BlobCredential.FromEnvironment(), blobOptions, ct)
             : new LocalArtifactStore(where);
     }
 }

@@ -7,10 +7,11 @@ public static class FusionCli
 {
     public static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "fusion.dll");
 
-    public static Process Start(IEnumerable<string> args, string? workDir = null)
+    public static Process Start(IEnumerable<string> args, string? workDir = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workDir is not null) info.WorkingDirectory = workDir;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         foreach (var a in new[] { Dll }.Concat(args)) info.ArgumentList.Add(a);
         return Process.Start(info)!;
     }
@@ -26,9 +27,10 @@ public static class FusionCli
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    public static async Task<(int Code, string Output)> RunAsync(IEnumerable<string> args, TimeSpan timeout, string? workDir = null)
+    public static async Task<(int Code, string Output)> RunAsync(IEnumerable<string> args, TimeSpan timeout, string? workDir = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var process = Start(args, workDir);
+        using var process = Start(args, workDir, environment);
         return await FinishAsync(process, timeout);
     }
 }

@@ -90,7 +90,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
             RetryBaseDelay = TimeSpan.FromMilliseconds(100), OperationTimeout = TimeSpan.FromSeconds(5),
             // Progress is reported synchronously by the upload: holding it after the first MiB keeps the upload in
             // flight until Azurite is dead, however fast or slow the machine.
-            TransferProgress = (_, done) => { if (done >= 1 << 20 && started.TrySetResult()) killed.Task.Wait(TimeSpan.FromSeconds(60)); },
+            TransferProgress = (_, done, _) => { if (done >= 1 << 20 && started.TrySetResult()) killed.Task.Wait(TimeSpan.FromSeconds(60)); },
         };
         var store = await OpenAsync(fragile);
         var staging = await store.BeginStagingAsync(fp);
@@ -140,7 +140,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         {
             FileConcurrency = 1,
             // The first attempt dies right after c.bin went up (b.bin and a.bin before it, in name order).
-            TransferProgress = (blob, _) =>
+            TransferProgress = (blob, _, _) =>
             {
                 uploads.Enqueue(blob[(blob.LastIndexOf('/') + 1)..]);
                 if (blob.EndsWith("/c.bin", StringComparison.Ordinal) && Interlocked.Exchange(ref failOnce, 0) == 1)
@@ -229,6 +229,28 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         await foreach (var b in container.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = BlobLayout.ArtifactFolder })) left.Add(b.Name);
         Assert.Equal([BlobLayout.FileOf(m, m.File("out.bin"))], left);
         Assert.True((await (await OpenAsync()).GetManifestAsync(done, verifyHashes: true)).Found);
+    }
+
+    [Fact]
+    public async Task Fusion_run_on_a_blob_store_shows_large_transfers_and_reuses_its_artifacts()
+    {
+        await OpenAsync(); // creates the container
+        // 17 MB of output: above the size from which the CLI shows a transfer.
+        var pipeline = _temp["big.yaml"];
+        await File.WriteAllTextAsync(pipeline, "stages:\n  big:\n    kind: constant\n    params: {text: x, repeat: 17000000}\n");
+        var plugin = typeof(Fusion.Tests.Workflow.ConstantStage).Assembly.Location;
+        var environment = new Dictionary<string, string> { ["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString, ["HOME"] = _temp["home"] };
+        string[] args = ["run", pipeline, "--store", Location, "--plugin", plugin, "--device", "cpu"];
+
+        var (code, output) = await FusionCli.RunAsync(args, TimeSpan.FromMinutes(2), _temp.Path, environment);
+        Assert.True(code == 0, output);
+        Assert.Matches(@"⇅ out\.txt \([0-9a-f]{12}\): 17/17 MB", output); // redirected output: plain lines
+        Assert.DoesNotContain(AzuriteProcess.AccountKey, output);
+
+        var (again, cached) = await FusionCli.RunAsync(args, TimeSpan.FromMinutes(2), _temp.Path, environment);
+        Assert.True(again == 0, cached);
+        Assert.Contains("cached", cached);
+        Assert.DoesNotContain("⇅", cached);
     }
 
     [Fact]
