@@ -1,4 +1,5 @@
 using Fusion.Artifacts.Tables;
+using Fusion.Datasets.Coco;
 using Fusion.Models;
 using Fusion.Reproduction.Shapes;
 using Fusion.Workflow.Stages;
@@ -9,7 +10,8 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class ShapesEncodeParams
 {
-    /// <summary>Evaluation prompts: the first N val images in id order, one caption each chosen with <see cref="EvalSeed"/>.</summary>
+    /// <summary>Evaluation prompts: the first N val images in id order, one caption each chosen with <see cref="EvalSeed"/>
+    /// (<see cref="EvalCaptions.Choose(IEnumerable{CaptionRow}, int, long, string)"/>, as for COCO).</summary>
     public int EvalCount { get; set; } = 256;
     public long EvalSeed { get; set; } = 1;
     /// <summary>Fixed prompts for the sample grids (counting and spatial relations).</summary>
@@ -31,7 +33,7 @@ public sealed class ShapesEncodeParams
 public sealed class ShapesEncodeStage : StageKind<ShapesEncodeParams>
 {
     public override string Name => "shapes-encode";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2"; // 2: evaluation captions by the shared EvalCaptions rule
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("clip")];
     public override IReadOnlyList<string> Outputs => ["train/contexts.parquet", "null_context.parquet", "eval/contexts.parquet", "eval/captions.parquet", "grid/contexts.parquet"];
 
@@ -60,21 +62,12 @@ public sealed class ShapesEncodeStage : StageKind<ShapesEncodeParams>
         await Encode(context.OutputPath("null_context.parquet"), [new CaptionToEncode(0, null, 0, "")], false);
 
         var val = await CaptionsTable.ReadAllAsync((await data.PathsAsync("val", "captions.parquet", ct)).Single(), ct);
-        var eval = EvalCaptions(val, p.EvalCount, p.EvalSeed);
-        await CaptionsTable.WriteAsync(context.OutputPath("eval/captions.parquet"), eval,
-            new Dictionary<string, string> { ["eval.seed"] = p.EvalSeed.ToString(), ["eval.count"] = eval.Count.ToString() }, ct: ct);
+        var eval = EvalCaptions.Choose(val, p.EvalCount, p.EvalSeed, "shapes val captions");
+        await EvalCaptions.WriteAsync(context.OutputPath("eval/captions.parquet"), eval, p.EvalSeed, ct);
         await Encode(context.OutputPath("eval/contexts.parquet"), eval.Select(c => new CaptionToEncode(c.CaptionId, null, c.ImageId, c.Text)).ToList(), true);
         await Encode(context.OutputPath("grid/contexts.parquet"), p.GridPrompts.Select(t => new CaptionToEncode(0, t, 0, t)).ToList(), false);
         context.Summary["train_captions"] = train.Count.ToString();
         context.Summary["eval_captions"] = eval.Count.ToString();
     }
 
-    /// <summary>The first <paramref name="count"/> images in ascending id order, one caption each drawn with a seeded generator.</summary>
-    public static List<CaptionRow> EvalCaptions(IReadOnlyList<CaptionRow> captions, int count, long seed)
-    {
-        var images = captions.GroupBy(c => c.ImageId).OrderBy(g => g.Key).Take(count).ToList();
-        if (images.Count < count) throw new ArgumentException($"eval_count {count} exceeds the {images.Count} captioned val images");
-        var rng = new Random(unchecked((int)seed));
-        return images.Select(g => { var list = g.OrderBy(c => c.CaptionId).ToList(); return list[rng.Next(list.Count)]; }).ToList();
-    }
 }

@@ -74,6 +74,17 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("grid-intermediate-cross.png", markdown);
         Assert.Contains("CLIP Score convention", markdown);
 
+        // 2a. The evaluation prompts follow the rule COCO's do (EvalCaptions), with the seed recorded.
+        var text = await ManifestOf(clean, nodes["text"].Fingerprint);
+        var data = await ManifestOf(clean, nodes["data"].Fingerprint);
+        var evalFile = await clean.GetLocalPathAsync(text, "eval/captions.parquet");
+        var seed = long.Parse((await ParquetTable.ReadMetadataAsync(evalFile))[Fusion.Datasets.Coco.EvalCaptions.SeedKey], CultureInfo.InvariantCulture);
+        var evalRows = await CaptionsTable.ReadAllAsync(evalFile);
+        var val = new List<CaptionRow>();
+        foreach (var f in data.Files.Where(f => f.Name.StartsWith("val/", StringComparison.Ordinal) && f.Name.EndsWith("captions.parquet", StringComparison.Ordinal)).OrderBy(f => f.Name, StringComparer.Ordinal))
+            val.AddRange(await CaptionsTable.ReadAllAsync(await clean.GetLocalPathAsync(data, f.Name)));
+        Assert.Equal(Fusion.Datasets.Coco.EvalCaptions.Choose(val, evalRows.Count, seed, "val").Select(e => e.CaptionId), evalRows.Select(r => r.CaptionId));
+
         // 2b. The nightly worker's rules (infra/worker/worker.json) judge every metric this pipeline reports: the run
         //     checked against itself as the baseline passes, with nothing left incomparable.
         var rules = WorkerConfig().GetSection("Worker:Regression").Get<RegressionOptions>()!;
