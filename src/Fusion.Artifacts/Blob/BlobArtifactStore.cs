@@ -175,7 +175,23 @@ public sealed class BlobArtifactStore : IArtifactStore
         return Task.FromResult(new StagingArea(fingerprint, dir.FullName));
     }
 
+    /// <summary>
+    /// Commits in the order the class summary describes. An outage that outlasts the per-operation retries pauses the
+    /// commit (<see cref="BlobStoreOptions.CommitRetryDelays"/>) and resumes it with the uploads already made.
+    /// </summary>
     public async Task<Manifest> CommitAsync(StagingArea staging, ManifestInfo info, CancellationToken ct = default)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try { return await CommitOnceAsync(staging, info, ct).ConfigureAwait(false); }
+            catch (BlobStoreException e) when (e.IsTransient && attempt < _options.CommitRetryDelays.Count)
+            {
+                await Task.Delay(_options.CommitRetryDelays[attempt], ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<Manifest> CommitOnceAsync(StagingArea staging, ManifestInfo info, CancellationToken ct)
     {
         var fp = CheckFingerprint(staging.Fingerprint);
         if (!Directory.Exists(staging.Directory))

@@ -87,7 +87,7 @@ internal sealed class BlobResilience
         };
         var detail = Scrub(Summarize(e));
         var codePart = status != 0 ? $" [HTTP {status}{(code is { Length: > 0 } ? " " + code : "")}]" : "";
-        return new BlobStoreException($"{_location}: {what}: {why}{codePart}. {detail}", status, code);
+        return new BlobStoreException($"{_location}: {what}: {why}{codePart}. {detail}", status, code, IsTransient(e, CancellationToken.None));
     }
 
     private static (int Status, string? Code) Find(Exception e) => e switch

@@ -33,6 +33,12 @@ public sealed record BlobStoreOptions
 
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Pauses before resuming a commit that failed because the service could not be reached (after the per-operation
+    /// retries): the node's work is done and staged, and a resumed commit keeps what it already uploaded. Empty: fail.
+    /// </summary>
+    public IReadOnlyList<TimeSpan> CommitRetryDelays { get; init; } = [TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120)];
+
     /// <summary>Retries inside the SDK per request; kept low because whole operations are retried above it.</summary>
     public int SdkMaxRetries { get; init; } = 1;
 

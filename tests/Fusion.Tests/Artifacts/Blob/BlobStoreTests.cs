@@ -86,7 +86,7 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fragile = new BlobStoreOptions
         {
-            BlockBytes = 128 << 10, TransferConcurrency = 1, MaxRetries = 1, SdkMaxRetries = 0,
+            BlockBytes = 128 << 10, TransferConcurrency = 1, MaxRetries = 1, SdkMaxRetries = 0, CommitRetryDelays = [],
             RetryBaseDelay = TimeSpan.FromMilliseconds(100), OperationTimeout = TimeSpan.FromSeconds(5),
             // Progress is reported synchronously by the upload: holding it after the first MiB keeps the upload in
             // flight until Azurite is dead, however fast or slow the machine.
@@ -112,6 +112,47 @@ public sealed class BlobStoreTests(AzuriteFixture azurite) : IAsyncLifetime
         var m = await CommitAsync(rerun, fp, "weights.bin", bytes);
         Assert.True((await (await OpenAsync()).GetManifestAsync(fp, verifyHashes: true)).Found);
         Assert.Equal(SHA256.HashData(bytes), SHA256.HashData(await File.ReadAllBytesAsync(await rerun.GetLocalPathAsync(m, "weights.bin"))));
+    }
+
+    [Fact]
+    public async Task A_commit_waits_out_an_outage_and_resumes_its_uploads()
+    {
+        var fp = NewFingerprint();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = 1;
+        var store = await OpenAsync(new BlobStoreOptions
+        {
+            BlockBytes = 128 << 10, TransferConcurrency = 1, FileConcurrency = 1, MaxRetries = 1, SdkMaxRetries = 0,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(100), OperationTimeout = TimeSpan.FromSeconds(5),
+            CommitRetryDelays = [TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20)],
+            // The outage begins while b.bin is half up (a.bin is done): the progress report holds until Azurite is down.
+            TransferProgress = (blob, done, _) =>
+            {
+                if (blob.EndsWith("/b.bin", StringComparison.Ordinal) && done >= 1 << 20 && Interlocked.Exchange(ref hold, 0) == 1)
+                {
+                    started.SetResult();
+                    killed.Task.Wait(TimeSpan.FromSeconds(60));
+                }
+            },
+        });
+        var staging = await store.BeginStagingAsync(fp);
+        await File.WriteAllBytesAsync(Path.Combine(staging.Directory, "a.bin"), Bytes(50_000, 1));
+        await File.WriteAllBytesAsync(Path.Combine(staging.Directory, "b.bin"), Bytes(4 << 20, 2));
+
+        var commit = store.CommitAsync(staging, Info("train"));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        // The service goes away: stopped rather than killed, because a killed Azurite can lose its last seconds of
+        // metadata (this test's new container among them), which real storage never does.
+        await azurite.Azurite.StopAsync();
+        killed.SetResult();
+        await azurite.RestartAsync(); // while the commit pauses after its per-operation retries gave up
+
+        var m = await commit.WaitAsync(TimeSpan.FromSeconds(90));
+        var reader = await OpenAsync();
+        Assert.True((await reader.GetManifestAsync(fp, verifyHashes: true)).Found);
+        Assert.Equal(Bytes(4 << 20, 2), await File.ReadAllBytesAsync(await reader.GetLocalPathAsync(m, "b.bin")));
+        Assert.False(Directory.Exists(staging.Directory));
     }
 
     [Fact]
