@@ -9,12 +9,13 @@ using Fusion.Artifacts.Store;
 namespace Fusion.Artifacts.Blob;
 
 /// <summary>
-/// Artifact store in an Azure Blob container (layout: <see cref="BlobLayout"/>). Commits upload the files
-/// (content-addressed, in parallel blocks with per-block MD5 checked by the service), then create the manifest with
-/// If-None-Match: * so the first committer wins and later ones get its manifest. Readers trust only manifests whose
-/// files are all present with the right sizes. Claims are renewed blob leases. Files are read through a local,
-/// verified, size-bounded <see cref="ContentCache"/>. Staging and scratch are local folders: scratch is per machine
-/// (a rerun on another machine starts without the previous attempt's checkpoints).
+/// Artifact store in an Azure Blob container (layout: <see cref="BlobLayout"/>). Commits upload the files into the
+/// staging area's own folder (in parallel blocks with per-block MD5 checked by the service, SHA-256 computed on the
+/// way), then create the manifest with If-None-Match: * so the first committer wins and later ones get its manifest.
+/// Readers trust only manifests whose files are all present with the right sizes. Claims are renewed blob leases.
+/// Files are read through a local, verified, size-bounded <see cref="ContentCache"/>, which also takes in the files
+/// this machine committed. Staging and scratch are local folders: scratch is per machine (a rerun on another machine
+/// starts without the previous attempt's checkpoints).
 /// </summary>
 public sealed class BlobArtifactStore : IArtifactStore
 {
