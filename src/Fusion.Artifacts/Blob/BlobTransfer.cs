@@ -50,6 +50,7 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
         var ids = new List<string>();
         var staged = new List<Task>();
         long done = 0;
+        var reporting = new Lock();
 
         async Task StageAsync(string id, byte[] buffer, int length, long offset)
         {
@@ -58,7 +59,8 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
                 await resilience.RunAsync($"upload '{blob.Name}' block at byte {offset}", TransferTimeout(length), c =>
                     blob.StageBlockAsync(id, new MemoryStream(buffer, 0, length, writable: false), new BlockBlobStageBlockOptions { TransferValidation = Md5 }, c),
                     stop.Token).ConfigureAwait(false);
-                progress?.Report(Interlocked.Add(ref done, length));
+                // Under a lock, so the cumulative counts arrive in increasing order and the total exactly once, last.
+                lock (reporting) progress?.Report(done += length);
             }
             catch
             {
