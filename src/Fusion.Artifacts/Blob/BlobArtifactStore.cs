@@ -97,26 +97,18 @@ public sealed class BlobArtifactStore : IArtifactStore
 
     private async Task<(ManifestLookup Lookup, ETag? ETag)> ReadManifestAsync(string fp, bool verifyHashes, CancellationToken ct)
     {
-        var blob = Blob(BlobLayout.Manifest(fp));
-        var read = await _resilience.RunAsync($"read manifest '{blob.Name}'", _options.OperationTimeout, async c =>
-        {
-            try
-            {
-                var r = await blob.DownloadContentAsync(c).ConfigureAwait(false);
-                return ((byte[]?)r.Value.Content.ToArray(), (ETag?)r.Value.Details.ETag);
-            }
-            catch (RequestFailedException e) when (e.Status == 404) { return ((byte[]?)null, (ETag?)null); }
-        }, ct).ConfigureAwait(false);
-        if (read.Item1 is not { } json) return (ManifestLookup.Absent, null);
+        var (blob, json, etag) = await DownloadManifestAsync(fp, ct).ConfigureAwait(false);
+        if (json is null) return (ManifestLookup.Absent, null);
 
         Manifest m;
         try { m = ManifestJson.Deserialize(json, $"{Location}/{blob.Name}"); }
-        catch (InvalidDataException e) { return (new ManifestLookup(null, e.Message), read.Item2); }
+        catch (InvalidDataException e) { return (new ManifestLookup(null, e.Message), etag); }
         if (m.Fingerprint != fp)
-            return (new ManifestLookup(null, $"{Location}/{blob.Name}: manifest is for fingerprint {m.Fingerprint}"), read.Item2);
+            return (new ManifestLookup(null, $"{Location}/{blob.Name}: manifest is for fingerprint {m.Fingerprint}"), etag);
 
         var problems = new List<string>();
-        var sizes = await ListSizesAsync(BlobLayout.FilesPrefix(m), ct).ConfigureAwait(false);
+        var sizes = (await ListAsync(BlobLayout.FilesPrefix(m), ct).ConfigureAwait(false))
+            .ToDictionary(i => i.Name, i => i.Properties.ContentLength ?? -1, StringComparer.Ordinal);
         foreach (var f in m.Files)
         {
             if (!sizes.TryGetValue(Name(BlobLayout.FileOf(m, f)), out var size)) problems.Add($"file '{f.Name}' is missing");
@@ -133,8 +125,24 @@ public sealed class BlobArtifactStore : IArtifactStore
             problems.AddRange(bad.Order(StringComparer.Ordinal));
         }
         return problems.Count == 0
-            ? (new ManifestLookup(m, null), read.Item2)
-            : (new ManifestLookup(null, $"{Location}: artifact {fp} ({m.Info.NodeId}) is broken, treated as absent: {string.Join("; ", problems)}"), read.Item2);
+            ? (new ManifestLookup(m, null), etag)
+            : (new ManifestLookup(null, $"{Location}: artifact {fp} ({m.Info.NodeId}) is broken, treated as absent: {string.Join("; ", problems)}"), etag);
+    }
+
+    /// <summary>The manifest blob's bytes and ETag (null, null when there is none).</summary>
+    private async Task<(BlobClient Blob, byte[]? Json, ETag? ETag)> DownloadManifestAsync(string fp, CancellationToken ct)
+    {
+        var blob = Blob(BlobLayout.Manifest(fp));
+        var (json, etag) = await _resilience.RunAsync($"read manifest '{blob.Name}'", _options.OperationTimeout, async c =>
+        {
+            try
+            {
+                var r = await blob.DownloadContentAsync(c).ConfigureAwait(false);
+                return ((byte[]?)r.Value.Content.ToArray(), (ETag?)r.Value.Details.ETag);
+            }
+            catch (RequestFailedException e) when (e.Status == 404) { return ((byte[]?)null, (ETag?)null); }
+        }, ct).ConfigureAwait(false);
+        return (blob, json, etag);
     }
 
     private Task<string> HashBlobAsync(string relative, long size, CancellationToken ct)
@@ -148,24 +156,18 @@ public sealed class BlobArtifactStore : IArtifactStore
         }, ct);
     }
 
-    /// <summary>Size and recorded SHA-256 (metadata, when present) of each blob below the prefix, by full name.</summary>
-    private Task<Dictionary<string, (long Size, string? Sha256)>> ListHashesAsync(string relativePrefix, CancellationToken ct) =>
+    /// <summary>The blobs below the prefix (full names), with their metadata when asked.</summary>
+    private Task<List<BlobItem>> ListAsync(string relativePrefix, CancellationToken ct, BlobTraits traits = BlobTraits.None) =>
         _resilience.RunAsync($"list '{Name(relativePrefix)}'", _options.OperationTimeout, async c =>
         {
-            var found = new Dictionary<string, (long, string?)>(StringComparer.Ordinal);
-            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = Name(relativePrefix), Traits = BlobTraits.Metadata }, c).ConfigureAwait(false))
-                found[item.Name] = (item.Properties.ContentLength ?? -1, item.Metadata is { } meta && meta.TryGetValue(BlobTransfer.Sha256Metadata, out var sha) ? sha : null);
+            var found = new List<BlobItem>();
+            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = Name(relativePrefix), Traits = traits }, c).ConfigureAwait(false))
+                found.Add(item);
             return found;
         }, ct);
 
-    private Task<Dictionary<string, long>> ListSizesAsync(string relativePrefix, CancellationToken ct) =>
-        _resilience.RunAsync($"list '{Name(relativePrefix)}'", _options.OperationTimeout, async c =>
-        {
-            var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = Name(relativePrefix) }, c).ConfigureAwait(false))
-                sizes[item.Name] = item.Properties.ContentLength ?? -1;
-            return sizes;
-        }, ct);
+    private async Task<List<string>> ListNamesAsync(string relativePrefix, CancellationToken ct) =>
+        (await ListAsync(relativePrefix, ct).ConfigureAwait(false)).Select(i => i.Name).Order(StringComparer.Ordinal).ToList();
 
     // ---------------------------------------------------------------- commit
 
@@ -208,7 +210,7 @@ public sealed class BlobArtifactStore : IArtifactStore
         // blobs and the hash can be computed during the upload. A rerun of a failed commit of this staging area
         // resumes: a blob already there is kept when its recorded SHA-256 matches the local file's.
         var upload = UploadId(staging);
-        var present = await ListHashesAsync(BlobLayout.UploadPrefix(fp, upload), ct).ConfigureAwait(false);
+        var present = (await ListAsync(BlobLayout.UploadPrefix(fp, upload), ct, BlobTraits.Metadata).ConfigureAwait(false)).ToDictionary(i => i.Name, StringComparer.Ordinal);
         var files = new ArtifactFile[paths.Length];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.FileConcurrency, CancellationToken = ct };
         await Parallel.ForEachAsync(Enumerable.Range(0, paths.Length), parallel, async (i, c) =>
@@ -216,7 +218,8 @@ public sealed class BlobArtifactStore : IArtifactStore
             var (path, name) = paths[i];
             var size = new FileInfo(path).Length;
             var blob = _container.GetBlockBlobClient(Name(BlobLayout.File(fp, upload, name)));
-            var sha = present.TryGetValue(blob.Name, out var there) && there.Size == size && there.Sha256 is { } recorded
+            var sha = present.TryGetValue(blob.Name, out var there) && there.Properties.ContentLength == size
+                      && there.Metadata is { } meta && meta.TryGetValue(BlobTransfer.Sha256Metadata, out var recorded)
                       && await ContentCache.Sha256Async(path, c).ConfigureAwait(false) == recorded
                 ? recorded
                 : await _transfer.UploadHashedAsync(path, blob, c).ConfigureAwait(false);
@@ -224,6 +227,7 @@ public sealed class BlobArtifactStore : IArtifactStore
         }).ConfigureAwait(false);
 
         var manifest = new Manifest(fp, info, files, DateTimeOffset.UtcNow, upload);
+        var staged = paths.Select((p, i) => (p.Path, files[i])).ToList();
         var json = ManifestJson.Serialize(manifest);
         var blob = Blob(BlobLayout.Manifest(fp));
         var condition = new BlobRequestConditions { IfNoneMatch = ETag.All };
@@ -238,14 +242,14 @@ public sealed class BlobArtifactStore : IArtifactStore
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412) { return false; }
             }, ct).ConfigureAwait(false);
-            if (created) return Consumed(staging, manifest, paths.Select((p, i) => (p.Path, files[i])));
+            if (created) return Consumed(staging, manifest, staged);
 
             // Someone else committed first (or our own earlier attempt did): theirs stands if it is whole.
             var (theirs, etag) = await ReadManifestAsync(fp, false, ct).ConfigureAwait(false);
             if (theirs.Manifest is { } winner)
             {
                 if (winner.UploadId != upload) await DeletePrefixAsync(BlobLayout.UploadPrefix(fp, upload), ct).ConfigureAwait(false);
-                return Consumed(staging, winner, paths.Select((p, i) => (p.Path, files[i])));
+                return Consumed(staging, winner, staged);
             }
             if (attempt >= 4)
                 throw new BlobStoreException($"{Location}: commit of {fp} kept racing with other writers of its manifest; giving up");
@@ -291,7 +295,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     public async IAsyncEnumerable<string> ListArtifactsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         var prefix = Name(BlobLayout.ManifestFolder);
-        foreach (var name in (await ListSizesAsync(BlobLayout.ManifestFolder, ct).ConfigureAwait(false)).Keys.Order(StringComparer.Ordinal))
+        foreach (var name in await ListNamesAsync(BlobLayout.ManifestFolder, ct).ConfigureAwait(false))
             if (name.EndsWith(".json", StringComparison.Ordinal))
                 yield return name[prefix.Length..^".json".Length];
     }
@@ -315,14 +319,10 @@ public sealed class BlobArtifactStore : IArtifactStore
     {
         var cutoff = DateTimeOffset.UtcNow - grace;
         var root = Name(BlobLayout.ArtifactFolder);
-        var blobs = await _resilience.RunAsync($"list '{root}'", _options.OperationTimeout, async c =>
-        {
-            var found = new List<(string Fp, string Folder, string Name, long Size, DateTimeOffset Modified)>();
-            await foreach (var item in _container.GetBlobsAsync(new GetBlobsOptions { Prefix = root }, c).ConfigureAwait(false))
-                if (item.Name[root.Length..].Split('/', 3) is [var fp, var folder, _])
-                    found.Add((fp, folder, item.Name, item.Properties.ContentLength ?? 0, item.Properties.LastModified ?? DateTimeOffset.MaxValue));
-            return found;
-        }, ct).ConfigureAwait(false);
+        var blobs = new List<(string Fp, string Folder, string Name, long Size, DateTimeOffset Modified)>();
+        foreach (var item in await ListAsync(BlobLayout.ArtifactFolder, ct).ConfigureAwait(false))
+            if (item.Name[root.Length..].Split('/', 3) is [var fp, var folder, _])
+                blobs.Add((fp, folder, item.Name, item.Properties.ContentLength ?? 0, item.Properties.LastModified ?? DateTimeOffset.MaxValue));
 
         var removed = new List<string>();
         long bytes = 0;
@@ -350,12 +350,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     /// a manifest is there but unreadable, so nothing of it may be touched.</summary>
     private async Task<HashSet<string>?> ListedFoldersAsync(string fp, CancellationToken ct)
     {
-        var blob = Blob(BlobLayout.Manifest(fp));
-        var json = await _resilience.RunAsync($"read manifest '{blob.Name}'", _options.OperationTimeout, async c =>
-        {
-            try { return (byte[]?)(await blob.DownloadContentAsync(c).ConfigureAwait(false)).Value.Content.ToArray(); }
-            catch (RequestFailedException e) when (e.Status == 404) { return null; }
-        }, ct).ConfigureAwait(false);
+        var (blob, json, _) = await DownloadManifestAsync(fp, ct).ConfigureAwait(false);
         if (json is null) return [];
         try
         {
@@ -445,7 +440,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     {
         var folder = prefix.Trim('/') is { Length: > 0 } p ? CheckDocumentPath(p) + "/" : "";
         var strip = Name(BlobLayout.DocumentFolder).Length;
-        foreach (var name in (await ListSizesAsync(BlobLayout.Document(folder), ct).ConfigureAwait(false)).Keys.Order(StringComparer.Ordinal))
+        foreach (var name in await ListNamesAsync(BlobLayout.Document(folder), ct).ConfigureAwait(false))
             yield return name[strip..];
     }
 
@@ -463,7 +458,7 @@ public sealed class BlobArtifactStore : IArtifactStore
     private async Task DeletePrefixAsync(string relativePrefix, CancellationToken ct)
     {
         var prefixLength = Name("").Length;
-        foreach (var name in (await ListSizesAsync(relativePrefix, ct).ConfigureAwait(false)).Keys)
+        foreach (var name in await ListNamesAsync(relativePrefix, ct).ConfigureAwait(false))
             await DeleteBlobAsync(name[prefixLength..], ct).ConfigureAwait(false);
     }
 
