@@ -94,8 +94,9 @@ public sealed class EngineSetup
 }
 
 /// <summary>
-/// Environment facts from TorchSharp: versions of TorchSharp and libtorch, the device type, the dtype, and
-/// "deterministic" when deterministic kernels were asked for (absent otherwise, so other fingerprints stay as they were).
+/// Environment facts from TorchSharp: versions of TorchSharp and libtorch, the device type, the dtype, on the CPU its kernel
+/// family, thread count and convolution policy, and "deterministic" when deterministic kernels were asked for (absent
+/// otherwise, so other fingerprints stay as they were).
 /// </summary>
 public sealed class TorchFacts(string device, string dtype, bool deterministic = false) : IEnvironmentFactsProvider
 {
@@ -105,13 +106,18 @@ public sealed class TorchFacts(string device, string dtype, bool deterministic =
     {
         if (dtype is not ("float32" or "bfloat16" or "float16" or "float64"))
             throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16 or float64)", SourceLocation.CommandLine, "--dtype");
+        var type = TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant();
         (string, string)[] all =
         [
             ("torchsharp", TorchEnvironment.TorchSharpVersion),
             ("libtorch", TorchEnvironment.LibTorchVersion),
-            (EnvironmentFacts.DeviceKey, TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant()),
+            (EnvironmentFacts.DeviceKey, type),
             (EnvironmentFacts.DtypeKey, dtype),
         ];
-        return facts ??= EnvironmentFacts.Of(deterministic ? [.. all, ("deterministic", "true")] : all);
+        // On the CPU the last bits depend on the kernel family, the intra-op thread count and how convolutions run.
+        (string, string)[] cpu = type == "cpu"
+            ? [("cpu.isa", TorchEnvironment.CpuIsa), ("threads", TorchSharp.torch.get_num_threads().ToString()), ("cpu.conv", ConvKernels.Fact)]
+            : [];
+        return facts ??= EnvironmentFacts.Of([.. all, .. cpu, .. deterministic ? [("deterministic", "true")] : Array.Empty<(string, string)>()]);
     }
 }

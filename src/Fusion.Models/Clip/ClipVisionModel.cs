@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using Fusion.Models.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -9,14 +10,14 @@ namespace Fusion.Models.Clip;
 public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter class_embedding;
-    private readonly Conv2d patch_embedding;
+    private readonly SafeConv2d patch_embedding;
     private readonly Embedding position_embedding;
     private readonly int imageSize;
 
     public ClipVisionEmbeddings(ClipConfig c) : base(nameof(ClipVisionEmbeddings))
     {
         class_embedding = nn.Parameter(zeros(c.Vision.Width));
-        patch_embedding = nn.Conv2d(3, c.Vision.Width, c.PatchSize, stride: c.PatchSize, bias: false);
+        patch_embedding = new SafeConv2d(3, c.Vision.Width, c.PatchSize, stride: c.PatchSize, bias: false);
         position_embedding = nn.Embedding(c.VisionPositions, c.Vision.Width);
         imageSize = c.ImageSize;
         RegisterComponents();

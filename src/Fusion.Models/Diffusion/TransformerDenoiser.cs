@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace Fusion.Models.Diffusion;
 /// </summary>
 public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
 {
-    private readonly Conv2d patch_embed;
+    private readonly SafeConv2d patch_embed;
     private readonly Linear context_embed;
     private readonly Parameter pos_embed;
     private readonly ModuleList<Block> blocks;
@@ -27,7 +28,7 @@ public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
             throw new ArgumentException($"need imageSize % patch == 0 and dim divisible by heads and 2 (image {imageSize}, patch {patch}, dim {dim}, heads {heads})");
         (_channels, _patch, _dim, _contextTokens) = (channels, patch, dim, contextTokens);
         var tokens = (imageSize / patch) * (imageSize / patch);
-        patch_embed = Conv2d(channels, dim, patch, stride: patch);
+        patch_embed = new SafeConv2d(channels, dim, patch, stride: patch);
         context_embed = Linear(contextDim, dim);
         pos_embed = Parameter(randn(1, 1 + contextTokens + tokens, dim) * 0.02);
         blocks = new ModuleList<Block>(Enumerable.Range(0, depth).Select(_ => new Block(dim, heads)).ToArray());

@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,13 +13,13 @@ namespace Fusion.Models.Inception;
 /// <summary>Conv2d (no bias) → BatchNorm2d(eps 0.001) → ReLU; keys `conv.weight`, `bn.*`.</summary>
 public sealed class BasicConv2d : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv;
+    private readonly SafeConv2d conv;
     private readonly BatchNorm2d bn;
 
     public BasicConv2d(long cin, long cout, (long, long) kernel, (long, long)? stride = null, (long, long)? padding = null)
         : base(nameof(BasicConv2d))
     {
-        conv = nn.Conv2d(cin, cout, kernel, stride: stride, padding: padding, bias: false);
+        conv = new SafeConv2d(cin, cout, kernel, stride: stride, padding: padding, bias: false);
         bn = nn.BatchNorm2d(cout, eps: 0.001);
         RegisterComponents();
     }

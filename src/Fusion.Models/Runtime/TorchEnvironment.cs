@@ -28,7 +28,7 @@ public static class TorchEnvironment
     /// <summary>
     /// Deterministic kernels: CUDA's atomics-based reductions (e.g. the backward of index and scatter ops) and cuBLAS's
     /// split-K workspaces make two GPU runs differ in the last bits, and training amplifies that. Call before any CUDA
-    /// work. CPU kernels here are deterministic already.
+    /// work. CPU kernels here are deterministic already for a given kernel family and thread count.
     /// </summary>
     public static void UseDeterministicAlgorithms()
     {
@@ -63,6 +63,30 @@ public static class TorchEnvironment
     [return: MarshalAs(UnmanagedType.U1)]
     private static extern bool GetDeterministic(IntPtr context);
 
+    /// <summary>
+    /// The CPU's kernel family as oneDNN and MKL dispatch on it (avx512_core_amx, avx512_core_bf16, avx512_core, avx2,
+    /// sse41 or baseline), capped by <c>DNNL_MAX_CPU_ISA</c> when set. CPU results differ in their last bits between
+    /// families (and between thread counts), so both are fingerprint facts of CPU runs.
+    /// </summary>
+    public static string CpuIsa { get; } = DetectCpuIsa();
+
+    private static string DetectCpuIsa()
+    {
+        string[] order = ["baseline", "sse41", "avx2", "avx512_core", "avx512_core_bf16", "avx512_core_amx"];
+        var flags = OperatingSystem.IsLinux() && File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(' ').ToHashSet() ?? []
+            : [];
+        var isa = flags.Contains("amx_bf16") && flags.Contains("avx512_bf16") ? order[5]
+            : flags.Contains("avx512_bf16") ? order[4]
+            : flags.IsSupersetOf(["avx512f", "avx512bw", "avx512vl", "avx512dq"]) ? order[3]
+            : flags.Contains("avx2") && flags.Contains("fma") ? order[2]
+            : flags.Contains("sse4_1") ? order[1] : order[0];
+        // DNNL_MAX_CPU_ISA names oneDNN's levels (e.g. AVX2, AVX512_CORE, AVX512_CORE_BF16); it can only lower the level.
+        var cap = Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA")?.ToLowerInvariant();
+        var capIndex = cap is null ? -1 : Array.IndexOf(order, cap);
+        return capIndex >= 0 && capIndex < Array.IndexOf(order, isa) ? order[capIndex] : isa;
+    }
+
     public static IReadOnlyList<(string Key, string Value)> Facts() =>
     [
         ("torchsharp", TorchSharpVersion),
@@ -70,6 +94,8 @@ public static class TorchEnvironment
         ("cuda.available", CudaAvailable.ToString().ToLowerInvariant()),
         ("cuda.devices", CudaAvailable ? cuda.device_count().ToString() : "0"),
         ("threads", get_num_threads().ToString()),
+        ("cpu.isa", CpuIsa),
+        ("cpu.conv", ConvKernels.Fact),
         ("os", RuntimeInformation.OSDescription),
     ];
 }

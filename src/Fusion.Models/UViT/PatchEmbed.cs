@@ -1,19 +1,20 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.UViT;
 
-/// <summary>Conv2d with kernel = stride = patch; tokens row-major over the patch grid: [B,C,H,W] → [B,(H/p)(W/p),D].</summary>
+/// <summary>SafeConv2d with kernel = stride = patch; tokens row-major over the patch grid: [B,C,H,W] → [B,(H/p)(W/p),D].</summary>
 public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 {
-    public readonly Conv2d proj;
+    public readonly SafeConv2d proj;
     private readonly int _patch;
 
     public PatchEmbed(int patch, int inChannels, int dim, Device? device = null) : base(nameof(PatchEmbed))
     {
         _patch = patch;
-        proj = nn.Conv2d(inChannels, dim, kernel_size: patch, stride: patch, device: device);
+        proj = new SafeConv2d(inChannels, dim, patch, stride: patch, device: device);
         register_module(nameof(proj), proj);
     }
 

@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public readonly ModuleList<Block> image_skip_blocks;
     public readonly LayerNorm norm;
     public readonly Linear decoder_pred;
-    public readonly Conv2d? final_layer;
+    public readonly SafeConv2d? final_layer;
 
     /// <summary>Builds and initialises the network on <paramref name="device"/> (CPU by default; META for shapes only).</summary>
     public UViT(UViTConfig config, Device? device = null) : base(nameof(UViT))
@@ -61,7 +62,7 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
         image_skip_blocks = Blocks(config.ImageOnlyBlocks, config.Skip, imageTokens);
         norm = nn.LayerNorm(d, eps: 1e-5, device: device);
         decoder_pred = nn.Linear(d, config.PatchDim, device: device);
-        final_layer = config.Conv ? nn.Conv2d(config.InChannels, config.InChannels, 3, padding: 1, device: device) : null;
+        final_layer = config.Conv ? new SafeConv2d(config.InChannels, config.InChannels, 3, padding: 1, device: device) : null;
 
         register_parameter(nameof(pos_embed), pos_embed);
         register_module(nameof(patch_embed), patch_embed);

@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -81,7 +82,7 @@ public static class UViTFlops
     }
 
     /// <summary>
-    /// Counts the MACs of real forward passes: forward hooks on every Linear and Conv2d (output elements × input
+    /// Counts the MACs of real forward passes: forward hooks on every Linear and convolution (output elements × input
     /// features per output) and on every attention module (2 · l · N · D per sample). Dispose to remove the hooks.
     /// </summary>
     public sealed class Counter : IDisposable
@@ -98,8 +99,8 @@ public static class UViTFlops
                     case Linear lin:
                         _removers.Add(lin.register_forward_hook((_, _, y) => { _linear += y.numel() * lin.in_features; return null!; }).remove);
                         break;
-                    case Conv2d conv:
-                        var perOutput = conv.weight!.shape.Skip(1).Aggregate(1L, (a, s) => a * s);
+                    case SafeConv2d conv:
+                        var perOutput = conv.weight.shape.Skip(1).Aggregate(1L, (a, s) => a * s);
                         _removers.Add(conv.register_forward_hook((_, _, y) => { _conv += y.numel() * perOutput; return null!; }).remove);
                         break;
                     case Attention or CrossAttention:

@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using Fusion.Models.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -51,7 +52,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
 {
     private readonly Encoder encoder;
     private readonly Decoder decoder;
-    private readonly Conv2d quant_conv, post_quant_conv;
+    private readonly SafeConv2d quant_conv, post_quant_conv;
 
     public AutoencoderKL(AutoencoderKLConfig config) : base(nameof(AutoencoderKL))
     {
@@ -60,8 +61,8 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         Config = config;
         encoder = new Encoder(config);
         decoder = new Decoder(config);
-        quant_conv = nn.Conv2d(2 * config.ZChannels, 2 * config.EmbedDim, 1);
-        post_quant_conv = nn.Conv2d(config.EmbedDim, config.ZChannels, 1);
+        quant_conv = new SafeConv2d(2 * config.ZChannels, 2 * config.EmbedDim, 1);
+        post_quant_conv = new SafeConv2d(config.EmbedDim, config.ZChannels, 1);
         RegisterComponents();
     }
 

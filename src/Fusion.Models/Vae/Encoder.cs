@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,14 +11,14 @@ namespace Fusion.Models.Vae;
 /// </summary>
 public sealed class Encoder : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv_in, conv_out;
+    private readonly SafeConv2d conv_in, conv_out;
     private readonly ModuleList<VaeLevel> down = new();
     private readonly MidBlock mid;
     private readonly GroupNorm norm_out;
 
     public Encoder(AutoencoderKLConfig c) : base(nameof(Encoder))
     {
-        conv_in = nn.Conv2d(c.InChannels, c.Ch, 3, padding: 1);
+        conv_in = new SafeConv2d(c.InChannels, c.Ch, 3, padding: 1);
         var resolution = c.Resolution;
         var blockIn = c.Ch;
         for (var level = 0; level < c.Levels; level++)
@@ -31,7 +32,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
         }
         mid = new MidBlock(blockIn, c.Dropout);
         norm_out = Ldm.Normalize(blockIn);
-        conv_out = nn.Conv2d(blockIn, c.DoubleZ ? 2 * c.ZChannels : c.ZChannels, 3, padding: 1);
+        conv_out = new SafeConv2d(blockIn, c.DoubleZ ? 2 * c.ZChannels : c.ZChannels, 3, padding: 1);
         RegisterComponents();
     }
 
@@ -52,7 +53,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 /// </summary>
 public sealed class Decoder : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv_in, conv_out;
+    private readonly SafeConv2d conv_in, conv_out;
     private readonly MidBlock mid;
     private readonly ModuleList<VaeLevel> up = new();
     private readonly GroupNorm norm_out;
@@ -61,7 +62,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     {
         var blockIn = c.Ch * c.ChMult[^1];
         var resolution = c.Resolution / c.DownsamplingFactor;
-        conv_in = nn.Conv2d(c.ZChannels, blockIn, 3, padding: 1);
+        conv_in = new SafeConv2d(c.ZChannels, blockIn, 3, padding: 1);
         mid = new MidBlock(blockIn, c.Dropout);
         var levels = new VaeLevel[c.Levels];
         for (var level = c.Levels - 1; level >= 0; level--)
@@ -74,7 +75,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
         }
         foreach (var l in levels) up.Add(l);
         norm_out = Ldm.Normalize(blockIn);
-        conv_out = nn.Conv2d(blockIn, c.OutChannels, 3, padding: 1);
+        conv_out = new SafeConv2d(blockIn, c.OutChannels, 3, padding: 1);
         RegisterComponents();
     }
 

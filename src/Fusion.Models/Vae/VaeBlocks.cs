@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,18 +24,18 @@ internal static class Ldm
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 {
     private readonly GroupNorm norm1, norm2;
-    private readonly Conv2d conv1, conv2;
+    private readonly SafeConv2d conv1, conv2;
     private readonly Dropout dropout;
-    private readonly Conv2d? nin_shortcut;
+    private readonly SafeConv2d? nin_shortcut;
 
     public ResnetBlock(int inChannels, int outChannels, double dropout) : base(nameof(ResnetBlock))
     {
         norm1 = Ldm.Normalize(inChannels);
-        conv1 = nn.Conv2d(inChannels, outChannels, 3, padding: 1);
+        conv1 = new SafeConv2d(inChannels, outChannels, 3, padding: 1);
         norm2 = Ldm.Normalize(outChannels);
         this.dropout = nn.Dropout(dropout);
-        conv2 = nn.Conv2d(outChannels, outChannels, 3, padding: 1);
-        if (inChannels != outChannels) nin_shortcut = nn.Conv2d(inChannels, outChannels, 1);
+        conv2 = new SafeConv2d(outChannels, outChannels, 3, padding: 1);
+        if (inChannels != outChannels) nin_shortcut = new SafeConv2d(inChannels, outChannels, 1);
         RegisterComponents();
     }
 
@@ -52,15 +53,15 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 {
     private readonly GroupNorm norm;
-    private readonly Conv2d q, k, v, proj_out;
+    private readonly SafeConv2d q, k, v, proj_out;
 
     public AttnBlock(int channels) : base(nameof(AttnBlock))
     {
         norm = Ldm.Normalize(channels);
-        q = nn.Conv2d(channels, channels, 1);
-        k = nn.Conv2d(channels, channels, 1);
-        v = nn.Conv2d(channels, channels, 1);
-        proj_out = nn.Conv2d(channels, channels, 1);
+        q = new SafeConv2d(channels, channels, 1);
+        k = new SafeConv2d(channels, channels, 1);
+        v = new SafeConv2d(channels, channels, 1);
+        proj_out = new SafeConv2d(channels, channels, 1);
         RegisterComponents();
     }
 
@@ -69,7 +70,7 @@ public sealed class AttnBlock : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         var n = norm.forward(x);
-        Tensor Tokens(Conv2d proj) => proj.forward(n).view(b, c, h * w).transpose(1, 2);          // [B, HW, C]
+        Tensor Tokens(SafeConv2d proj) => proj.forward(n).view(b, c, h * w).transpose(1, 2);          // [B, HW, C]
         var y = nn.functional.scaled_dot_product_attention(Tokens(q), Tokens(k), Tokens(v));
         var out_ = proj_out.forward(y.transpose(1, 2).reshape(b, c, h, w));
         return (x + out_).MoveToOuterDisposeScope();
@@ -79,11 +80,11 @@ public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 /// <summary>LDM <c>Downsample</c> with conv: zero-pad right and bottom by one, 3×3 conv stride 2 without padding.</summary>
 public sealed class Downsample : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv;
+    private readonly SafeConv2d conv;
 
     public Downsample(int channels) : base(nameof(Downsample))
     {
-        conv = nn.Conv2d(channels, channels, 3, stride: 2);
+        conv = new SafeConv2d(channels, channels, 3, stride: 2);
         RegisterComponents();
     }
 
@@ -97,11 +98,11 @@ public sealed class Downsample : nn.Module<Tensor, Tensor>
 /// <summary>LDM <c>Upsample</c> with conv: nearest ×2, then 3×3 conv padding 1.</summary>
 public sealed class Upsample : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv;
+    private readonly SafeConv2d conv;
 
     public Upsample(int channels) : base(nameof(Upsample))
     {
-        conv = nn.Conv2d(channels, channels, 3, padding: 1);
+        conv = new SafeConv2d(channels, channels, 3, padding: 1);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using Fusion.Models.Layers;
 using Fusion.Models.UViT;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -93,8 +94,8 @@ public class UViTStructureTests
                 case LayerNorm ln:
                     Assert.True(ln.weight!.eq(1).all().item<bool>() && ln.bias!.eq(0).all().item<bool>(), name);
                     break;
-                case Conv2d conv:   // PyTorch default: kaiming-uniform(a = √5) → U(±1/√fan_in), bias U(±1/√fan_in)
-                    double bound = 1 / Math.Sqrt(conv.weight!.shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+                case SafeConv2d conv:   // PyTorch default: kaiming-uniform(a = √5) → U(±1/√fan_in), bias U(±1/√fan_in)
+                    double bound = 1 / Math.Sqrt(conv.weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b));
                     Assert.True(conv.weight.abs().max().item<float>() <= bound, name);
                     Assert.True(conv.weight.abs().max().item<float>() > 0.8 * bound, name);   // uniform over the whole range
                     Assert.True(conv.bias!.abs().max().item<float>() <= bound, name);
