@@ -73,6 +73,14 @@ public sealed class AdamW : IDisposable
         StepCount = stepCount;
     }
 
+    /// <summary>Zero moments and step count, as when constructed.</summary>
+    public void Reset()
+    {
+        using var _ = no_grad();
+        foreach (var t in _expAvg.Concat(_expAvgSq)) t.zero_();
+        StepCount = 0;
+    }
+
     public void Dispose()
     {
         foreach (var t in _expAvg.Concat(_expAvgSq)) t.Dispose();

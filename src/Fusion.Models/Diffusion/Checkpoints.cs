@@ -6,8 +6,9 @@ namespace Fusion.Models.Diffusion;
 /// <summary>
 /// Layout of training checkpoints. A checkpoint is a folder <c>{root}/{step}.ckpt/</c> (the reference's naming) holding
 /// <c>model.safetensors</c> (float32 master weights), <c>ema.safetensors</c>, <c>optimizer.safetensors</c> (AdamW moments
-/// "param.exp_avg" / "param.exp_avg_sq") and <c>state.json</c> (<see cref="CheckpointState"/>). Folders are written under
-/// a temporary name and renamed into place, so a folder with the final name is always complete.
+/// "param.exp_avg" / "param.exp_avg_sq") and <c>state.json</c> (<see cref="CheckpointState"/>, written last, with the
+/// SHA-256 of the other three). Folders are written under a temporary name and renamed into place, so a folder with the
+/// final name is complete; <see cref="Verify"/> catches what happened to it afterwards (truncation, flipped bits).
 /// </summary>
 public static class Checkpoints
 {
@@ -15,7 +16,10 @@ public static class Checkpoints
     public const string EmaFile = "ema.safetensors";
     public const string OptimizerFile = "optimizer.safetensors";
     public const string StateFile = "state.json";
-    public const string Format = "fusion.diffusion.checkpoint/1";
+    public const string Format = "fusion.diffusion.checkpoint/2";
+
+    /// <summary>The tensor files of a checkpoint, each recorded with its SHA-256 in the state.</summary>
+    public static readonly string[] TensorFiles = [ModelFile, EmaFile, OptimizerFile];
 
     public static string FolderName(long step) => $"{step}.ckpt";
 
@@ -61,7 +65,7 @@ public static class Checkpoints
         }
     }
 
-    internal static readonly JsonSerializerOptions Json = new()
+    public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter() },
@@ -71,16 +75,45 @@ public static class Checkpoints
     {
         var path = System.IO.Path.Combine(folder, StateFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"not a checkpoint folder (no {StateFile}): {folder}", path);
-        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), Json)
-                    ?? throw new InvalidDataException($"{path}: empty checkpoint state");
+        CheckpointState? state;
+        try { state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a readable checkpoint state ({e.Message})", e); }
+        if (state is null) throw new InvalidDataException($"{path}: empty checkpoint state");
         if (state.Format != Format) throw new InvalidDataException($"{path}: format '{state.Format}', expected '{Format}'");
         return state;
+    }
+
+    /// <summary>SHA-256 (lower-case hex) of each tensor file in <paramref name="folder"/>.</summary>
+    public static SortedDictionary<string, string> Hash(string folder) =>
+        new(TensorFiles.ToDictionary(f => f, f => Sha256(System.IO.Path.Combine(folder, f))), StringComparer.Ordinal);
+
+    /// <summary>Reads the state and checks every tensor file against its recorded SHA-256; throws naming the bad file.</summary>
+    public static CheckpointState Verify(string folder)
+    {
+        var state = ReadState(folder);
+        foreach (var file in TensorFiles)
+        {
+            var path = System.IO.Path.Combine(folder, file);
+            if (!state.Files.TryGetValue(file, out var expected)) throw new InvalidDataException($"{System.IO.Path.Combine(folder, StateFile)}: no hash recorded for {file}");
+            if (!File.Exists(path)) throw new InvalidDataException($"{path}: missing");
+            var actual = Sha256(path);
+            if (actual != expected) throw new InvalidDataException($"{path}: SHA-256 {actual[..12]}… does not match the recorded {expected[..12]}… (truncated or altered)");
+        }
+        return state;
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 }
 
 /// <summary>
 /// The JSON part of a checkpoint: everything but the tensors. <see cref="GeneratorState"/> is the base64 of the trainer's
-/// torch.Generator state (get_state); <see cref="DataPosition"/> is the batch source's <see cref="IBatchSource.GetPosition"/>.
+/// torch.Generator state (get_state); <see cref="DataPosition"/> is the batch source's <see cref="IBatchSource.GetPosition"/>;
+/// <see cref="PendingLossSum"/> and <see cref="PendingSteps"/> are the running loss mean since the last log entry, so a
+/// resumed run logs the same curve as an uninterrupted one; <see cref="Files"/> maps each tensor file to its SHA-256.
 /// </summary>
 public sealed record CheckpointState(
     string Format,
@@ -89,5 +122,7 @@ public sealed record CheckpointState(
     TrainConfig Config,
     string GeneratorState,
     string DataPosition,
-    double? LastLoss,
+    double PendingLossSum,
+    int PendingSteps,
+    IReadOnlyDictionary<string, string> Files,
     DateTime CreatedUtc);

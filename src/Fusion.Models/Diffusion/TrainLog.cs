@@ -7,13 +7,17 @@ namespace Fusion.Models.Diffusion;
 /// </summary>
 public sealed record TrainLog(long Step, double Loss, double GradNorm, double LearningRate, double ItPerSec, double ImagesPerSec);
 
-/// <summary>The loss became NaN or infinite; the weights in memory and the checkpoints on disk are from before that step.</summary>
-public sealed class NonFiniteLossException(long step, double loss, string? lastGoodCheckpoint)
-    : Exception($"training loss is {loss} at step {step}; nothing from that step was applied" +
+/// <summary>
+/// The loss or a gradient became NaN or infinite; nothing from that step was applied, so the weights in memory and the
+/// checkpoints on disk are from before it.
+/// </summary>
+public sealed class NonFiniteTrainingException(long step, string what, string? lastGoodCheckpoint)
+    : Exception($"non-finite {what} at step {step}; nothing from that step was applied" +
                 (lastGoodCheckpoint is null ? " (no checkpoint was written yet)" : $"; last good checkpoint: {lastGoodCheckpoint}"))
 {
-    /// <summary>The 1-based number of the step whose loss was not finite.</summary>
+    /// <summary>The 1-based number of the step that was refused.</summary>
     public long Step { get; } = step;
-    public double Loss { get; } = loss;
+    /// <summary>What was not finite: "loss NaN", "gradient of 'name' (global norm NaN)", …</summary>
+    public string What { get; } = what;
     public string? LastGoodCheckpoint { get; } = lastGoodCheckpoint;
 }

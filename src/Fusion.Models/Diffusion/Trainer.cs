@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Fusion.Models.Weights;
 using TorchSharp;
@@ -31,6 +32,11 @@ public sealed class Trainer : IDisposable
     private readonly (string Name, Tensor Master, Tensor Compute)[] _params;
     private readonly AdamW _optimizer;
     private readonly Device _device;
+    private readonly Func<Denoiser> _createModel;
+    private readonly string _initialDataPosition;
+    // The running mean of the loss since the last log entry; part of a checkpoint, so resumed logs match.
+    private double _pendingLossSum;
+    private int _pendingSteps;
 
     public TrainConfig Config { get; }
     /// <summary>The float32 master weights.</summary>
@@ -52,6 +58,8 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"PUncond = {config.PUncond} needs a null-caption context (got none)", nameof(nullContext));
         Config = config;
         _data = data;
+        _createModel = createModel;
+        _initialDataPosition = data.GetPosition();
         _device = TorchEnvironment.ResolveDevice(config.Device);
         Schedule = DiscreteSchedule.StableDiffusion(config.DiffusionSteps, config.BetaStart, config.BetaEnd);
 
@@ -74,7 +82,8 @@ public sealed class Trainer : IDisposable
         _generator = new Generator((ulong)config.Seed);
     }
 
-    /// <summary>One optimizer step. Throws <see cref="NonFiniteLossException"/> (before changing anything) if the loss is NaN/inf.</summary>
+    /// <summary>One optimizer step. Throws <see cref="NonFiniteTrainingException"/> (before changing anything) if the loss or a
+    /// gradient is NaN/inf.</summary>
     public TrainLog TrainStep()
     {
         var clock = Stopwatch.StartNew();
@@ -106,7 +115,7 @@ public sealed class Trainer : IDisposable
         var perSample = (eps - pred.to(ScalarType.Float32)).square().flatten(1).mean([1]);
         var loss = perSample.mean();
         var lossValue = loss.item<float>();
-        if (!float.IsFinite(lossValue)) throw new NonFiniteLossException(Step + 1, lossValue, LastCheckpoint);
+        if (!float.IsFinite(lossValue)) throw new NonFiniteTrainingException(Step + 1, $"loss {lossValue}", LastCheckpoint);
         loss.backward();
 
         var grads = new Tensor[_params.Length];
@@ -114,11 +123,21 @@ public sealed class Trainer : IDisposable
             grads[i] = _params[i].Compute.grad is { } g ? g.to(ScalarType.Float32)
                 : throw new InvalidOperationException($"parameter '{_params[i].Name}' received no gradient (unused by the forward pass?)");
         var gradNorm = stack(grads.Select(g => g.norm()).ToArray()).norm().item<float>();
+        // A finite loss can still come with NaN/inf gradients (a faulty kernel, an overflow): never let AdamW apply them.
+        if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grads, gradNorm);
         _optimizer.Step(grads, lr);
         Diffusion.Ema.Update(Ema, Model, Config.EmaRate);
         Step++;
         var seconds = clock.Elapsed.TotalSeconds;
         return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);
+    }
+
+    private NonFiniteTrainingException NonFiniteGradient(Tensor[] grads, float norm)
+    {
+        var first = Enumerable.Range(0, grads.Length).FirstOrDefault(i => !grads[i].isfinite().all().item<bool>(), -1);
+        var what = first < 0 ? $"gradient norm {norm} (every gradient is finite: the norm overflowed)"
+            : $"gradient of '{_params[first].Name}' (global norm {norm})";
+        return new NonFiniteTrainingException(Step + 1, what, LastCheckpoint);
     }
 
     private (Tensor X0, Tensor Context) PrepareBatch(TrainBatch batch, int b)
@@ -147,46 +166,56 @@ public sealed class Trainer : IDisposable
         return (x, context);
     }
 
-    /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps and
-    /// checkpointing into <paramref name="checkpointRoot"/> every SaveEvery steps and at the end.</summary>
+    /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps (the mean
+    /// loss since the last report) and checkpointing into <paramref name="checkpointRoot"/> every SaveEvery steps and at the end.</summary>
     public void Run(long totalSteps, string? checkpointRoot = null, Action<TrainLog>? onLog = null, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
-        double lossSum = 0;
-        var since = 0;
+        var timed = 0;
         while (Step < totalSteps)
         {
             cancel.ThrowIfCancellationRequested();
             var log = TrainStep();
-            lossSum += log.Loss;
-            since++;
+            _pendingLossSum += log.Loss;
+            _pendingSteps++;
+            timed++;
             if (Step % Config.LogEvery == 0 || Step == totalSteps)
             {
                 var s = clock.Elapsed.TotalSeconds;
-                onLog?.Invoke(log with { Loss = lossSum / since, ItPerSec = since / s, ImagesPerSec = since * Config.BatchSize / s });
-                (lossSum, since) = (0, 0);
+                onLog?.Invoke(log with { Loss = _pendingLossSum / _pendingSteps, ItPerSec = timed / s, ImagesPerSec = timed * Config.BatchSize / s });
+                (_pendingLossSum, _pendingSteps, timed) = (0, 0, 0);
                 clock.Restart();
             }
             if (checkpointRoot is not null && (Step == totalSteps || (Config.SaveEvery > 0 && Step % Config.SaveEvery == 0)))
             {
                 SaveCheckpoint(checkpointRoot);
+                timed = 0;
                 clock.Restart();
             }
         }
     }
 
-    /// <summary>Writes <c>{root}/{Step}.ckpt/</c> atomically, prunes to KeepCheckpoints, and returns the folder.</summary>
+    /// <summary>Writes <c>{root}/{Step}.ckpt/</c> atomically, prunes to KeepCheckpoints, and returns the folder. Refuses
+    /// (throws) to write weights, EMA or optimizer moments that are not finite.</summary>
     public string SaveCheckpoint(string checkpointRoot)
     {
+        var optimizerState = _optimizer.StateTensors();
+        var bad = Model.named_parameters().Select(p => ("model " + p.name, (Tensor)p.parameter))
+            .Concat(Ema.named_parameters().Select(p => ("EMA " + p.name, (Tensor)p.parameter)))
+            .Concat(optimizerState.Select(kv => ("optimizer " + kv.Key, kv.Value)))
+            .FirstOrDefault(p => !p.Item2.isfinite().all().item<bool>());
+        if (bad.Item2 is not null) throw new InvalidOperationException($"refusing to checkpoint step {Step}: {bad.Item1} is not finite");
+
         var folder = System.IO.Path.Combine(checkpointRoot, Checkpoints.FolderName(Step));
         using var state = _generator.get_state();
-        var json = new CheckpointState(Checkpoints.Format, Step, _optimizer.StepCount, Config,
-            Convert.ToBase64String(state.data<byte>().ToArray()), _data.GetPosition(), null, DateTime.UtcNow);
         Checkpoints.WriteAtomically(folder, tmp =>
         {
             Model.save_safetensors(System.IO.Path.Combine(tmp, Checkpoints.ModelFile));
             Ema.save_safetensors(System.IO.Path.Combine(tmp, Checkpoints.EmaFile));
-            Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, Checkpoints.OptimizerFile), _optimizer.StateTensors());
+            Safetensors.SaveStateDict(System.IO.Path.Combine(tmp, Checkpoints.OptimizerFile), optimizerState);
+            var json = new CheckpointState(Checkpoints.Format, Step, _optimizer.StepCount, Config,
+                Convert.ToBase64String(state.data<byte>().ToArray()), _data.GetPosition(), _pendingLossSum, _pendingSteps,
+                Checkpoints.Hash(tmp), DateTime.UtcNow);
             File.WriteAllText(System.IO.Path.Combine(tmp, Checkpoints.StateFile), JsonSerializer.Serialize(json, Checkpoints.Json));
         });
         LastCheckpoint = System.IO.Path.GetFullPath(folder);
@@ -196,11 +225,12 @@ public sealed class Trainer : IDisposable
         return LastCheckpoint;
     }
 
-    /// <summary>Restores everything a checkpoint holds. The stored config must equal this trainer's up to
-    /// device/logging/saving fields.</summary>
+    /// <summary>Restores everything a checkpoint holds, after checking its files against their recorded SHA-256. The stored
+    /// config must equal this trainer's up to device/logging/saving fields. Throws <see cref="InvalidDataException"/> naming
+    /// the bad file; the trainer may then be partly loaded (<see cref="ResumeLatest"/> resets it).</summary>
     public void LoadCheckpoint(string folder)
     {
-        var state = Checkpoints.ReadState(folder);
+        var state = Checkpoints.Verify(folder);
         var stored = JsonSerializer.Serialize(state.Config.WithoutOperationalFields(), Checkpoints.Json);
         var ours = JsonSerializer.Serialize(Config.WithoutOperationalFields(), Checkpoints.Json);
         if (stored != ours) throw new InvalidDataException($"{folder}: checkpoint was trained with a different config:\n{stored}\nthis trainer:\n{ours}");
@@ -211,17 +241,50 @@ public sealed class Trainer : IDisposable
         finally { foreach (var t in opt.Values) t.Dispose(); }
         using (var g = tensor(Convert.FromBase64String(state.GeneratorState))) _generator.set_state(g);
         _data.SetPosition(state.DataPosition);
+        (_pendingLossSum, _pendingSteps) = (state.PendingLossSum, state.PendingSteps);
         Step = state.Step;
         LastCheckpoint = System.IO.Path.GetFullPath(folder);
     }
 
-    /// <summary>Loads the newest checkpoint under <paramref name="checkpointRoot"/> if there is one; returns whether it did.</summary>
-    public bool ResumeLatest(string checkpointRoot)
+    /// <summary>
+    /// Loads the newest usable checkpoint under <paramref name="checkpointRoot"/>; returns whether one was loaded. A
+    /// checkpoint that fails verification or loading (truncated, altered, wrong shapes, another config) is reported through
+    /// <paramref name="warn"/>, naming it, and the next older one is tried; when none is usable the trainer starts from step 0.
+    /// </summary>
+    public bool ResumeLatest(string checkpointRoot, Action<string>? warn = null)
     {
-        var latest = Checkpoints.Latest(checkpointRoot);
-        if (latest is null) return false;
-        LoadCheckpoint(latest);
-        return true;
+        var all = Checkpoints.List(checkpointRoot);
+        for (var i = all.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                LoadCheckpoint(all[i].Path);
+                return true;
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or FormatException or ExternalException)
+            {
+                Reset();
+                warn?.Invoke($"checkpoint {all[i].Path} is unusable and is skipped: {e.Message}" +
+                             (i > 0 ? $"; falling back to {all[i - 1].Path}" : "; no older checkpoint is left, starting from step 0"));
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Back to the state of a new trainer: the seeded initial weights, a fresh optimizer, generator and data position.</summary>
+    private void Reset()
+    {
+        using (var fresh = TorchRandom.Seeded(Config.Seed, _createModel))
+        using (no_grad())
+        {
+            var initial = fresh.state_dict();
+            foreach (var (k, t) in Model.state_dict()) t.copy_(initial[k]);
+        }
+        Diffusion.Ema.Update(Ema, Model, 0.0);
+        _optimizer.Reset();
+        using (var g = new Generator((ulong)Config.Seed)) using (var s = g.get_state()) _generator.set_state(s);
+        _data.SetPosition(_initialDataPosition);
+        (_pendingLossSum, _pendingSteps, Step, LastCheckpoint) = (0, 0, 0, null);
     }
 
     /// <summary>Writes the EMA weights with the module's key names: a PyTorch state dict (<c>torch.load</c>-able) unless the

@@ -52,7 +52,8 @@ public sealed class LossRecord
 public sealed class TrainStage : StageKind<TrainParams>
 {
     public override string Name => "train";
-    public override string CodeVersion => "2";
+    // 3: convolutions avoid libtorch 2.10's faulty oneDNN kernels; verified checkpoints; the loss log resumes exactly.
+    public override string CodeVersion => "3";
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("text")];
     public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet"];
 
@@ -83,14 +84,15 @@ public sealed class TrainStage : StageKind<TrainParams>
         };
         using var trainer = new Trainer(() => new UViT(config), train, source, nullContext);
         var ckpt = Path.Combine(context.ScratchDirectory, "ckpt");
-        if (trainer.ResumeLatest(ckpt)) context.Logger.LogInformation("train {Node}: resumed from step {Step}", context.NodeId, trainer.Step);
+        if (trainer.ResumeLatest(ckpt, warning => context.Logger.LogWarning("train {Node}: {Warning}", context.NodeId, warning)))
+            context.Logger.LogInformation("train {Node}: resumed from step {Step}", context.NodeId, trainer.Step);
 
         // The loss log survives interruptions beside the checkpoints; entries past the resumed step are dropped.
         var logPath = Path.Combine(context.ScratchDirectory, "loss.jsonl");
         var log = File.Exists(logPath)
-            ? File.ReadAllLines(logPath).Select(l => JsonSerializer.Deserialize<LossRecord>(l)!).Where(r => r.Step <= trainer.Step).ToList()
+            ? File.ReadAllLines(logPath).Select(l => JsonSerializer.Deserialize<LossRecord>(l, LogJson)!).Where(r => r.Step <= trainer.Step).ToList()
             : [];
-        await File.WriteAllLinesAsync(logPath, log.Select(r => JsonSerializer.Serialize(r)), ct);
+        await File.WriteAllLinesAsync(logPath, log.Select(r => JsonSerializer.Serialize(r, LogJson)), ct);
         context.Progress.Report(trainer.Step, p.Steps, "step");
         try
         {
@@ -99,7 +101,7 @@ public sealed class TrainStage : StageKind<TrainParams>
                 var r = new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate };
                 context.Logger.LogDebug("{Node} step {Step}: loss {Loss:F5}, grad norm {GradNorm:F3}, {ItPerSec:F2} it/s", context.NodeId, entry.Step, entry.Loss, entry.GradNorm, entry.ItPerSec);
                 log.Add(r);
-                File.AppendAllLines(logPath, [JsonSerializer.Serialize(r)]);
+                File.AppendAllLines(logPath, [JsonSerializer.Serialize(r, LogJson)]);
                 context.Progress.Report(entry.Step, p.Steps, "step");
             }, ct), CancellationToken.None);
         }
@@ -116,6 +118,9 @@ public sealed class TrainStage : StageKind<TrainParams>
         context.Summary["parameters"] = trainer.Model.parameters().Sum(t => t.numel()).ToString();
         if (log.Count > 0) context.Summary["final_loss"] = log[^1].Loss.ToString("F5");
     }
+
+    // A diverging run can log ±inf (the trainer refuses to apply such steps, but the log line comes first).
+    private static readonly JsonSerializerOptions LogJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static TrainPrecision PrecisionOf(string dtype) => dtype switch
     {

@@ -71,6 +71,8 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 inputs[name] = list;
             }
 
+            // --force starts clean: a forced node must not resume from checkpoints (which may be what is wrong).
+            if (options.Force) await store.DeleteScratchAsync(node.Fingerprint, ct);
             var staging = await store.BeginStagingAsync(node.Fingerprint, ct);
             var context = new StageContext
             {

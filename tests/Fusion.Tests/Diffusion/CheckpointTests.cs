@@ -1,3 +1,4 @@
+using TorchSharp.PyBridge;
 using Fusion.Models.Diffusion;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
@@ -53,22 +54,134 @@ public class CheckpointTests
         Assert.Equal(7, sc.OptimizerSteps);
     }
 
-    [Fact]
-    public void NonFiniteLossNamesTheStepAndKeepsTheLastGoodCheckpoint()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NonFiniteLossOrGradientNamesTheStepAndKeepsTheLastGoodCheckpoint(bool finiteLossNaNGradient)
     {
         using var dir = new TempDir();
-        using var trainer = new Trainer(TrainingTests.Tiny(nanAt: 5), TrainingTests.Small with { SaveEvery = 2 }, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
-        var ex = Assert.Throws<NonFiniteLossException>(() => trainer.Run(10, dir.Path));
+        var model = finiteLossNaNGradient ? TrainingTests.Tiny(nanGradientAt: 5) : TrainingTests.Tiny(nanAt: 5);
+        using var trainer = new Trainer(model, TrainingTests.Small with { SaveEvery = 2 }, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
+        var ex = Assert.Throws<NonFiniteTrainingException>(() => trainer.Run(10, dir.Path));
         Assert.Equal(5, ex.Step);
         Assert.Contains("step 5", ex.Message);
+        Assert.Contains(finiteLossNaNGradient ? "gradient of 'fc_out.bias'" : "loss NaN", ex.Message);
         Assert.Equal(Path.Combine(dir.Path, "4.ckpt"), ex.LastGoodCheckpoint);
         Assert.Equal(4, trainer.Step);
         Assert.Equal([2L, 4L], Checkpoints.List(dir.Path).Select(c => c.Step));
         // The kept checkpoint is whole and equals the weights in memory (nothing of step 5 was applied).
-        var model = TrainingTests.Tiny()();
-        StateDict.LoadStrict(model, Path.Combine(ex.LastGoodCheckpoint!, Checkpoints.ModelFile));
-        foreach (var (k, v) in trainer.Model.state_dict()) Assert.True(SamplerTests.Same(v, model.state_dict()[k]), k);
+        var saved = TrainingTests.Tiny()();
+        StateDict.LoadStrict(saved, Path.Combine(ex.LastGoodCheckpoint!, Checkpoints.ModelFile));
+        foreach (var (k, v) in trainer.Model.state_dict()) Assert.True(SamplerTests.Same(v, saved.state_dict()[k]), k);
         Assert.All(trainer.Model.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+    }
+
+    [Fact]
+    public void NonFiniteWeightsAreNeverCheckpointed()
+    {
+        using var dir = new TempDir();
+        using var trainer = new Trainer(TrainingTests.Tiny(), TrainingTests.Small, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
+        trainer.Run(1);
+        using (no_grad()) trainer.Model.named_parameters().First(p => p.name == "fc_mid.weight").parameter[0, 0] = float.PositiveInfinity;
+        var ex = Assert.Throws<InvalidOperationException>(() => trainer.SaveCheckpoint(dir.Path));
+        Assert.Contains("model fc_mid.weight is not finite", ex.Message);
+        Assert.Empty(Checkpoints.List(dir.Path));
+    }
+
+    public enum Damage { Truncated, FlippedBit, WrongShape, GarbageState }
+
+    [Theory]
+    [InlineData(Damage.Truncated)]
+    [InlineData(Damage.FlippedBit)]
+    [InlineData(Damage.WrongShape)]
+    [InlineData(Damage.GarbageState)]
+    public void ADamagedLatestCheckpointIsNamedAndTheRunFallsBackToThePreviousOne(Damage damage)
+    {
+        using var dir = new TempDir();
+        var config = TrainingTests.Small with { SaveEvery = 2, KeepCheckpoints = 2 };
+        using (var first = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null))
+            first.Run(4, dir.Path);
+        var latest = Path.Combine(dir.Path, "4.ckpt");
+        var culprit = Damaged(latest, damage);
+
+        using var resumed = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
+        var warnings = new List<string>();
+        Assert.True(resumed.ResumeLatest(dir.Path, warnings.Add));
+        Assert.Equal(2, resumed.Step);
+        var warning = Assert.Single(warnings);
+        Assert.Contains(culprit, warning);
+        Assert.Contains("2.ckpt", warning);
+
+        // Everything resumed is the step-2 checkpoint's: the continued run equals one that never saw the damage.
+        resumed.Run(4);
+        using var straight = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
+        straight.Run(4);
+        foreach (var (k, v) in straight.Model.state_dict()) Assert.True(SamplerTests.Same(v, resumed.Model.state_dict()[k]), k);
+
+        // With every checkpoint damaged the run starts from step 0, as a fresh trainer would, and says so.
+        Damaged(Path.Combine(dir.Path, "2.ckpt"), damage);
+        using var fresh = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Samples), TrainingTests.Null);
+        warnings.Clear();
+        Assert.False(fresh.ResumeLatest(dir.Path, warnings.Add));
+        Assert.Equal(0, fresh.Step);
+        Assert.Contains("starting from step 0", warnings[^1]);
+        fresh.Run(4);
+        foreach (var (k, v) in straight.Model.state_dict()) Assert.True(SamplerTests.Same(v, fresh.Model.state_dict()[k]), k);
+    }
+
+    /// <summary>Damages one file of a checkpoint as a disk or a killed copy would; returns the path a warning must name.</summary>
+    private static string Damaged(string checkpoint, Damage damage)
+    {
+        var model = Path.Combine(checkpoint, Checkpoints.ModelFile);
+        switch (damage)
+        {
+            case Damage.Truncated:
+                using (var f = File.Open(model, FileMode.Open)) f.SetLength(f.Length / 2);
+                return model;
+            case Damage.FlippedBit:
+                var bytes = File.ReadAllBytes(model);
+                bytes[^5] ^= 0x10;
+                File.WriteAllBytes(model, bytes);
+                return model;
+            case Damage.WrongShape:
+                // A well-formed file of the wrong shape whose hash is recorded: only loading can tell.
+                var ema = Path.Combine(checkpoint, Checkpoints.EmaFile);
+                var other = new TinyDenoiser(TrainingTests.Features, 8, hidden: 16);
+                other.save_safetensors(ema);
+                var statePath = Path.Combine(checkpoint, Checkpoints.StateFile);
+                var state = Checkpoints.ReadState(checkpoint);
+                var files = new Dictionary<string, string>(state.Files) { [Checkpoints.EmaFile] = Checkpoints.Hash(checkpoint)[Checkpoints.EmaFile] };
+                File.WriteAllText(statePath, System.Text.Json.JsonSerializer.Serialize(state with { Files = files }, Checkpoints.Json));
+                return ema;
+            default:
+                var path = Path.Combine(checkpoint, Checkpoints.StateFile);
+                File.WriteAllBytes(path, [0, (byte)'g', (byte)'a', (byte)'r']);
+                return path;
+        }
+    }
+
+    [Fact]
+    public void AResumedRunLogsTheSameLossCurveAsAnUninterruptedOne()
+    {
+        using var dir = new TempDir();
+        // Checkpoints (every 3) fall between log points (every 4), so the resumed run must carry the running mean.
+        var config = TrainingTests.Small with { LogEvery = 4, SaveEvery = 3 };
+        var straightLog = new List<TrainLog>();
+        using (var straight = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Moments), TrainingTests.Null))
+            straight.Run(10, dir["a"], straightLog.Add);
+
+        var resumedLog = new List<TrainLog>();
+        using (var first = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Moments), TrainingTests.Null))
+            first.Run(5, dir["b"], resumedLog.Add);   // checkpoints at 3 and 5 (the end); log at 4 and 5
+        Directory.Delete(Path.Combine(dir["b"], "5.ckpt"), recursive: true);   // as if killed after step 5's log line, before its checkpoint
+        resumedLog.RemoveAll(l => l.Step > 3);
+        using (var resumed = new Trainer(TrainingTests.Tiny(), config, TrainingTests.Source(BatchKind.Moments), TrainingTests.Null))
+        {
+            Assert.True(resumed.ResumeLatest(dir["b"]));
+            Assert.Equal(3, resumed.Step);
+            resumed.Run(10, dir["b"], resumedLog.Add);
+        }
+        Assert.Equal(straightLog.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)), resumedLog.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)));
     }
 
     [Fact]
@@ -88,8 +201,10 @@ public class CheckpointTests
         Assert.Equal(config, state.Config);
 
         using var other = new Trainer(TrainingTests.Tiny(), config with { LearningRate = 5e-4 }, TrainingTests.Source(BatchKind.Moments), TrainingTests.Null);
-        var ex = Assert.Throws<InvalidDataException>(() => other.ResumeLatest(dir.Path));
-        Assert.Contains("different config", ex.Message);
+        Assert.Contains("different config", Assert.Throws<InvalidDataException>(() => other.LoadCheckpoint(Path.Combine(dir.Path, "4.ckpt"))).Message);
+        var warnings = new List<string>();
+        Assert.False(other.ResumeLatest(dir.Path, warnings.Add));   // neither checkpoint fits: named, skipped, fresh start
+        Assert.Equal(2, warnings.Count(w => w.Contains("different config")));
 
         // Re-saving the same step replaces the folder atomically.
         trainer.SaveCheckpoint(dir.Path);

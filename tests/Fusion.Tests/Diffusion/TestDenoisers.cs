@@ -49,20 +49,22 @@ public sealed class GaussianOracle(VPSchedule schedule, double dataStd) : Module
 /// <summary>
 /// A small trainable ε-predictor (an MLP whose hidden layer is scaled and shifted by time and context, with a residual) whose initialisation comes from its own
 /// generator, independent of the global RNG (tests run in parallel). Works in float32 and bfloat16.
-/// Optionally returns NaN from its <c>nanAtCall</c>-th forward (1-based) to test non-finite-loss handling.
+/// Optionally returns NaN from its <c>nanAtCall</c>-th forward (1-based) to test non-finite-loss handling, or, from its
+/// <c>nanGradientAtCall</c>-th, a finite output whose backward gives <c>fc_out.bias</c> a NaN gradient.
 /// </summary>
 public sealed class TinyDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
 {
     private readonly Linear fc_in, film, fc_mid, fc_out;
     private readonly int _timeDim;
-    private readonly int? _nanAtCall;
+    private readonly int? _nanAtCall, _nanGradientAtCall;
     private int _calls;
 
-    public TinyDenoiser(int features, int contextDim, int hidden = 64, int timeDim = 16, long seed = 7, int? nanAtCall = null)
+    public TinyDenoiser(int features, int contextDim, int hidden = 64, int timeDim = 16, long seed = 7, int? nanAtCall = null, int? nanGradientAtCall = null)
         : base(nameof(TinyDenoiser))
     {
         _timeDim = timeDim;
         _nanAtCall = nanAtCall;
+        _nanGradientAtCall = nanGradientAtCall;
         fc_in = Linear(features, hidden);
         film = Linear(timeDim + contextDim, 2 * hidden);
         fc_mid = Linear(hidden, hidden);
@@ -83,6 +85,7 @@ public sealed class TinyDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
         var cond = film.call(cat([temb, context.mean([1])], 1)).chunk(2, 1);
         var h = fc_in.call(x.flatten(1)) * (cond[0] + 1) + cond[1]; // affine in x for a given time and context
         var y = fc_out.call(h + functional.silu(fc_mid.call(h))).reshape(shape);
+        if (_nanGradientAtCall == _calls) y = y + (fc_out.bias! * 0).abs().sqrt().sum();   // adds 0; d/db = sign(0)·∞ = NaN
         return _nanAtCall == _calls ? y * float.NaN : y;
     }
 }

@@ -10,7 +10,7 @@ namespace Fusion.Tests.Diffusion;
 
 public class TrainingTests(ITestOutputHelper output)
 {
-    private const int Features = 2 * 4 * 4;
+    internal const int Features = 2 * 4 * 4;
 
     /// <summary>n items of 2×4×4 data (moments: 4×4×4), each with 2 captions of 3×8.</summary>
     internal static InMemoryBatchSource Source(BatchKind kind, int n = 6, long seed = 3)
@@ -22,7 +22,8 @@ public class TrainingTests(ITestOutputHelper output)
         return new InMemoryBatchSource(data, captions, kind, seed);
     }
 
-    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7) => () => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt);
+    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7, int? nanGradientAt = null) =>
+        () => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt, nanGradientAtCall: nanGradientAt);
 
     internal static readonly Tensor Null = full([3, 8], 0.25f);
 
