@@ -42,6 +42,8 @@ public sealed class VPSchedule
     public float InverseLambda(float lambda)
     {
         // log α = −½·logaddexp(0, −2λ), then t by interpolation on the reversed knots (log α decreases with t).
+        // log(1 + e), not log1p: the reference's torch 1.13 logaddexp; log1p (newer torch) moves the times by an ulp
+        // and measurably away from the fixtures (tests/fixtures/dpm-solver).
         var y = -2f * lambda;
         var logAddExp = MathF.Max(0f, y) + MathF.Log(1f + MathF.Exp(-MathF.Abs(y)));
         var logAlpha = -0.5f * logAddExp;
