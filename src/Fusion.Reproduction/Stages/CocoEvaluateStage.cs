@@ -19,14 +19,14 @@ public sealed class CocoEvaluateParams
 /// Scores one variant's samples: FID (FID Inception-v3 pool3 of the uint8 samples, the path of
 /// <see cref="FidFeatures"/>) against the reference statistics, and CLIP Score with CLIP ViT-L/14 in both conventions —
 /// torchmetrics (100·cos, caption as is, metric <c>clip_score</c>) and Hessel et al.'s CLIP-S (2.5·max(cos, 0),
-/// "A photo depicts " prefix, metric <c>clip_s</c>) — each image against the caption it was drawn for, images through
-/// the CLIP 224 preprocessing. Streams the sample shards, so 30k samples never sit in memory at once. The samples' FID
+/// "A photo depicts " prefix, metric <c>clip_s</c>) — each image against the caption it was drawn for, the uint8 samples
+/// (quantised as the reference's saved PNGs) through openai CLIP's preprocessing with Pillow's exact resampling. Streams the sample shards, so 30k samples never sit in memory at once. The samples' FID
 /// statistics are kept as <c>statistics.parquet</c>.
 /// </summary>
 public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
 {
     public override string Name => "coco-evaluate";
-    public override string CodeVersion => "2";
+    public override string CodeVersion => "3";
     public override IReadOnlyList<StageInput> Inputs => [new("samples"), new("text"), new("reference"), new("inception"), new("clip")];
     public override IReadOnlyList<string> Outputs => ["metrics.parquet", "statistics.parquet"];
 
@@ -61,7 +61,7 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
             features.Add(FidFeatures.Of(inception, images, device));
             var texts = batch.Select(b => captions.TryGetValue(b.CaptionId, out var c) ? c.Text
                 : throw new InvalidDataException($"sample keyed by caption {b.CaptionId} has no evaluation caption in {context.Input("text").NodeId}")).ToList();
-            var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images.to(ScalarType.Float32).div(255), clip.Config.ImageSize).to(device)).cpu();
+            var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images, clip.Config.ImageSize).to(device)).cpu();
             torchmetrics.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(texts, ClipTokenizerOptions.HuggingFace with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
             var prefixed = texts.Select(t => ClipScores.TextFor(ClipScoreConvention.HesselClipS, t)).ToList();
             hessel.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(prefixed, ClipTokenizerOptions.OpenAI with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
