@@ -37,6 +37,21 @@ public class UViTStructureTests
         }
     }
 
+    [Fact]
+    public void Odd_depth_rounds_down_as_the_reference_does()
+    {
+        // The authors build range(depth // 2) blocks per side (range((depth − 2v) // 2) joint ones after v image-only
+        // ones), so depth 5 is depth 4 with the same names, and depth 7 with v = 2 has 2 image-only + 1 joint per side.
+        foreach (var (fusion, depth) in new[] { (UViTFusion.EarlyConcat, 5), (UViTFusion.EarlyCross, 5), (UViTFusion.IntermediateConcat(1, 1), 5), (UViTFusion.IntermediateCross(2, 2), 7) })
+        {
+            using var odd = new Models.UViT.UViT(UViTConfig.Tiny(fusion) with { Depth = depth }, META);
+            using var even = new Models.UViT.UViT(UViTConfig.Tiny(fusion) with { Depth = depth - 1 }, META);
+            Assert.Equal(depth / 2, odd.image_blocks.Count + odd.joint_blocks.Count);
+            Assert.Equal(even.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]"),
+                         odd.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]"));
+        }
+    }
+
     [ReferenceFact]
     public void S2_state_dicts_have_exactly_the_reference_names_shapes_and_order()
     {
