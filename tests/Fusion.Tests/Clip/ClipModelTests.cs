@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Fusion.Models;
 using Fusion.Models.Clip;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
@@ -68,13 +69,13 @@ public class ClipModelTests
     [Fact]
     public void WrongShapesAndMissingKeysAreNamed()
     {
-        using var model = new ClipModel(Tiny());
+        using var model = TorchRandom.Unseeded(() => new ClipModel(Tiny()));
         var sd = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         sd["text_model.final_layer_norm.weight"] = zeros(31);
         sd.Remove("vision_model.pre_layrnorm.bias");
         sd["text_model.embeddings.position_ids"] = arange(12).unsqueeze(0); // tolerated, as in the published files
         sd["vision_model.extra"] = zeros(1);
-        var ex = Assert.Throws<InvalidDataException>(() => new ClipModel(Tiny()).LoadWeights(sd, "clip.safetensors"));
+        var ex = Assert.Throws<InvalidDataException>(() => TorchRandom.Unseeded(() => new ClipModel(Tiny())).LoadWeights(sd, "clip.safetensors"));
         Assert.Contains("key 'text_model.final_layer_norm.weight': checkpoint shape [31], model shape [32]", ex.Message);
         Assert.Contains("missing key 'vision_model.pre_layrnorm.bias'", ex.Message);
         Assert.Contains("unexpected key 'vision_model.extra'", ex.Message);
@@ -84,7 +85,7 @@ public class ClipModelTests
     [Fact]
     public void KeysAreTheHuggingFaceNames()
     {
-        using var model = new ClipModel(ClipConfig.ViTB32 with { Text = new(64, 1, 1, 256), Vision = new(64, 1, 1, 256) });
+        using var model = TorchRandom.Unseeded(() => new ClipModel(ClipConfig.ViTB32 with { Text = new(64, 1, 1, 256), Vision = new(64, 1, 1, 256) }));
         var keys = model.state_dict().Keys.ToHashSet();
         Assert.Contains("logit_scale", keys);
         Assert.Contains("text_model.encoder.layers.0.self_attn.q_proj.weight", keys);
@@ -116,8 +117,7 @@ public class ClipModelTests
     [Fact]
     public void TextTowerIsCausal()
     {
-        manual_seed(1);
-        using var model = new ClipTextModel(Tiny());
+        using var model = TorchRandom.Seeded(1, () => new ClipTextModel(Tiny()));
         model.eval();
         using var _ = no_grad();
         using var a = tensor(new long[] { 98, 5, 6, 7, 99, 99, 99, 99, 99, 99, 99, 99 }).unsqueeze(0);
@@ -134,7 +134,7 @@ public class ClipModelTests
     public void TrainsContrastivelyAndRoundTripsThroughSafetensors()
     {
         // Seeded through the gate and an own generator: tests building networks in parallel cannot change the draws.
-        using var model = Fusion.Models.TorchRandom.Seeded(3, () => new ClipModel(Tiny(ClipActivation.Gelu)));
+        using var model = TorchRandom.Seeded(3, () => new ClipModel(Tiny(ClipActivation.Gelu)));
         using var gen = new Generator(3);
         using var ids = randint(1, 98, [8, 12], generator: gen);
         ids[TensorIndex.Colon, 11] = tensor(99L); // EOT at the end of each row
