@@ -16,7 +16,7 @@ public class ClipModelTests
     private static ClipConfig FixtureConfig() =>
         ClipConfig.FromOpenAIHyperparameters(SafetensorsMetadata.Read(Fixtures.Path(Folder, "weights.safetensors")));
 
-    private static ClipConfig Tiny(ClipActivation act = ClipActivation.QuickGelu) =>
+    internal static ClipConfig Tiny(ClipActivation act = ClipActivation.QuickGelu) =>
         new(new(32, 2, 2, 64), new(32, 2, 2, 64), 16, ImageSize: 16, PatchSize: 8, VocabSize: 100, ContextLength: 12, Activation: act);
 
     [Fact]
@@ -129,12 +129,20 @@ public class ClipModelTests
         using var pa = model.Pooled(a);
         Assert.True(pa.allclose(ha.select(1, 4)));
     }
+}
 
+/// <summary>
+/// Training from seed 3's initialisation. It runs alone, after the parallel tests: the gate keeps gated builds apart, but
+/// any code that reseeds or draws from libtorch's default generator without it (ClipImagePreprocessorTests still does)
+/// changes the weights mid-build, which once gave a first loss of 3.28 instead of ≈ 2.4 and a failure.
+/// </summary>
+[Collection(nameof(ClipTrainingTests))]
+public class ClipTrainingTests
+{
     [Fact]
     public void TrainsContrastivelyAndRoundTripsThroughSafetensors()
     {
-        // Seeded through the gate and an own generator: tests building networks in parallel cannot change the draws.
-        using var model = TorchRandom.Seeded(3, () => new ClipModel(Tiny(ClipActivation.Gelu)));
+        using var model = TorchRandom.Seeded(3, () => new ClipModel(ClipModelTests.Tiny(ClipActivation.Gelu)));
         using var gen = new Generator(3);
         using var ids = randint(1, 98, [8, 12], generator: gen);
         ids[TensorIndex.Colon, 11] = tensor(99L); // EOT at the end of each row
@@ -153,7 +161,7 @@ public class ClipModelTests
             if (step == 0) first = loss.item<float>();
             last = loss.item<float>();
         }
-        Assert.True(first > 1.5 && last < 0.6 * first, $"loss {first} → {last}"); // ln 8 ≈ 2.08 at the start
+        Assert.True(first > 1.5 && last < 0.6 * first, $"loss {first} → {last}"); // ≈ 2.4 from seed 3 (ln 8 ≈ 2.08 for equal logits)
 
         using var dir = new TempDir();
         model.save_safetensors(dir["clip.safetensors"]);
@@ -165,3 +173,6 @@ public class ClipModelTests
         Assert.True(e1.equal(e2).all().item<bool>());
     }
 }
+
+[CollectionDefinition(nameof(ClipTrainingTests), DisableParallelization = true)]
+public sealed class ClipTrainingCollection;
