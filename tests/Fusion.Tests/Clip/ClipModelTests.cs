@@ -49,9 +49,9 @@ public class ClipModelTests
     [Fact]
     public void FixtureIdsAreWhatTheTokenizerGives()
     {
-        // Every row must come back from our tokenizer in the HF convention at the fixture's context length. Its text is
-        // the tokenizer corpus's caption with that row (the README's rows all are), else the row's own decoding: decoding
-        // then encoding gives the row back unless truncation cut a word, which a fixture row of a short caption never has.
+        // Every row must come back from our tokenizer in the HF convention at the fixture's context length. Its text is the
+        // corpus caption with that row (all the README's rows are), else the row's decoding, which encodes back to the row
+        // unless truncation cut a word in two (such a row has to be in the corpus).
         var tok = ClipTokenizer.FromOpenAIMerges(Fixtures.Path("clip-tokenizer", "bpe_simple_vocab_16e6.txt.gz"));
         var corpus = ClipTokenizerTests.Captions().ToLookup(c => string.Join(",", c.Hf), c => c.Text);
         var io = Safetensors.LoadStateDict(Fixtures.Path(Folder, "io.safetensors"));
