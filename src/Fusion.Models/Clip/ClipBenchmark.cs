@@ -16,10 +16,10 @@ public static class ClipBenchmark
         var batch = Option(options, "batch", 8);
         var iters = Option(options, "iters", 3);
         var dtypes = options.TryGetValue("dtypes", out var d) ? d.Split(',') : ["fp32", "bf16"];
-        manual_seed(0);
-        using var model = new ClipTextModel(ClipConfig.ViTL14);
+        using var model = TorchRandom.Seeded(0, () => new ClipTextModel(ClipConfig.ViTL14));
         model.eval();
-        using var ids = randint(0, 49406, [batch, 77]);
+        using var g = new Generator(0);
+        using var ids = randint(0, 49406, [batch, 77], generator: g);
         ids[TensorIndex.Colon, 76] = tensor(49407L);
         foreach (var name in dtypes)
         {

@@ -26,14 +26,15 @@ public static class DiffusionBenchmark
         yield return ("matmul 1024³ bf16", bf16Rate, "GFLOP/s");
         // Without avx512_bf16/AMX, libtorch's CPU bf16 matmul is a slow fallback; skip bf16 sampling there unless asked.
         var bf16Sampling = options.TryGetValue("bf16_sampling", out var bs) ? bool.Parse(bs) : bf16Rate >= fp32Rate;
-        TransformerDenoiser Create() => new(channels, image, patch, dim, depth, heads, tokens, contextDim);
+        // Gated (re-entrant, so the trainer's seeded build of it stays seeded); data from own generators.
+        TransformerDenoiser Create() => TorchRandom.Unseeded(() => new TransformerDenoiser(channels, image, patch, dim, depth, heads, tokens, contextDim));
         using (var probe = Create())
             yield return ($"denoiser parameters (dim {dim}, depth {depth}, {image / patch * (image / patch)}+{tokens + 1} tokens)",
                 probe.parameters().Sum(p => p.numel()), "count");
 
-        random.manual_seed(0);
-        var data = randn(batch * 2, channels, image, image);
-        var captions = randn(batch * 2, 1, tokens, contextDim);
+        using var g = new Generator(0);
+        var data = randn([batch * 2, channels, image, image], generator: g);
+        var captions = randn([batch * 2, 1, tokens, contextDim], generator: g);
         var nullContext = zeros(tokens, contextDim);
         var perStep = new Dictionary<TrainPrecision, double>();
         foreach (var precision in new[] { TrainPrecision.Float32, TrainPrecision.BFloat16Mixed })
@@ -55,7 +56,7 @@ public static class DiffusionBenchmark
         }
         yield return ("train speed-up bf16-mixed / fp32", perStep[TrainPrecision.Float32] / perStep[TrainPrecision.BFloat16Mixed], "×");
 
-        var context = randn(sampleBatch, tokens, contextDim);
+        var context = randn([sampleBatch, tokens, contextDim], generator: g);
         foreach (var dtype in bf16Sampling ? new[] { ScalarType.Float32, ScalarType.BFloat16 } : [ScalarType.Float32])
         {
             using var net = Create();
@@ -72,8 +73,9 @@ public static class DiffusionBenchmark
 
     private static double MatmulGflops(ScalarType dtype)
     {
-        using var a = randn(1024, 1024).to(dtype);
-        using var b = randn(1024, 1024).to(dtype);
+        using var g = new Generator(0);
+        using var a = randn([1024, 1024], generator: g).to(dtype);
+        using var b = randn([1024, 1024], generator: g).to(dtype);
         using (var warm = a.matmul(b)) { }
         var sw = Stopwatch.StartNew();
         const int reps = 5;

@@ -18,7 +18,7 @@ public static class InceptionBenchmark
         var iters = int.Parse(options.GetValueOrDefault("iters", "2"));
         if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
         var dtypes = options.GetValueOrDefault("dtypes", "fp32,bf16").Split(',', StringSplitOptions.TrimEntries);
-        using var model = new FidInceptionV3();
+        using var model = TorchRandom.Unseeded(() => new FidInceptionV3());
         FormulaWeights.Fill(model);
         using var images = rand([batch, 3, 256, 256], generator: new Generator(0));
 

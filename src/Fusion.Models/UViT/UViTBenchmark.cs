@@ -94,8 +94,9 @@ public static class UViTBenchmark
     private static double MatmulGFlops(long m, long k, long n, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
-        var a = randn(m, k).to_type(dtype);
-        var b = randn(k, n).to_type(dtype);
+        using var g = new Generator(0);
+        var a = randn([m, k], generator: g).to_type(dtype);
+        var b = randn([k, n], generator: g).to_type(dtype);
         matmul(a, b).Dispose();
         int reps = 0;
         var sw = Stopwatch.StartNew();
@@ -106,7 +107,7 @@ public static class UViTBenchmark
     /// <summary>GFLOP/s of the Linear modules (time between their pre- and post-hooks) and the whole forward's seconds.</summary>
     private static (double GFlops, double Seconds) LinearRateInForward(UViTConfig config, int batch, ScalarType dtype)
     {
-        using var model = new UViT(config);
+        using var model = TorchRandom.Unseeded(() => new UViT(config));
         model.to(dtype).eval();
         var (x, t, ctx) = Inputs(config, batch, dtype);
         double linearSeconds = 0;
@@ -133,15 +134,15 @@ public static class UViTBenchmark
     /// </summary>
     private static double TrainStepSeconds(UViTConfig config, int batch, ScalarType dtype, int warmup, int steps)
     {
-        manual_seed(0);
-        using var master = new UViT(config);
-        using var compute = dtype == ScalarType.Float32 ? null : new UViT(config);
+        using var master = TorchRandom.Seeded(0, () => new UViT(config));
+        using var compute = dtype == ScalarType.Float32 ? null : TorchRandom.Unseeded(() => new UViT(config));   // gets the master's weights
         compute?.to(dtype);
         var masterParams = master.parameters().ToList();
         var computeParams = compute?.parameters().ToList();
         using var optimizer = optim.AdamW(masterParams, lr: 2e-4, beta1: 0.9, beta2: 0.9, weight_decay: 0.03);
         var (x, t, ctx) = Inputs(config, batch, dtype);
-        using var target = randn_like(x, dtype: ScalarType.Float32);
+        using var g = new Generator(1);
+        using var target = randn(x.shape, ScalarType.Float32, generator: g);
 
         void Step()
         {
@@ -167,8 +168,12 @@ public static class UViTBenchmark
         return sw.Elapsed.TotalSeconds / steps;
     }
 
-    private static (Tensor X, Tensor T, Tensor Ctx) Inputs(UViTConfig c, int batch, ScalarType dtype) =>
-        (randn(batch, c.InChannels, c.ImageSize, c.ImageSize).to_type(dtype),
-         randint(1, 1001, batch).to_type(ScalarType.Float32),
-         randn(batch, c.NumClipTokens, c.ClipDim).to_type(dtype));
+    // Benchmarks draw from their own generators too: the default one is shared by the whole process (TorchRandom).
+    private static (Tensor X, Tensor T, Tensor Ctx) Inputs(UViTConfig c, int batch, ScalarType dtype)
+    {
+        using var g = new Generator(0);
+        return (randn([batch, c.InChannels, c.ImageSize, c.ImageSize], generator: g).to_type(dtype),
+                randint(1, 1001, [batch], generator: g).to_type(ScalarType.Float32),
+                randn([batch, c.NumClipTokens, c.ClipDim], generator: g).to_type(dtype));
+    }
 }

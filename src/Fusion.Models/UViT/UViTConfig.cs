@@ -18,7 +18,10 @@ public sealed record UViTConfig
     public int PatchSize { get; init; } = 2;
     /// <summary>Width D (embed_dim).</summary>
     public int EmbedDim { get; init; } = 512;
-    /// <summary>depth: the image path has depth + 1 blocks (depth/2 down, one mid, depth/2 up).</summary>
+    /// <summary>
+    /// depth: the image path has 2·⌊depth/2⌋ + 1 blocks (⌊depth/2⌋ down, one mid, ⌊depth/2⌋ up). An odd depth is rounded
+    /// down as the authors' <c>range(depth // 2)</c> does: depth 5 builds the same network as depth 4.
+    /// </summary>
     public int Depth { get; init; } = 12;
     public int NumHeads { get; init; } = 8;
     public double MlpRatio { get; init; } = 4.0;
@@ -51,9 +54,9 @@ public sealed record UViTConfig
     public int TextBlocks => Fusion.TextBlocks;
     /// <summary>v: image-only blocks at each end.</summary>
     public int ImageOnlyBlocks => Fusion.ImageOnlyBlocks;
-    /// <summary>Joint (text-aware) blocks on each side of the mid block: (depth − 2v) / 2.</summary>
+    /// <summary>Joint (text-aware) blocks on each side of the mid block: (depth − 2v) // 2 (non-negative, so C#'s / is the floor).</summary>
     public int JointBlocks => (Depth - 2 * ImageOnlyBlocks) / 2;
-    /// <summary>Blocks on the image path: 2v + 2j + 1 (13 for depth 12).</summary>
+    /// <summary>Blocks on the image path: 2v + 2j + 1 (13 for depth 12 and 13).</summary>
     public int ImagePathBlocks => 2 * ImageOnlyBlocks + 2 * JointBlocks + 1;
 
     /// <summary>U-ViT-S/2 on SD latents of 256×256 images with the given fusion variant.</summary>
@@ -73,7 +76,7 @@ public sealed record UViTConfig
         Require(InChannels > 0 && EmbedDim > 0 && NumHeads > 0 && EmbedDim % NumHeads == 0, $"EmbedDim {EmbedDim} must be a positive multiple of NumHeads {NumHeads}");
         Require(MlpHidden > 0, $"MlpRatio {MlpRatio} gives no hidden units");
         Require(ClipDim > 0 && NumClipTokens > 0, "ClipDim and NumClipTokens must be positive");
-        Require(Depth >= 0 && Depth % 2 == 0, $"Depth {Depth} must be even and ≥ 0 (depth/2 blocks on each side)");
+        Require(Depth >= 0, $"Depth {Depth} must be ≥ 0");
         Require(2 * ImageOnlyBlocks <= Depth, $"v = {ImageOnlyBlocks} image-only blocks per side need Depth ≥ 2v (Depth {Depth})");
         Require(Fusion.Method != FusionMethod.Cross || CrossMidBlockQueryTokens >= NumPatches + 1,
             $"CrossMidBlockQueryTokens {CrossMidBlockQueryTokens} (the reference's literal is 257) must be ≥ patches + time = {NumPatches + 1}; " +

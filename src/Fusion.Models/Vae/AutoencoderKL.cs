@@ -25,8 +25,11 @@ public sealed class DiagonalGaussian : IDisposable
     public Tensor LogVar { get; }
     public Tensor Std { get; }
 
-    /// <summary>mean + std·ε with ε ~ N(0, I) drawn from <paramref name="generator"/> (the global generator when null).</summary>
-    public Tensor Sample(Generator? generator = null)
+    /// <summary>
+    /// mean + std·ε with ε ~ N(0, I) drawn from <paramref name="generator"/>: always an explicit one, since libtorch's
+    /// default generator is shared by everything in the process (<see cref="TorchRandom"/>).
+    /// </summary>
+    public Tensor Sample(Generator generator)
     {
         using var eps = randn(Mean.shape, Mean.dtype, Mean.device, generator: generator);
         return Mean + Std * eps;
@@ -78,7 +81,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>U-ViT <c>sample</c>: scale · (mean + exp(0.5·clamp(logvar, −30, 20))·ε), ε from <paramref name="generator"/>.</summary>
-    public Tensor Sample(Tensor moments, Generator? generator = null)
+    public Tensor Sample(Tensor moments, Generator generator)
     {
         using var posterior = new DiagonalGaussian(moments);
         using var z = posterior.Sample(generator);
@@ -93,7 +96,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Images → scaled sampled latents [B, embed_dim, H/f, W/f].</summary>
-    public Tensor Encode(Tensor images, Generator? generator = null)
+    public Tensor Encode(Tensor images, Generator generator)
     {
         using var moments = EncodeMoments(images);
         return Sample(moments, generator);

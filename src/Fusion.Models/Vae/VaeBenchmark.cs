@@ -19,16 +19,16 @@ public static class VaeBenchmark
         var iters = Option("iters", 1);
         var size = Option("size", 256);
         var dtypes = options.TryGetValue("dtypes", out var d) ? d.Split(',') : ["fp32", "bf16"];
-        manual_seed(0);
-        using var model = new AutoencoderKL(AutoencoderKLConfig.KlF8());
+        using var model = TorchRandom.Seeded(0, () => new AutoencoderKL(AutoencoderKLConfig.KlF8()));
+        using var g = new Generator(0);
         model.eval();
         var f = model.Config.DownsamplingFactor;
         foreach (var name in dtypes)
         {
             var dtype = BenchTiming.ParseDtype(name);
             model.to(dtype);
-            using var images = rand(batch, 3, size, size).mul(2).sub(1).to(dtype);
-            using var latents = randn(batch, model.Config.EmbedDim, size / f, size / f).to(dtype);
+            using var images = rand([batch, 3, size, size], generator: g).mul(2).sub(1).to(dtype);
+            using var latents = randn([batch, model.Config.EmbedDim, size / f, size / f], generator: g).to(dtype);
             var encode = BenchTiming.SecondsPerCall(() => model.EncodeMoments(images), iters);
             yield return ($"KL-f8 encode {size}² {name}, batch {batch}", batch / encode, "images/s");
             var decode = BenchTiming.SecondsPerCall(() => model.Decode(latents), iters);

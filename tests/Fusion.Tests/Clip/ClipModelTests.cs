@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Fusion.Models;
 using Fusion.Models.Clip;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
@@ -9,71 +11,71 @@ namespace Fusion.Tests.Clip;
 
 public class ClipModelTests
 {
+    private const string Folder = "clip";
+
     private static ClipConfig FixtureConfig() =>
-        ClipConfig.FromOpenAIHyperparameters(SafetensorsMetadata.Read(Fixtures.Path("clip", "weights.safetensors")));
+        ClipConfig.FromOpenAIHyperparameters(SafetensorsMetadata.Read(Fixtures.Path(Folder, "weights.safetensors")));
 
-    /// <summary>max |actual − expected| / max |expected|.</summary>
-    internal static double RelativeError(Tensor actual, Tensor expected)
-    {
-        using var diff = (actual.to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max();
-        using var scale = expected.to(ScalarType.Float64).abs().max();
-        return diff.item<double>() / Math.Max(scale.item<double>(), 1e-30);
-    }
-
-    private static ClipConfig Tiny(ClipActivation act = ClipActivation.QuickGelu) =>
+    internal static ClipConfig Tiny(ClipActivation act = ClipActivation.QuickGelu) =>
         new(new(32, 2, 2, 64), new(32, 2, 2, 64), 16, ImageSize: 16, PatchSize: 8, VocabSize: 100, ContextLength: 12, Activation: act);
 
-    [FixtureFact("clip")]
+    [Fact]
     public void MatchesTheReferenceTextAndImageOutputs()
     {
-        var config = FixtureConfig();
-        Assert.Equal(ClipActivation.QuickGelu, config.Activation);
-        using var model = ClipModel.Load(Fixtures.Path("clip", "weights.safetensors"), config);
-        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
+        using var model = ClipModel.Load(Fixtures.Path(Folder, "weights.safetensors"), FixtureConfig());
+        var io = Safetensors.LoadStateDict(Fixtures.Path(Folder, "io.safetensors"));
         using var _ = no_grad();
         var ids = io["input_ids"];
         using var hidden = model.TextHiddenStates(ids);
         using var text = model.GetTextFeatures(ids);
         using var image = model.GetImageFeatures(io["pixel_values"]);
-        Assert.Equal(io["last_hidden_state"].shape, hidden.shape);
-        Assert.True(RelativeError(hidden, io["last_hidden_state"]) < 1e-5, $"hidden states rel. error {RelativeError(hidden, io["last_hidden_state"]):E2}");
-        Assert.True(RelativeError(text, io["text_embeds"]) < 1e-5, $"text embeds rel. error {RelativeError(text, io["text_embeds"]):E2}");
-        Assert.True(RelativeError(image, io["image_embeds"]) < 1e-5, $"image embeds rel. error {RelativeError(image, io["image_embeds"]):E2}");
+        Parity.AssertClose(hidden, io["last_hidden_state"], 1e-5, "hidden states");
+        Parity.AssertClose(text, io["text_embeds"], 1e-5, "text embeds");
+        Parity.AssertClose(image, io["image_embeds"], 1e-5, "image embeds");
         foreach (var t in io.Values) t.Dispose();
     }
 
-    [FixtureFact("clip")]
+    [Fact]
     public void TextModelLoadsTheTextTowerOfAFullCheckpoint()
     {
-        using var text = ClipTextModel.Load(Fixtures.Path("clip", "weights.safetensors"), FixtureConfig());
-        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
+        using var text = ClipTextModel.Load(Fixtures.Path(Folder, "weights.safetensors"), FixtureConfig());
+        var io = Safetensors.LoadStateDict(Fixtures.Path(Folder, "io.safetensors"));
         using var _ = no_grad();
         using var hidden = text.forward(io["input_ids"]);
-        Assert.True(RelativeError(hidden, io["last_hidden_state"]) < 1e-5);
+        Parity.AssertClose(hidden, io["last_hidden_state"], 1e-5, "text tower hidden states");
         foreach (var t in io.Values) t.Dispose();
     }
 
-    [FixtureFact("clip")]
+    [Fact]
     public void FixtureIdsAreWhatTheTokenizerGives()
     {
-        if (!Fixtures.Exists("clip-tokenizer")) return; // the tokenizer fixture is another folder; covered by its own tests
+        // Every row must come back from our tokenizer in the HF convention at the fixture's context length. Its text is the
+        // corpus caption with that row (all the README's rows are), else the row's decoding, which encodes back to the row
+        // unless truncation cut a word in two (such a row has to be in the corpus).
         var tok = ClipTokenizer.FromOpenAIMerges(Fixtures.Path("clip-tokenizer", "bpe_simple_vocab_16e6.txt.gz"));
-        var io = Safetensors.LoadStateDict(Fixtures.Path("clip", "io.safetensors"));
-        using var row = tok.Tokenize(["a photo of a cat", "five buses driving on a snowy mountain.", ""]);
-        Assert.True(row.equal(io["input_ids"].narrow(0, 0, 3)).all().item<bool>());
+        var corpus = ClipTokenizerTests.Captions().ToLookup(c => string.Join(",", c.Hf), c => c.Text);
+        var io = Safetensors.LoadStateDict(Fixtures.Path(Folder, "io.safetensors"));
+        var ids = io["input_ids"];
+        var options = ClipTokenizerOptions.HuggingFace with { ContextLength = (int)ids.shape[1] };
+        for (long i = 0; i < ids.shape[0]; i++)
+        {
+            var row = ids[i].data<long>().ToArray();
+            var text = corpus[string.Join(",", row)].FirstOrDefault() ?? tok.Decode(row);
+            Assert.True(row.SequenceEqual(tok.Tokenize(text, options)), $"row {i} ({JsonSerializer.Serialize(text)}): [{string.Join(",", row)}]");
+        }
         foreach (var t in io.Values) t.Dispose();
     }
 
     [Fact]
     public void WrongShapesAndMissingKeysAreNamed()
     {
-        using var model = new ClipModel(Tiny());
+        using var model = TorchRandom.Unseeded(() => new ClipModel(Tiny()));
         var sd = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         sd["text_model.final_layer_norm.weight"] = zeros(31);
         sd.Remove("vision_model.pre_layrnorm.bias");
         sd["text_model.embeddings.position_ids"] = arange(12).unsqueeze(0); // tolerated, as in the published files
         sd["vision_model.extra"] = zeros(1);
-        var ex = Assert.Throws<InvalidDataException>(() => new ClipModel(Tiny()).LoadWeights(sd, "clip.safetensors"));
+        var ex = Assert.Throws<InvalidDataException>(() => TorchRandom.Unseeded(() => new ClipModel(Tiny())).LoadWeights(sd, "clip.safetensors"));
         Assert.Contains("key 'text_model.final_layer_norm.weight': checkpoint shape [31], model shape [32]", ex.Message);
         Assert.Contains("missing key 'vision_model.pre_layrnorm.bias'", ex.Message);
         Assert.Contains("unexpected key 'vision_model.extra'", ex.Message);
@@ -83,7 +85,7 @@ public class ClipModelTests
     [Fact]
     public void KeysAreTheHuggingFaceNames()
     {
-        using var model = new ClipModel(ClipConfig.ViTB32 with { Text = new(64, 1, 1, 256), Vision = new(64, 1, 1, 256) });
+        using var model = TorchRandom.Unseeded(() => new ClipModel(ClipConfig.ViTB32 with { Text = new(64, 1, 1, 256), Vision = new(64, 1, 1, 256) }));
         var keys = model.state_dict().Keys.ToHashSet();
         Assert.Contains("logit_scale", keys);
         Assert.Contains("text_model.encoder.layers.0.self_attn.q_proj.weight", keys);
@@ -115,8 +117,7 @@ public class ClipModelTests
     [Fact]
     public void TextTowerIsCausal()
     {
-        manual_seed(1);
-        using var model = new ClipTextModel(Tiny());
+        using var model = TorchRandom.Seeded(1, () => new ClipTextModel(Tiny()));
         model.eval();
         using var _ = no_grad();
         using var a = tensor(new long[] { 98, 5, 6, 7, 99, 99, 99, 99, 99, 99, 99, 99 }).unsqueeze(0);
@@ -128,12 +129,20 @@ public class ClipModelTests
         using var pa = model.Pooled(a);
         Assert.True(pa.allclose(ha.select(1, 4)));
     }
+}
 
+/// <summary>
+/// Training from seed 3's initialisation. It runs alone, after the parallel tests: the gate keeps gated builds apart, but
+/// any code that reseeds or draws from libtorch's default generator without it (ClipImagePreprocessorTests still does)
+/// changes the weights mid-build, which once gave a first loss of 3.28 instead of ≈ 2.4 and a failure.
+/// </summary>
+[Collection(nameof(ClipTrainingTests))]
+public class ClipTrainingTests
+{
     [Fact]
     public void TrainsContrastivelyAndRoundTripsThroughSafetensors()
     {
-        // Seeded through the gate and an own generator: tests building networks in parallel cannot change the draws.
-        using var model = Fusion.Models.TorchRandom.Seeded(3, () => new ClipModel(Tiny(ClipActivation.Gelu)));
+        using var model = TorchRandom.Seeded(3, () => new ClipModel(ClipModelTests.Tiny(ClipActivation.Gelu)));
         using var gen = new Generator(3);
         using var ids = randint(1, 98, [8, 12], generator: gen);
         ids[TensorIndex.Colon, 11] = tensor(99L); // EOT at the end of each row
@@ -152,7 +161,7 @@ public class ClipModelTests
             if (step == 0) first = loss.item<float>();
             last = loss.item<float>();
         }
-        Assert.True(first > 1.5 && last < 0.6 * first, $"loss {first} → {last}"); // ln 8 ≈ 2.08 at the start
+        Assert.True(first > 1.5 && last < 0.6 * first, $"loss {first} → {last}"); // ≈ 2.4 from seed 3 (ln 8 ≈ 2.08 for equal logits)
 
         using var dir = new TempDir();
         model.save_safetensors(dir["clip.safetensors"]);
@@ -164,3 +173,6 @@ public class ClipModelTests
         Assert.True(e1.equal(e2).all().item<bool>());
     }
 }
+
+[CollectionDefinition(nameof(ClipTrainingTests), DisableParallelization = true)]
+public sealed class ClipTrainingCollection;

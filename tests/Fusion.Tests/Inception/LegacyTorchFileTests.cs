@@ -1,4 +1,5 @@
 using System.Text;
+using Fusion.Models;
 using Fusion.Models.Inception;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
@@ -89,7 +90,7 @@ public class LegacyTorchFileTests
     {
         using var dir = new TempDir();
         // The whole FID Inception (random weights) as a legacy file without BatchNorm counters, as pre-0.4.1 files.
-        using var reference = new FidInceptionV3();
+        using var reference = TorchRandom.Unseeded(() => new FidInceptionV3());
         var entries = new List<Entry>();
         var i = 0;
         foreach (var (key, t) in reference.state_dict())

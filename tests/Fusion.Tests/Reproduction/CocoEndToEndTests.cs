@@ -2,6 +2,7 @@ using System.Text.Json;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Artifacts.Tables;
 using Fusion.Datasets.Coco;
+using Fusion.Models;
 using Fusion.Models.Clip;
 using Fusion.Models.Inception;
 using Fusion.Models.Vae;
@@ -42,14 +43,15 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
         coco = MiniCoco.Create(dir["coco"], id => server.Url("images/" + MiniCoco.FileName(id)).ToString());
         coco.Serve(server);
 
-        torch.manual_seed(11);
-        Directory.CreateDirectory(dir["clip"]);
-        using (var clip = new ClipModel(ClipConfig.FromOpenAIHyperparameters(ClipHyper.Select(h => h.Split('=')).ToDictionary(h => h[0], h => h[1]))))
-            clip.save_safetensors(Path.Combine(dir["clip"], PretrainedComponents.ClipWeights));
-        WriteByteLevelVocabulary(Path.Combine(dir["clip"], PretrainedComponents.ClipVocab), Path.Combine(dir["clip"], PretrainedComponents.ClipMerges));
+        // The stand-in pretrained networks, built in one seeded, gated draw: the same weights whatever runs beside this.
+        var clipConfig = ClipConfig.FromOpenAIHyperparameters(ClipHyper.Select(h => h.Split('=')).ToDictionary(h => h[0], h => h[1]));
         var vaeConfig = AutoencoderKLConfig.FromLdmHyperparameters(VaeHyper.Select(h => h.Split('=')).ToDictionary(h => h[0], h => h[1]));
-        using (var vae = new AutoencoderKL(vaeConfig)) vae.save_py(dir[PretrainedComponents.Autoencoder]);
-        using (var inception = new FidInceptionV3()) inception.save_py(dir[PretrainedComponents.Inception]);
+        var (clip, vae, inception) = TorchRandom.Seeded(11, () => (new ClipModel(clipConfig), new AutoencoderKL(vaeConfig), new FidInceptionV3()));
+        Directory.CreateDirectory(dir["clip"]);
+        using (clip) clip.save_safetensors(Path.Combine(dir["clip"], PretrainedComponents.ClipWeights));
+        WriteByteLevelVocabulary(Path.Combine(dir["clip"], PretrainedComponents.ClipVocab), Path.Combine(dir["clip"], PretrainedComponents.ClipMerges));
+        using (vae) vae.save_py(dir[PretrainedComponents.Autoencoder]);
+        using (inception) inception.save_py(dir[PretrainedComponents.Inception]);
         return Task.CompletedTask;
     }
 

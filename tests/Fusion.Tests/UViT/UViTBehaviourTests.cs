@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.UViT;
 using Fusion.Models.Weights;
 using TorchSharp;
@@ -12,19 +13,20 @@ public class UViTBehaviourTests
     public static readonly UViTFusion[] TinyFusions =
         [UViTFusion.EarlyConcat, UViTFusion.EarlyCross, UViTFusion.IntermediateConcat(1, 1), UViTFusion.IntermediateCross(1, 1)];
 
+    // Own generators, never libtorch's default one: tests run in parallel and a seeded build elsewhere must not lose draws.
     private static (Tensor X, Tensor T, Tensor Ctx) Inputs(UViTConfig c, int batch, int seed)
     {
-        var g = manual_seed(seed);
-        return (randn(batch, c.InChannels, c.ImageSize, c.ImageSize), tensor(Enumerable.Range(0, batch).Select(i => 1f + 997f * i / Math.Max(1, batch - 1)).ToArray()),
-                randn(batch, c.NumClipTokens, c.ClipDim));
+        using var g = new Generator((ulong)seed);
+        return (randn([batch, c.InChannels, c.ImageSize, c.ImageSize], generator: g), tensor(Enumerable.Range(0, batch).Select(i => 1f + 997f * i / Math.Max(1, batch - 1)).ToArray()),
+                randn([batch, c.NumClipTokens, c.ClipDim], generator: g));
     }
 
     /// <summary>O(1) random values everywhere, so that every parameter visibly shapes the output.</summary>
     private static void Randomise(nn.Module model, int seed)
     {
-        manual_seed(seed);
+        using var g = new Generator((ulong)seed);
         using var _ = no_grad();
-        foreach (var p in model.parameters()) p.copy_(randn_like(p) * 0.3);
+        foreach (var p in model.parameters()) p.copy_(randn(p.shape, p.dtype, generator: g) * 0.3);
     }
 
     private static double RelativeError(Tensor actual, Tensor expected) =>
@@ -46,7 +48,7 @@ public class UViTBehaviourTests
                      UViTConfig.Tiny(UViTFusion.Parse(variant)) with { ImageSize = 16, PatchSize = 4, InChannels = 3, EmbedDim = 48, NumHeads = 3, NumClipTokens = 5, ClipDim = 24, MlpRatio = 2 },
                  })
         {
-            using var model = new Models.UViT.UViT(config);
+            using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
             var (x, t, ctx) = Inputs(config, 3, 1);
             using var eps = model.call(x, t, ctx);
             Assert.Equal(x.shape, eps.shape);
@@ -65,8 +67,8 @@ public class UViTBehaviourTests
     public void Intermediate_concat_without_text_or_image_blocks_equals_early_concat_up_to_token_order()
     {
         var early = UViTConfig.Tiny(UViTFusion.EarlyConcat) with { Depth = 6 };
-        using var a = new Models.UViT.UViT(early);
-        using var b = new Models.UViT.UViT(early with { Fusion = UViTFusion.IntermediateConcat(0, 0) });
+        using var a = TorchRandom.Unseeded(() => new Models.UViT.UViT(early));   // randomised next
+        using var b = TorchRandom.Unseeded(() => new Models.UViT.UViT(early with { Fusion = UViTFusion.IntermediateConcat(0, 0) }));
         Randomise(a, 3);
         var weights = a.state_dict().ToDictionary(
             kv => kv.Key.Replace("in_blocks.", "joint_blocks.").Replace("out_blocks.", "joint_skip_blocks."), kv => kv.Value);
@@ -91,21 +93,21 @@ public class UViTBehaviourTests
     [Fact]
     public void Cross_block_over_its_own_tokens_equals_a_concat_block_with_stacked_q_and_kv()
     {
-        manual_seed(5);
-        using var cross = new Block(32, 4, 64, qkvBias: false, skip: true, crossQueryTokens: 9);
-        using var concat = new Block(32, 4, 64, qkvBias: false, skip: true, crossQueryTokens: null);
+        using var cross = TorchRandom.Unseeded(() => new Block(32, 4, 64, qkvBias: false, skip: true, crossQueryTokens: 9));     // randomised next
+        using var concat = TorchRandom.Unseeded(() => new Block(32, 4, 64, qkvBias: false, skip: true, crossQueryTokens: null)); // loaded next
         Randomise(cross, 6);
         var w = cross.state_dict();
         var mapped = w.Where(kv => !kv.Key.StartsWith("attn.q", StringComparison.Ordinal) && !kv.Key.StartsWith("attn.kv", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
         mapped["attn.qkv.weight"] = cat([w["attn.q.weight"], w["attn.kv.weight"]], 0);
         StateDict.LoadStrict(concat, mapped, "cross block weights");
-        using var x = randn(2, 9, 32);
-        using var skip = randn(2, 9, 32);
+        using var g = new Generator(5);
+        using var x = randn([2, 9, 32], generator: g);
+        using var skip = randn([2, 9, 32], generator: g);
         using var _ = no_grad();
         Assert.True(RelativeError(cross.forward(x, skip), concat.forward(x, skip)) < 1e-5);
         // With extra key/value tokens the cross block keeps only the 9 query tokens.
-        using var longer = cat([x, randn(2, 4, 32)], 1);
+        using var longer = cat([x, randn([2, 4, 32], generator: g)], 1);
         Assert.Equal([2L, 9, 32], cross.forward(longer, skip).shape);
     }
 
@@ -114,14 +116,15 @@ public class UViTBehaviourTests
     public void Caption_path_is_independent_of_latent_and_time_and_text_changes_the_output()
     {
         var config = UViTConfig.Tiny(UViTFusion.IntermediateCross(2, 1));
-        using var model = new Models.UViT.UViT(config);
+        using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
         Randomise(model, 8);
         var captions = new List<Tensor>();
         model.caption_blocks[^1].mlp.register_forward_hook((_, _, y) => { captions.Add(y.detach().clone().DetachFromDisposeScope()); return null!; });
         var (x, t, ctx) = Inputs(config, 2, 9);
+        var (otherX, _, _) = Inputs(config, 2, 19);
         using var _ = no_grad();
         using var e1 = model.call(x, t, ctx);
-        using var e2 = model.call(randn_like(x), t.flip(0), ctx);
+        using var e2 = model.call(otherX, t.flip(0), ctx);
         using var e3 = model.call(x, t, ctx + 0.5);
         Assert.Equal(0.0, (captions[0] - captions[1]).abs().max().item<float>());
         Assert.True(RelativeError(e3, e1) > 1e-3);
@@ -133,7 +136,7 @@ public class UViTBehaviourTests
         foreach (var fusion in TinyFusions)
         {
             var config = UViTConfig.Tiny(fusion);
-            using var model = new Models.UViT.UViT(config);
+            using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
             var (x, t, ctx) = Inputs(config, 2, 10);
             using var _ = no_grad();
             using var reference = model.call(x, t, ctx);
@@ -149,11 +152,11 @@ public class UViTBehaviourTests
     public void Bad_inputs_name_the_culprit()
     {
         var config = UViTConfig.Tiny(UViTFusion.EarlyCross);
-        using var model = new Models.UViT.UViT(config);
+        using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
         var (x, t, ctx) = Inputs(config, 2, 11);
-        Assert.Contains("context", Assert.Throws<ArgumentException>(() => model.call(x, t, randn(2, 7, 32))).Message);
+        Assert.Contains("context", Assert.Throws<ArgumentException>(() => model.call(x, t, zeros(2, 7, 32))).Message);
         Assert.Contains("timesteps", Assert.Throws<ArgumentException>(() => model.call(x, tensor(new float[] { 1 }), ctx)).Message);
-        Assert.Contains("x has shape", Assert.Throws<ArgumentException>(() => model.call(randn(2, 4, 6, 6), t, ctx)).Message);
+        Assert.Contains("x has shape", Assert.Throws<ArgumentException>(() => model.call(zeros(2, 4, 6, 6), t, ctx)).Message);
         Assert.Contains("NumHeads", Assert.Throws<ArgumentException>(() => new Models.UViT.UViT(config with { NumHeads = 5 })).Message);
         Assert.Contains("CrossMidBlockQueryTokens", Assert.Throws<ArgumentException>(() => (UViTConfig.Tiny(UViTFusion.EarlyCross) with { ImageSize = 64 }).Validate()).Message);
         Assert.Contains("Depth ≥ 2v", Assert.Throws<ArgumentException>(() => UViTConfig.Tiny(UViTFusion.IntermediateConcat(1, 3)).Validate()).Message);

@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.UViT;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
@@ -15,7 +16,7 @@ public class UViTExportTests
         {
             var config = UViTConfig.Tiny(fusion);
             using var dir = new TempDir();
-            using var model = new Models.UViT.UViT(config);
+            using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
             model.to(ScalarType.BFloat16);                             // exports are float32 whatever the compute dtype
             var path = dir["uvit.pth"];
             File.WriteAllBytes(path, new byte[4_000_000]);             // an older, longer file is replaced, not patched
@@ -34,7 +35,7 @@ public class UViTExportTests
     public void Loading_a_checkpoint_of_another_variant_names_the_keys()
     {
         using var dir = new TempDir();
-        using var early = new Models.UViT.UViT(UViTConfig.Tiny(UViTFusion.EarlyConcat));
+        using var early = TorchRandom.Unseeded(() => new Models.UViT.UViT(UViTConfig.Tiny(UViTFusion.EarlyConcat)));
         UViTCheckpoint.SavePyTorch(early, dir["early.pth"]);
         var error = Assert.Throws<InvalidDataException>(() => UViTCheckpoint.Load(UViTConfig.Tiny(UViTFusion.EarlyCross), dir["early.pth"]));
         Assert.Contains("missing key 'joint_blocks.0.attn.q.weight'", error.Message);

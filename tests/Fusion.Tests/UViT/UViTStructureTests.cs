@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.Layers;
 using Fusion.Models.UViT;
 using TorchSharp.Modules;
@@ -38,14 +39,30 @@ public class UViTStructureTests
         }
     }
 
-    [ReferenceFact]
-    public void S2_state_dicts_have_exactly_the_reference_names_shapes_and_order()
+    [Fact]
+    public void Odd_depth_rounds_down_as_the_reference_does()
     {
-        var sections = ReferenceKeys.Read();
-        Assert.Equal(["early-concat", "early-cross", "intermediate-concat", "intermediate-cross"], sections.Select(s => s.Fusion.Family));
-        foreach (var section in sections)
+        // The authors build range(depth // 2) blocks per side (range((depth − 2v) // 2) joint ones after v image-only
+        // ones), so depth 5 is depth 4 with the same names, and depth 7 with v = 2 has 2 image-only + 1 joint per side.
+        foreach (var (fusion, depth) in new[] { (UViTFusion.EarlyConcat, 5), (UViTFusion.EarlyCross, 5), (UViTFusion.IntermediateConcat(1, 1), 5), (UViTFusion.IntermediateCross(2, 2), 7) })
         {
-            using var model = new Models.UViT.UViT(UViTConfig.SmallS2(section.Fusion), META);   // shapes only
+            using var odd = new Models.UViT.UViT(UViTConfig.Tiny(fusion) with { Depth = depth }, META);
+            using var even = new Models.UViT.UViT(UViTConfig.Tiny(fusion) with { Depth = depth - 1 }, META);
+            Assert.Equal(depth / 2, odd.image_blocks.Count + odd.joint_blocks.Count);
+            Assert.Equal(even.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]"),
+                         odd.state_dict().Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]"));
+        }
+    }
+
+    [Fact]
+    public void State_dicts_have_exactly_the_reference_names_shapes_and_order()
+    {
+        var listing = ReferenceKeys.Read();
+        Assert.NotEmpty(listing.Sections);
+        foreach (var section in listing.Sections)
+        {
+            // The listing's own config (S/2 in the repository's copy); shapes only, so META costs nothing.
+            using var model = new Models.UViT.UViT(UViTConfig.FromReferenceArgs(listing.Args, section.Fusion.ToString()), META);
             var ours = model.state_dict().Select(kv => (kv.Key, Shape: kv.Value.shape)).ToList();
             Assert.Equal(section.Tensors, section.Entries.Count);
             Assert.Equal(section.Values, section.Entries.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b)));
@@ -67,21 +84,20 @@ public class UViTStructureTests
     public void Optional_modules_take_reference_names()
     {
         var config = UViTConfig.Tiny(UViTFusion.IntermediateConcat(1, 1)) with { MlpTimeEmbed = true, Conv = false, Skip = false };
-        using var model = new Models.UViT.UViT(config);
+        using var model = TorchRandom.Unseeded(() => new Models.UViT.UViT(config));
         var keys = model.state_dict().Keys.ToHashSet();
         Assert.Contains("time_embed.0.weight", keys);
         Assert.Contains("time_embed.2.bias", keys);
         Assert.DoesNotContain(keys, k => k.StartsWith("final_layer", StringComparison.Ordinal) || k.Contains("skip_linear", StringComparison.Ordinal));
-        using var eps = model.call(randn(2, 4, 8, 8), tensor(new float[] { 3, 500 }), randn(2, 8, 32));
+        using var eps = model.call(zeros(2, 4, 8, 8), tensor(new float[] { 3, 500 }), zeros(2, 8, 32));
         Assert.Equal([2L, 4, 8, 8], eps.shape);
     }
 
     [Fact]
     public void Initialisation_follows_the_reference()
     {
-        manual_seed(7);
         var config = UViTConfig.Tiny(UViTFusion.IntermediateCross(1, 1)) with { EmbedDim = 128, MlpTimeEmbed = true };
-        using var model = new Models.UViT.UViT(config);
+        using var model = TorchRandom.Seeded(7, () => new Models.UViT.UViT(config));
         AssertStd(model.pos_embed, 0.02, "pos_embed");
         foreach (var (name, m) in model.named_modules())
         {
@@ -107,8 +123,7 @@ public class UViTStructureTests
     [Fact]
     public void Truncated_normal_cuts_at_the_bounds_with_the_truncated_spread()
     {
-        manual_seed(11);
-        using var t = TruncatedNormal.Fill(empty(200_000), mean: 0.25, std: 1, a: -0.25, b: 0.75);
+        using var t = TorchRandom.Seeded(11, () => TruncatedNormal.Fill(empty(200_000), mean: 0.25, std: 1, a: -0.25, b: 0.75));
         Assert.True(t.min().item<float>() >= -0.25f && t.max().item<float>() <= 0.75f);
         AssertStd(t - 0.25, 0.28368, "N(0.25, 1) cut at ±0.5 around the mean");   // √(1 − φ(½)/(Φ(½) − ½))
     }

@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.Weights;
 using Fusion.Tests.Support;
 using TorchSharp;
@@ -12,9 +13,9 @@ public class StateDictTests
     public void SafetensorsRoundTripLoadsStrictly()
     {
         using var dir = new TempDir();
-        var a = nn.Linear(3, 2);
+        var a = TorchRandom.Unseeded(() => nn.Linear(3, 2));
         a.save_safetensors(dir["a.safetensors"]);
-        var b = nn.Linear(3, 2);
+        var b = TorchRandom.Unseeded(() => nn.Linear(3, 2));
         StateDict.LoadStrict(b, dir["a.safetensors"]);
         Assert.True(a.weight!.equal(b.weight!).all().item<bool>());
         Assert.True(a.bias!.equal(b.bias!).all().item<bool>());
@@ -24,9 +25,9 @@ public class StateDictTests
     public void ZipPickleRoundTripLoadsStrictly()
     {
         using var dir = new TempDir();
-        var a = nn.Linear(4, 4);
+        var a = TorchRandom.Unseeded(() => nn.Linear(4, 4));
         a.save_py(dir["a.pth"]);
-        var b = nn.Linear(4, 4);
+        var b = TorchRandom.Unseeded(() => nn.Linear(4, 4));
         StateDict.LoadStrict(b, dir["a.pth"]);
         Assert.True(a.weight!.equal(b.weight!).all().item<bool>());
     }
@@ -34,7 +35,7 @@ public class StateDictTests
     [Fact]
     public void WrongShapeMissingAndUnexpectedKeysAreNamed()
     {
-        var m = nn.Linear(3, 2);
+        var m = TorchRandom.Unseeded(() => nn.Linear(3, 2));
         var sd = new Dictionary<string, Tensor> { ["weight"] = zeros(2, 4), ["extra"] = zeros(1) };
         var ex = Assert.Throws<InvalidDataException>(() => StateDict.LoadStrict(m, sd, "ckpt.pth"));
         Assert.Contains("key 'weight': checkpoint shape [2, 4], model shape [2, 3]", ex.Message);

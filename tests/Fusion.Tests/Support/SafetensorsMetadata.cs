@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 
-namespace Fusion.Tests.Clip;
+namespace Fusion.Tests.Support;
 
 /// <summary>The string map <c>__metadata__</c> of a safetensors header, where the fixtures record their network config.</summary>
 public static class SafetensorsMetadata
