@@ -146,7 +146,7 @@ public class CheckpointTests
             case Damage.WrongShape:
                 // A well-formed file of the wrong shape whose hash is recorded: only loading can tell.
                 var ema = Path.Combine(checkpoint, Checkpoints.EmaFile);
-                var other = new TinyDenoiser(TrainingTests.Features, 8, hidden: 16);
+                var other = TrainingTests.Tiny(hidden: 16)();
                 other.save_safetensors(ema);
                 var statePath = Path.Combine(checkpoint, Checkpoints.StateFile);
                 var state = Checkpoints.ReadState(checkpoint);

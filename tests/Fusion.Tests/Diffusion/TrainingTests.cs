@@ -23,14 +23,9 @@ public class TrainingTests(ITestOutputHelper output)
         return new InMemoryBatchSource(data, captions, kind, seed);
     }
 
-<<<<<<< HEAD
-    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7, int? nanGradientAt = null) =>
-        () => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt, nanGradientAtCall: nanGradientAt);
-=======
     // Gated although its weights come from its own generator: the Linear constructors still draw from the default one.
-    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7) =>
-        () => TorchRandom.Unseeded(() => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt));
->>>>>>> fixtures-general
+    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7, int? nanGradientAt = null) =>
+        () => TorchRandom.Unseeded(() => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt, nanGradientAtCall: nanGradientAt));
 
     internal static readonly Tensor Null = full([3, 8], 0.25f);
 
