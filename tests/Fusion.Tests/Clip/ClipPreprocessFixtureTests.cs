@@ -17,7 +17,7 @@ public partial class ClipPreprocessFixtureTests(ITestOutputHelper output)
     [GeneratedRegex(@"^image(\d+)\.png$")]
     private static partial Regex ImageName();
 
-    [FixtureFact("clip-preprocess")]
+    [Fact]
     public void EveryImageMatchesOpenAiClipPreprocessing()
     {
         var fixture = SafetensorsFile.Read(Fixtures.Path("clip-preprocess", "io.safetensors"));

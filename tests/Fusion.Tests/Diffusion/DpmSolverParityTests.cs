@@ -38,12 +38,12 @@ public class DpmSolverParityTests(ITestOutputHelper output)
     }
 
     /// <summary>U-ViT, guidance and solver together from x_T, exactly as the sample stage runs them.</summary>
-    [FixtureTheory(Folder)]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Sampling_replays_the_reference(string file, string @case) => Replay(file, @case, withNetwork: true);
 
     /// <summary>The solver alone, fed the reference's guided ε in call order: separates solver and schedule from the network.</summary>
-    [FixtureTheory(Folder)]
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Solver_replays_the_reference_given_its_eps(string file, string @case) => Replay(file, @case, withNetwork: false);
 
@@ -140,7 +140,7 @@ public class DpmSolverParityTests(ITestOutputHelper output)
         return net;
     }
 
-    [FixtureFact(Folder)]
+    [Fact]
     public void Schedule_is_the_references()
     {
         using var scope = NewDisposeScope();
