@@ -19,11 +19,6 @@ namespace Fusion.Tests.Numerics;
 /// </summary>
 public class ConvolutionNumericsTests
 {
-    public record ConvShape(long In, long Out, long KH, long KW, long SH, long SW, long PH, long PW, string Where)
-    {
-        public override string ToString() => $"{Where}: {In}→{Out}, kernel {KH}×{KW}, stride {SH}×{SW}, padding {PH}×{PW}";
-    }
-
     /// <summary>Every distinct convolution of the project's networks, read off the modules themselves.</summary>
     public static TheoryData<ConvShape> Shapes()
     {
@@ -54,47 +49,14 @@ public class ConvolutionNumericsTests
         return data;
     }
 
-    /// <summary>Allocates and frees NaN-filled blocks of many sizes, so that freshly allocated memory is NaN, not zero.</summary>
-    internal static void PoisonAllocator()
-    {
-        foreach (var kib in new[] { 4, 16, 64, 256, 1024, 4096, 16384 })
-            for (var i = 0; i < 2; i++)
-                full(kib * 256L + i * 16, float.NaN).Dispose();
-    }
-
     [Theory]
     [MemberData(nameof(Shapes))]
     public void Every_network_convolution_matches_float64_forward_and_backward_with_a_poisoned_allocator(ConvShape c)
     {
+        using var g = new Generator(17);
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
-        {
-            using var scope = NewDisposeScope();
-            var g = new Generator(17);
-            var h = Math.Max(2 * c.KH, 8) + c.SH;   // at least two output rows for every stride
-            var w = Math.Max(2 * c.KW, 8) + c.SW;
-            var x64 = randn([2, c.In, h, w], ScalarType.Float64, generator: g);
-            var w64 = randn([c.Out, c.In, c.KH, c.KW], ScalarType.Float64, generator: g) / Math.Sqrt(c.In * c.KH * c.KW);
-            var b64 = randn([c.Out], ScalarType.Float64, generator: g);
-            // The reference computes from the low-precision values, so only the kernels' arithmetic differs.
-            var (x, weight, bias) = (x64.to(dtype).requires_grad_(), w64.to(dtype).requires_grad_(), b64.to(dtype).requires_grad_());
-            var (xr, wr, br) = (x.detach().to(ScalarType.Float64).requires_grad_(), weight.detach().to(ScalarType.Float64).requires_grad_(), bias.detach().to(ScalarType.Float64).requires_grad_());
-            var yr = nn.functional.conv2d(xr, wr, br, strides: [c.SH, c.SW], padding: [c.PH, c.PW]);
-            var gradOut = randn(yr.shape, ScalarType.Float64, generator: g);
-            yr.backward([gradOut]);
-
-            PoisonAllocator();
-            var y = ConvKernels.Conv2d(x, weight, bias, (c.SH, c.SW), (c.PH, c.PW));
-            PoisonAllocator();
-            y.backward([gradOut.to(dtype)]);
-
-            // float32: measured ≤ 6e-6 of the largest value; bfloat16 (8-bit mantissa): ≤ 2e-2. The fault gives NaN or O(1).
-            var tolerance = dtype == ScalarType.Float32 ? 1e-4 : 5e-2;
-            foreach (var (what, actual, expected) in new[] { ("output", y, yr), ("input gradient", x.grad!, xr.grad!), ("weight gradient", weight.grad!, wr.grad!), ("bias gradient", bias.grad!, br.grad!) })
-            {
-                var error = RelativeError(actual, expected);
-                Assert.True(error <= tolerance, $"{c} in {dtype}: {what} is off float64 by {error:G3} of its largest value (allowed {tolerance:G2})");
-            }
-        }
+            foreach (var (what, error) in ConvProbe.Check(c, dtype, g).Parts)
+                Assert.True(error <= ConvProbe.Tolerance(dtype), $"{c} in {dtype}: {what} is off float64 by {error:G3} of its largest value (allowed {ConvProbe.Tolerance(dtype):G2})");
     }
 
     [Fact]
@@ -114,9 +76,9 @@ public class ConvolutionNumericsTests
             var ctx = randn([4, config.NumClipTokens, config.ClipDim], generator: g);
             var target = randn(x.shape, generator: g);
 
-            PoisonAllocator();
+            ConvProbe.PoisonAllocator();
             model.call(x, t, ctx).sub(target).square().mean().backward();
-            PoisonAllocator();
+            ConvProbe.PoisonAllocator();
             reference.call(x.to(ScalarType.Float64), t, ctx.to(ScalarType.Float64)).sub(target.to(ScalarType.Float64)).square().mean().backward();
 
             var references = reference.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!);
@@ -124,7 +86,7 @@ public class ConvolutionNumericsTests
             {
                 var grad = p.grad ?? throw new Xunit.Sdk.XunitException($"{fusion}: '{name}' got no gradient");
                 Assert.True(grad.isfinite().all().item<bool>(), $"{fusion}: gradient of '{name}' is not finite");
-                var error = RelativeError(grad, references[name]);
+                var error = ConvProbe.RelativeError(grad, references[name]);
                 // float32 against float64 through the whole network: ~1e-6; a faulty kernel: O(1) in every upstream parameter.
                 Assert.True(error <= 1e-3, $"{fusion}: gradient of '{name}' is off float64 by {error:G3} of its largest value");
             }
@@ -153,14 +115,6 @@ public class ConvolutionNumericsTests
         using var b = randn([3], generator: g);
         using var chunked = ConvKernels.Conv2d(x, w, b, (1, 1), (1, 1));
         using var expected = nn.functional.conv2d(x.to(ScalarType.Float64), w.to(ScalarType.Float64), b.to(ScalarType.Float64), padding: [1, 1]);
-        Assert.True(RelativeError(chunked, expected) < 1e-5);
-    }
-
-    internal static double RelativeError(Tensor actual, Tensor expected)
-    {
-        var e = expected.to(ScalarType.Float64);
-        var scale = Math.Max(e.abs().max().item<double>(), 1e-30);
-        var error = (actual.to(ScalarType.Float64) - e).abs().max().item<double>() / scale;
-        return double.IsNaN(error) ? double.PositiveInfinity : error;
+        Assert.True(ConvProbe.RelativeError(chunked, expected) < 1e-5);
     }
 }
