@@ -143,6 +143,52 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_training_node_killed_after_a_checkpoint_resumes_in_another_process_to_the_same_bytes()
+    {
+        // Checkpoints every 3 steps and log entries every 2, so the kill falls between log points: the resumed loss curve
+        // must carry the running mean from the checkpoint. Enough steps that the kill lands mid-training.
+        string[] args = ["run", PipelineFile, "--profile", "tiny", "--until", "train[early-concat]", "--device", "cpu",
+            "-p", "train.steps=150", "-p", "train.save_every=3", "-p", "train.log_every=2"];
+        var (code, log) = await FusionCli.RunAsync([.. args, "--store", _dir["straight"]], TimeSpan.FromMinutes(15));
+        Assert.True(code == 0, log);
+
+        var killedStore = _dir["interrupted"];
+        using (var child = FusionCli.Start([.. args, "--store", killedStore]))
+        {
+            _ = child.StandardOutput.ReadToEndAsync();
+            _ = child.StandardError.ReadToEndAsync();
+            var deadline = DateTime.UtcNow.AddMinutes(15);
+            var scratch = Path.Combine(killedStore, "scratch");
+            while (!child.HasExited && !(Directory.Exists(scratch) && Directory.EnumerateDirectories(scratch, "*.ckpt", SearchOption.AllDirectories).Any()))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the child run wrote no checkpoint");
+                await Task.Delay(50);
+            }
+            child.Kill(entireProcessTree: true);
+            await child.WaitForExitAsync();
+            Assert.NotEqual(0, child.ExitCode);
+        }
+        var checkpoints = Directory.EnumerateDirectories(Path.Combine(killedStore, "scratch"), "*.ckpt", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
+        output.WriteLine($"killed with checkpoints {string.Join(", ", checkpoints)}");
+        (code, log) = await FusionCli.RunAsync([.. args, "--store", killedStore], TimeSpan.FromMinutes(15));
+        Assert.True(code == 0, log);
+        Assert.Contains("resumed from step", log);
+
+        await using var straight = new LocalArtifactStore(_dir["straight"]);
+        await using var resumed = new LocalArtifactStore(killedStore);
+        var expected = new List<string>();
+        await foreach (var fp in straight.ListArtifactsAsync()) expected.Add(fp);
+        var actual = new List<string>();
+        await foreach (var fp in resumed.ListArtifactsAsync()) actual.Add(fp);
+        Assert.Equal(expected.Order(), actual.Order());
+        foreach (var fp in expected)
+        {
+            var (a, b) = (await ManifestOf(straight, fp), await ManifestOf(resumed, fp));
+            Assert.True(a.Files.SequenceEqual(b.Files), $"{a.Info.NodeId}: the resumed run's files differ: " + string.Join(", ", b.Files.Except(a.Files).Select(f => f.Name)));
+        }
+    }
+
+    [Fact]
     public void Nightly_pipeline_is_the_shapes_pipeline_with_a_longer_budget_sharing_its_data_and_clip()
     {
         var registry = Registry();
