@@ -148,7 +148,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         // Checkpoints every 3 steps and log entries every 2, so the kill falls between log points: the resumed loss curve
         // must carry the running mean from the checkpoint. Enough steps that the kill lands mid-training.
         string[] args = ["run", PipelineFile, "--profile", "tiny", "--until", "train[early-concat]", "--device", "cpu",
-            "-p", "train.steps=150", "-p", "train.save_every=3", "-p", "train.log_every=2"];
+            "-p", "train.steps=60", "-p", "train.save_every=3", "-p", "train.log_every=2"];
         var (code, log) = await FusionCli.RunAsync([.. args, "--store", _dir["straight"]], TimeSpan.FromMinutes(15));
         Assert.True(code == 0, log);
 
