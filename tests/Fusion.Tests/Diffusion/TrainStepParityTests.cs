@@ -38,7 +38,9 @@ public class TrainStepParityTests(ITestOutputHelper output)
         // Only what the port implements: plain AdamW, the warm-up LambdaLR, no clipping.
         Assert.Equal(("False", "customized", "none"), (meta["amsgrad"], meta["lr_scheduler"], meta["grad_clip"]));
 
-        var weightsPath = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, meta["weights"]));
+        // The initial weights: the U-ViT fixture the metadata names (relative to this folder), else the variant's.
+        var weightsPath = meta.TryGetValue("weights", out var w) ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, w))
+            : Fixtures.Path("uvit", $"{meta["variant"]}.weights.safetensors");
         var initial = StateDict.Read(weightsPath);
         var network = UViTConfig.FromReferenceArgs(SafetensorsMetadata.Read(weightsPath));
         var optimizer = JsonDocument.Parse(meta["optimizer"]).RootElement;
