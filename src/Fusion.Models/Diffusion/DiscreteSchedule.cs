@@ -63,6 +63,15 @@ public sealed class DiscreteSchedule
         return (tensor(a).to(dtype), tensor(s).to(dtype));
     }
 
+    /// <summary>x_n = √ᾱ_n·x0 + √(1 − ᾱ_n)·ε for steps n [B] (int64, CPU), the coefficients cast to x0's dtype before
+    /// multiplying, as the reference's <c>stp</c> does.</summary>
+    public Tensor AddNoise(Tensor x0, Tensor steps, Tensor eps)
+    {
+        var (sa, sb) = Coefficients(steps, x0.dtype);
+        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
+        return sa.to(x0.device).view(view) * x0 + sb.to(x0.device).view(view) * eps;
+    }
+
     // skip_betas[0, t] = Σ_k β_k · skip_alphas[k, t], accumulated from k = t down to 1 (the reference's reversed cumsum);
     // skip_alphas[k, t] = α_{k+1}·…·α_t multiplied left to right (1 when k = t).
     private static double[] ReferenceCumBetas(double[] alphas, double[] betas)

@@ -47,6 +47,10 @@ public sealed class Trainer : IDisposable
     /// <summary>Completed optimizer steps.</summary>
     public long Step { get; private set; }
     public string? LastCheckpoint { get; private set; }
+    /// <summary>AdamW's step count (it advances on lr-0 warm-up steps too).</summary>
+    public long OptimizerSteps => _optimizer.StepCount;
+    /// <summary>AdamW's moments, "NAME.exp_avg" and "NAME.exp_avg_sq" (the live tensors: read, don't write).</summary>
+    public IReadOnlyDictionary<string, Tensor> OptimizerState() => _optimizer.StateTensors();
 
     /// <param name="createModel">Builds a fresh float32 model (called for the master, the EMA and, in bf16-mixed mode, the compute copy).
     /// The master is built right after <c>torch.manual_seed(config.Seed)</c>.</param>
@@ -82,21 +86,34 @@ public sealed class Trainer : IDisposable
         _generator = new Generator((ulong)config.Seed);
     }
 
-    /// <summary>One optimizer step. Throws <see cref="NonFiniteTrainingException"/> (before changing anything) if the loss or a
-    /// gradient is NaN/inf.</summary>
-    public TrainLog TrainStep()
+    /// <summary>One optimizer step on the next batch, its randomness drawn from the trainer's generator. Throws
+    /// <see cref="NonFiniteTrainingException"/> (before changing anything) if the loss or a gradient is NaN/inf.</summary>
+    public TrainLog TrainStep() => OneStep(Draw);
+
+    /// <summary>One optimizer step on the next batch with the given draws instead of the generator's (which is left
+    /// untouched): replays a reference run whose random numbers are known.</summary>
+    public TrainLog TrainStep(StepDraws draws) => OneStep(_ => draws);
+
+    private TrainLog OneStep(Func<TrainBatch, StepDraws> drawsFor)
     {
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         var b = Config.BatchSize;
         using var batch = _data.Next(b);
-        var (x0, context) = PrepareBatch(batch, b);
-
-        var n = randint(1, Schedule.N + 1, [b], ScalarType.Int64, generator: _generator);
-        var eps = randn(x0.shape, generator: _generator).to(_device);
-        var (sa, sb) = Schedule.Coefficients(n, ScalarType.Float32);
-        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
-        var xn = sa.to(_device).view(view) * x0 + sb.to(_device).view(view) * eps;
+        CheckBatch(batch, b);
+        var draws = drawsFor(batch);
+        var context = batch.Context.to(ScalarType.Float32).to(_device);
+        if (Config.PUncond > 0)
+        {
+            var drop = Checked(draws.Drop, "Drop", [b]).to(ScalarType.Bool).to(_device).view(b, 1, 1);
+            context = where(drop, _nullContext!.unsqueeze(0).expand_as(context), context);
+        }
+        var x0 = batch.Data.to(ScalarType.Float32).to(_device);
+        if (_data.Kind == BatchKind.Moments)
+            x0 = LatentSample(x0, Checked(draws.PosteriorNoise, "PosteriorNoise", LatentShape(batch)).to(_device), Config.LatentScale);
+        var n = Checked(draws.N, "N", [b]);
+        var eps = Checked(draws.Eps, "Eps", x0.shape).to(ScalarType.Float32).to(_device);
+        var xn = Schedule.AddNoise(x0, n, eps);
         var t = n.to(ScalarType.Float32).to(_device);
 
         var lr = Config.LearningRateAt(Step);
@@ -140,30 +157,46 @@ public sealed class Trainer : IDisposable
         return new NonFiniteTrainingException(Step + 1, what, LastCheckpoint);
     }
 
-    private (Tensor X0, Tensor Context) PrepareBatch(TrainBatch batch, int b)
+    // Everything a batch must satisfy, checked before anything is drawn for it.
+    private void CheckBatch(TrainBatch batch, int b)
     {
-        var data = batch.Data;
+        var (data, context) = (batch.Data, batch.Context);
         if (data.shape[0] != b) throw new InvalidDataException($"batch source returned {data.shape[0]} items, asked for {b}");
-        if (batch.Context.dim() != 3 || batch.Context.shape[0] != b)
-            throw new InvalidDataException($"context must be [{b}, L, D], got [{string.Join(", ", batch.Context.shape)}]");
-        var context = batch.Context.to(ScalarType.Float32).to(_device);
-        if (Config.PUncond > 0)
-        {
-            if (!_nullContext!.shape.SequenceEqual(context.shape.Skip(1)))
-                throw new InvalidDataException($"null context [{string.Join(", ", _nullContext.shape)}] does not match context [{string.Join(", ", context.shape)}]");
-            var drop = (rand([b], generator: _generator) < Config.PUncond).to(_device).view(b, 1, 1);
-            context = where(drop, _nullContext.unsqueeze(0).expand_as(context), context);
-        }
-        var x = data.to(ScalarType.Float32).to(_device);
-        if (_data.Kind == BatchKind.Moments)
-        {
-            if (x.dim() < 2 || x.shape[1] % 2 != 0) throw new InvalidDataException($"moments must be [B, 2C, …], got [{string.Join(", ", x.shape)}]");
-            var halves = x.chunk(2, 1);
-            var std = (halves[1].clamp(-30.0, 20.0) * 0.5).exp();
-            var noise = randn(halves[0].shape, generator: _generator).to(_device);
-            x = (halves[0] + std * noise) * Config.LatentScale;
-        }
-        return (x, context);
+        if (context.dim() != 3 || context.shape[0] != b)
+            throw new InvalidDataException($"context must be [{b}, L, D], got [{string.Join(", ", context.shape)}]");
+        if (Config.PUncond > 0 && !_nullContext!.shape.SequenceEqual(context.shape.Skip(1)))
+            throw new InvalidDataException($"null context [{string.Join(", ", _nullContext.shape)}] does not match context [{string.Join(", ", context.shape)}]");
+        if (_data.Kind == BatchKind.Moments && (data.dim() < 2 || data.shape[1] % 2 != 0))
+            throw new InvalidDataException($"moments must be [B, 2C, …], got [{string.Join(", ", data.shape)}]");
+    }
+
+    // The shape of x0: the data's, or the mean half of the moments.
+    private long[] LatentShape(TrainBatch batch) =>
+        _data.Kind == BatchKind.Moments ? [batch.Data.shape[0], batch.Data.shape[1] / 2, .. batch.Data.shape.Skip(2)] : batch.Data.shape;
+
+    // The generator's draws for one step, in the order checkpoints rely on: caption drop, posterior noise, n, ε (on the CPU).
+    private StepDraws Draw(TrainBatch batch)
+    {
+        var b = Config.BatchSize;
+        var drop = Config.PUncond > 0 ? rand([b], generator: _generator) < Config.PUncond : null;
+        var noise = _data.Kind == BatchKind.Moments ? randn(LatentShape(batch), generator: _generator) : null;
+        var n = randint(1, Schedule.N + 1, [b], ScalarType.Int64, generator: _generator);
+        var eps = randn(LatentShape(batch), generator: _generator);
+        return new StepDraws(drop, noise, n, eps);
+    }
+
+    private static Tensor Checked(Tensor? draw, string name, long[] shape) =>
+        draw is null ? throw new ArgumentException($"this step needs StepDraws.{name} [{string.Join(", ", shape)}], got none")
+        : draw.shape.SequenceEqual(shape) ? draw
+        : throw new ArgumentException($"StepDraws.{name} has shape [{string.Join(", ", draw.shape)}], the step needs [{string.Join(", ", shape)}]");
+
+    /// <summary>The reference autoencoder's posterior sample <c>scale·(mean + exp(½·clamp(logvar, −30, 20))·noise)</c> from
+    /// moments [B, 2C, …] (mean, then log-variance, along dim 1) and standard normal <paramref name="noise"/> [B, C, …].</summary>
+    public static Tensor LatentSample(Tensor moments, Tensor noise, double scale)
+    {
+        var halves = moments.chunk(2, 1);
+        var std = (halves[1].clamp(-30.0, 20.0) * 0.5).exp();
+        return (halves[0] + std * noise) * scale;
     }
 
     /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps (the mean
@@ -306,3 +339,10 @@ public sealed class Trainer : IDisposable
         Model.Dispose();
     }
 }
+
+/// <summary>The random numbers of one training step (<see cref="Trainer.TrainStep(StepDraws)"/>).</summary>
+/// <param name="Drop">[B] bool (or 0/1): which samples train on the null caption; needed when PUncond &gt; 0.</param>
+/// <param name="PosteriorNoise">[B, C, …] standard normal noise of the latent sample; needed for <see cref="BatchKind.Moments"/>.</param>
+/// <param name="N">[B] int64 timesteps in 1..N.</param>
+/// <param name="Eps">[B, C, …] the noise ε the network learns to predict.</param>
+public sealed record StepDraws(Tensor? Drop, Tensor? PosteriorNoise, Tensor N, Tensor Eps);

@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Text.Json;
+using Fusion.Models.Diffusion;
+using Fusion.Models.UViT;
+using Fusion.Models.Weights;
+using Fusion.Tests.Support;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Fusion.Tests.Diffusion;
+
+/// <summary>
+/// The trainer replays the authors' <c>train_step</c> (fixtures/train-step, README there) on tiny U-ViTs from the given
+/// draws (drop mask, posterior noise, n, ε): latents, noised inputs, loss, step-1 gradients, LR warm-up, AdamW state, the
+/// weights and the EMA after the last step. Steps, batch size, network, hyper-parameters and the checked parameters all
+/// come from each file, so other fixture sets run unchanged.
+/// </summary>
+public class TrainStepParityTests(ITestOutputHelper output)
+{
+    private const string Folder = "train-step";
+
+    public static TheoryData<string> Files() =>
+        new(Directory.GetFiles(Fixtures.Path(Folder), "*.safetensors").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void Trainer_replays_the_reference_steps(string file)
+    {
+        using var scope = NewDisposeScope();
+        var path = Fixtures.Path(Folder, file);
+        var meta = SafetensorsMetadata.Read(path);
+        var data = StateDict.Read(path);
+        var name = Path.GetFileNameWithoutExtension(file);
+        int Int(string key) => int.Parse(meta[key], CultureInfo.InvariantCulture);
+        double Real(string key) => double.Parse(meta[key], CultureInfo.InvariantCulture);
+        var (steps, batch) = (Int("n_steps"), Int("batch"));
+        Assert.True(data["moments"].shape.Take(2).SequenceEqual([steps, batch]), $"{name}: moments [{string.Join(", ", data["moments"].shape)}] for {steps} steps of {batch}");
+        // Only what the port implements: plain AdamW, the warm-up LambdaLR, no clipping.
+        Assert.Equal(("False", "customized", "none"), (meta["amsgrad"], meta["lr_scheduler"], meta["grad_clip"]));
+
+        // The initial weights: the U-ViT fixture the metadata names (relative to this folder), else the variant's.
+        var weightsPath = meta.TryGetValue("weights", out var w) ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, w))
+            : Fixtures.Path("uvit", $"{meta["variant"]}.weights.safetensors");
+        var initial = StateDict.Read(weightsPath);
+        var network = UViTConfig.FromReferenceArgs(SafetensorsMetadata.Read(weightsPath));
+        var optimizer = JsonDocument.Parse(meta["optimizer"]).RootElement;
+        Assert.Equal("adamw", optimizer.GetProperty("name").GetString());
+        var betas = optimizer.GetProperty("betas").EnumerateArray().Select(b => b.GetDouble()).ToArray();
+        var config = new TrainConfig
+        {
+            BatchSize = batch, LearningRate = optimizer.GetProperty("lr").GetDouble(), WeightDecay = optimizer.GetProperty("weight_decay").GetDouble(),
+            Beta1 = betas[0], Beta2 = betas[1], AdamEps = Real("adamw_eps"), WarmupSteps = Int("warmup_steps"), EmaRate = Real("ema_rate"),
+            PUncond = Real("p_uncond"), LatentScale = Real("scale_factor"), DiffusionSteps = Int("N"), LogEvery = 1, SaveEvery = 0,
+        };
+        using var trainer = new Trainer(() =>
+        {
+            var m = new Models.UViT.UViT(network);
+            StateDict.LoadStrict(m, initial, weightsPath);
+            return m;
+        }, config, new ReplayedBatches(data["moments"], data["captions"]), data["null_context"]);
+
+        var failures = new List<string>();
+        var worst = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        // Max |ours − reference| against tolerance · scale; the worst error per kind (over scale) goes to the output.
+        void Check(string kind, string what, Tensor ours, Tensor reference, double tolerance, double scale = 1)
+        {
+            if (!ours.shape.SequenceEqual(reference.shape))
+            {
+                failures.Add($"{name} {what}: shape [{string.Join(", ", ours.shape)}], reference [{string.Join(", ", reference.shape)}]");
+                return;
+            }
+            var err = (ours.to(ScalarType.Float64) - reference.to(ScalarType.Float64)).abs().max().item<double>();
+            worst[kind] = Math.Max(worst.GetValueOrDefault(kind), err / scale);
+            if (!(err <= tolerance * scale)) failures.Add($"{name} {what}: max error {err:G3} > {tolerance:G2} · {scale:G3}");
+        }
+        void CheckRelative(string kind, string what, Tensor ours, Tensor reference, double tolerance) =>
+            Check(kind, what, ours, reference, tolerance, Math.Max(MaxAbs(reference), 1e-30));
+
+        var ourParams = trainer.Model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        var ourGrads = new Dictionary<string, Tensor>();
+        for (var s = 0; s < steps; s++)
+        {
+            var step = $"step {s + 1}";
+            Tensor At(string key) => data[key][s];
+            // The caption drop is `u < p_uncond`, our generator's rule, here fed the reference's u.
+            var drop = At("u") < config.PUncond;
+            Assert.True(drop.equal(At("drop").to(ScalarType.Bool)).all().item<bool>(), $"{name} {step}: u < {config.PUncond} is not the fixture's drop mask");
+
+            // The functions the step uses, on the reference's inputs.
+            var x0 = Trainer.LatentSample(At("moments"), At("z_noise"), config.LatentScale);
+            CheckRelative("x0", $"{step} x0", x0, At("x0"), 1e-6);
+            var (coefX0, coefEps) = trainer.Schedule.Coefficients(At("n"), ScalarType.Float32);
+            CheckRelative("coef", $"{step} coef_x0", coefX0, At("coef_x0"), 1e-6);
+            CheckRelative("coef", $"{step} coef_eps", coefEps, At("coef_eps"), 1e-6);
+            CheckRelative("xn", $"{step} xn", trainer.Schedule.AddNoise(x0, At("n"), At("eps")), At("xn"), 1e-6);
+
+            var log = trainer.TrainStep(new StepDraws(drop, At("z_noise"), At("n"), At("eps")));
+            CheckRelative("loss", $"{step} loss", tensor(log.Loss), At("loss"), 1e-5);
+            // The LR schedule is float64 arithmetic in both: exact.
+            if (log.LearningRate != At("lr_applied").item<double>() || config.LearningRateAt(s + 1) != At("lr_logged").item<double>())
+                failures.Add($"{name} {step}: lr {log.LearningRate:R} (next {config.LearningRateAt(s + 1):R}), reference {At("lr_applied").item<double>():R} (next {At("lr_logged").item<double>():R})");
+            if (s == 0)
+                foreach (var (k, p) in ourParams) if (p.grad is { } g) ourGrads[k] = g.clone();
+        }
+
+        var selected = meta["selected"].Split(',', StringSplitOptions.TrimEntries);
+        var state = trainer.OptimizerState();
+        // Every tensor stored under a prefix is checked (by parameter name); the required names must be among them.
+        void CheckAll(string prefix, IEnumerable<string> required, Action<string, string, Tensor> check)
+        {
+            var stored = data.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Select(k => k[prefix.Length..]).ToHashSet();
+            var missing = required.Where(k => !stored.Contains(k)).ToList();
+            if (missing.Count > 0) failures.Add($"{name}: no {prefix}* for {string.Join(", ", missing)}");
+            foreach (var k in stored.Order(StringComparer.Ordinal)) check(k, prefix + k, data[prefix + k]);
+        }
+        // A parameter moves ~lr per step, far below its own magnitude: its change must match too (to 1 % of the largest).
+        void CheckMoved(string kind, string key, Tensor ours, Tensor reference, Tensor start)
+        {
+            Check(kind, key, ours, reference, 2e-6);
+            CheckRelative(kind + " − param0", key + " − param0", ours - start, reference - start, 1e-2);
+        }
+        var ema = trainer.Ema.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        CheckAll("grad1.", selected, (k, key, reference) => CheckRelative("grad1", key, ourGrads[k], reference, 1e-4));
+        CheckAll($"param{steps}.", ourParams.Keys, (k, key, reference) => CheckMoved($"param{steps}", key, ourParams[k], reference, initial[k]));
+        CheckAll($"ema{steps}.", selected, (k, key, reference) => CheckMoved($"ema{steps}", key, ema[k], reference, initial[k]));
+        CheckAll($"exp_avg{steps}.", selected, (k, key, reference) => CheckRelative($"exp_avg{steps}", key, state[k + ".exp_avg"], reference, 1e-4));
+        CheckAll($"exp_avg_sq{steps}.", selected, (k, key, reference) => CheckRelative($"exp_avg_sq{steps}", key, state[k + ".exp_avg_sq"], reference, 2e-4));
+        var stepCounts = JsonSerializer.Deserialize<long[]>(meta["optimizer_step_count"])!;
+        if (stepCounts.Any(c => c != trainer.OptimizerSteps))
+            failures.Add($"{name}: AdamW step count {trainer.OptimizerSteps}, reference [{string.Join(", ", stepCounts)}]");
+
+        foreach (var (kind, err) in worst) output.WriteLine($"{name} {kind}: worst error / scale {err:E2}");
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    private static double MaxAbs(Tensor t) => t.to(ScalarType.Float64).abs().max().item<double>();
+
+    /// <summary>The fixture's batches in step order: moments [S, B, 2C, H, W] and captions [S, B, L, D].</summary>
+    private sealed class ReplayedBatches(Tensor moments, Tensor captions) : IBatchSource
+    {
+        private int _next;
+        public BatchKind Kind => BatchKind.Moments;
+        public TrainBatch Next(int batchSize)
+        {
+            Assert.Equal(moments.shape[1], batchSize);
+            var i = _next++;
+            return new TrainBatch(moments[i].clone(), captions[i].clone());
+        }
+        public string GetPosition() => _next.ToString(CultureInfo.InvariantCulture);
+        public void SetPosition(string position) => _next = int.Parse(position, CultureInfo.InvariantCulture);
+    }
+}
