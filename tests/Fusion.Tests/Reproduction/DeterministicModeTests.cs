@@ -27,4 +27,17 @@ public sealed class DeterministicModeTests
         Assert.Equal("true", new TorchFacts("cpu", "float32", deterministic: true).GetFacts().Values["deterministic"]);
         Assert.False(new TorchFacts("cpu", "float32").GetFacts().Values.ContainsKey("deterministic"));
     }
+
+    [Fact]
+    public void Cpu_fingerprints_carry_the_kernel_family_the_thread_count_and_the_convolution_policy()
+    {
+        // The README promises: same facts, same bytes. These are the facts CPU bytes depend on besides the versions.
+        var facts = new TorchFacts("cpu", "float32").GetFacts().Values;
+        Assert.Equal(TorchEnvironment.CpuIsa, facts["cpu.isa"]);
+        Assert.Equal(TorchSharp.torch.get_num_threads().ToString(), facts["threads"]);
+        Assert.Equal(ConvKernels.Fact, facts["cpu.conv"]);
+        Assert.Contains(TorchEnvironment.CpuIsa, new[] { "baseline", "sse41", "avx2", "avx512_core", "avx512_core_bf16", "avx512_core_amx" });
+        if (OperatingSystem.IsLinux() && File.ReadAllText("/proc/cpuinfo").Contains(" avx2") && Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA") is null)
+            Assert.NotEqual("baseline", TorchEnvironment.CpuIsa);
+    }
 }
