@@ -158,6 +158,12 @@ public sealed class PipelineTests
         { "stages:\n  a: {kind: constant}\nprofiles:\n  tiny: {a.text: x, a.rep: 1}\n", "test.yaml:4:21", "profiles.tiny.a.rep" },
         { "stages:\n  a: {kind: constant}\n  a: {kind: constant}\n", "test.yaml:3:3", "uplicate" },
         { "stages:\n  a:\n    kind: transform\n    variants: {x: {mode: sideways}}\n    inputs: {source: a}\n", "test.yaml:4:20", "expected one of plain, early-concat, intermediate-cross" },
+        // YamlDotNet's scanner throws a bare InvalidOperationException on this one (an unclosed flow mapping).
+        { "stages:\n  data:\n    kind: constant\n    params: {repeat: 4\n  clip: [\n", "test.yaml:5:3", "malformed YAML" },
+        { "stages:\n  a: {kind: constant\n", "test.yaml:", "" },
+        { "stages:\n  a: [kind: constant\n", "test.yaml:", "" },
+        { "stages:\n  a: {kind: 'constant}\n", "test.yaml:", "" },
+        { "stages:\n\t a: {kind: constant}\n", "test.yaml:", "" },
     };
 
     [Theory]
