@@ -5,6 +5,8 @@ using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Tests.Artifacts.Blob;
 using Fusion.Tests.Support;
+using Fusion.Worker.Documents;
+using Fusion.Worker.Regression;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
@@ -137,6 +139,15 @@ public abstract class DamagedStoreTests : IAsyncLifetime
         try { await GarbageCollector.CollectAsync(Store, Executor().Fingerprint(Load()).Values.Select(n => n.Fingerprint).ToHashSet(), TimeSpan.Zero, dryRun: false); }
         catch (DocumentCorruptException) { }
         Assert.Equal(artifacts, await ArtifactsAsync());
+    }
+
+    [Fact]
+    public async Task A_damaged_worker_document_is_named_instead_of_failing_as_bare_json()
+    {
+        var documents = new ArtifactStoreDocuments(Store);
+        await documents.PutAsync("worker/runs/nightly/status.json", Bytes("{\"runId\": "));
+        var e = await Assert.ThrowsAsync<DocumentCorruptException>(() => new DocumentRunStatusWriter(documents).GetAsync("nightly", default));
+        Assert.Equal(Store.DescribeDocument("worker/runs/nightly/status.json"), e.Where);
     }
 
     [Fact]
