@@ -14,8 +14,6 @@ namespace Fusion.Cli;
 /// <summary>`fusion run | submit | plan | status | gc | pin | unpin`: the engine's commands.</summary>
 public static class EngineCommands
 {
-    public const int ExitFailed = 1, ExitUsage = 2, ExitInterrupted = 130;
-
     public static IEnumerable<Command> Build()
     {
         yield return Run();
@@ -35,15 +33,14 @@ public static class EngineCommands
         var until = new Option<string[]>("--until") { Description = "run this node or stage and everything upstream of it; repeatable" };
         var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "how many independent nodes may run at once", DefaultValueFactory = _ => 1 };
-        var verbose = new Option<bool>("--verbose", "-v") { Description = "debug logs" };
-        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, verbose };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "how many independent nodes may run at once", DefaultValueFactory = _ => 1 }.Within(new() { Min = 1 });
+        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs };
         setup.AddTo(cmd);
-        cmd.SetAction((parse, _) => Guarded(async () =>
+        cmd.SetAction(async (parse, _) =>
         {
             using var shutdown = new ShutdownSignal();
             var interactive = Interactive;
-            using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(interactive, parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)).SetMinimumLevel(LogLevel.Trace));
+            using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(interactive, parse.GetValue(FusionCommand.Verbose) ? LogLevel.Debug : LogLevel.Information)).SetMinimumLevel(LogLevel.Trace));
             await using var store = setup.OpenStore(parse);
             var registry = setup.Registry(parse);
             var pipeline = setup.LoadPipeline(parse, registry);
@@ -82,8 +79,8 @@ public static class EngineCommands
                 run = await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
             }
             WriteRun(run);
-            return run.State switch { RunState.Succeeded => 0, RunState.Interrupted => ExitInterrupted, _ => ExitFailed };
-        }));
+            return run.State switch { RunState.Succeeded => ExitCodes.Ok, RunState.Interrupted => ExitCodes.Interrupted, _ => ExitCodes.Failed };
+        });
         return cmd;
     }
 
@@ -96,7 +93,7 @@ public static class EngineCommands
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of committed outputs" };
         var cmd = new Command("plan", "Dry run: every node as cached / will run / stale, and why (which part of its fingerprint changed).") { only, until, force, verify };
         setup.AddTo(cmd);
-        cmd.SetAction((parse, ct) => Guarded(async () =>
+        cmd.SetAction(async (parse, ct) =>
         {
             await using var store = setup.OpenStore(parse);
             var registry = setup.Registry(parse);
@@ -114,7 +111,7 @@ public static class EngineCommands
             var toRun = plan.Count(e => e.Status != PlanStatus.Cached);
             AnsiConsole.MarkupLine($"{plan.Count} nodes: {plan.Count - toRun} cached, {toRun} to run · store {Markup.Escape(store.Location)}");
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -122,32 +119,47 @@ public static class EngineCommands
     {
         var runArg = new Argument<string?>("run") { Arity = ArgumentArity.ZeroOrOne, Description = "run id or prefix (omit to list runs)" };
         var store = new Option<string?>("--store") { Description = "artifact store: a folder (default .fusion/) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
-        var limit = new Option<int>("--last", "-n") { Description = "how many runs to list", DefaultValueFactory = _ => 20 };
+        var limit = new Option<int>("--last", "-n") { Description = "how many runs to list", DefaultValueFactory = _ => 20 }.Within(new() { Min = 1 });
         var cmd = new Command("status", "Runs from the run ledger, or one run's nodes with their state and timings.") { runArg, store, limit };
-        cmd.SetAction((parse, ct) => Guarded(async () =>
+        cmd.SetAction(async (parse, ct) =>
         {
             await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
             var documents = new EngineDocuments(s);
-            var pins = await documents.GetPinsAsync(ct);
-            if (parse.GetValue(runArg) is not { } id)
+            if (parse.GetValue(runArg) is { } id)
             {
-                var table = new Table { Border = TableBorder.Simple }.AddColumns("run", "pipeline", "state", "started (UTC)", "duration", "ran", "cached", "failed");
-                foreach (var runId in (await documents.ListRunsAsync(ct)).Take(parse.GetValue(limit)))
+                // An unreadable ledger document throws, naming its file (exit 3).
+                if (await documents.FindRunIdAsync(id, ct) is not { } found || await documents.GetRunAsync(found, ct) is not { } run)
                 {
-                    if (await documents.GetRunAsync(runId, ct) is not { } r) continue;
-                    table.AddRow(Markup.Escape(r.RunId) + (pins.Contains(r.RunId) ? " 📌" : ""), Markup.Escape(r.Pipeline + (r.Profile is null ? "" : $" ({r.Profile})")), StateMarkup(r),
-                        r.StartedUtc.ToString("yyyy-MM-dd HH:mm:ss"), ProgressMeter.Format((r.FinishedUtc ?? DateTimeOffset.UtcNow) - r.StartedUtc),
-                        r.Nodes.Count(n => n.State == NodeState.Ran).ToString(), r.Nodes.Count(n => n.State == NodeState.Cached).ToString(),
-                        r.Nodes.Count(n => n.State is NodeState.Failed or NodeState.Interrupted).ToString());
+                    Console.Error.WriteLine($"error: no run '{id}' in {s.Location}");
+                    return ExitCodes.Usage;
                 }
-                AnsiConsole.Write(table);
+                WriteRun(run);
                 return 0;
             }
-            var run = await documents.FindRunAsync(id, ct);
-            if (run is null) { AnsiConsole.MarkupLine($"[red]no run '{Markup.Escape(id)}' in {Markup.Escape(s.Location)}[/]"); return ExitUsage; }
-            WriteRun(run);
+            // The listing survives damaged documents: each is shown as such and named below the table.
+            var problems = new List<string>();
+            var pins = await documents.ReadPinsAsync(ct);
+            if (pins.Error is { } badPins) problems.Add($"{badPins.Message}; pins are not shown, and gc refuses to run until it is repaired or removed");
+            var table = new Table { Border = TableBorder.Simple }.AddColumns("run", "pipeline", "state", "started (UTC)", "duration", "ran", "cached", "failed");
+            foreach (var runId in (await documents.ListRunsAsync(ct)).Take(parse.GetValue(limit)))
+            {
+                var read = await documents.ReadRunAsync(runId, ct);
+                if (read.Error is { } bad)
+                {
+                    table.AddRow(Markup.Escape(runId), "?", "[red]unreadable[/]", "", "", "", "", "");
+                    problems.Add(bad.Message);
+                    continue;
+                }
+                if (read.Value is not { } r) continue;
+                table.AddRow(Markup.Escape(r.RunId) + (pins.Value?.Contains(r.RunId) == true ? " 📌" : ""), Markup.Escape(r.Pipeline + (r.Profile is null ? "" : $" ({r.Profile})")), StateMarkup(r),
+                    r.StartedUtc.ToString("yyyy-MM-dd HH:mm:ss"), ProgressMeter.Format((r.FinishedUtc ?? DateTimeOffset.UtcNow) - r.StartedUtc),
+                    r.Nodes.Count(n => n.State == NodeState.Ran).ToString(), r.Nodes.Count(n => n.State == NodeState.Cached).ToString(),
+                    r.Nodes.Count(n => n.State is NodeState.Failed or NodeState.Interrupted).ToString());
+            }
+            AnsiConsole.Write(table);
+            foreach (var problem in problems) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(problem)}");
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -155,11 +167,11 @@ public static class EngineCommands
     {
         var setup = new EngineSetup();
         var dryRun = new Option<bool>("--dry-run") { Description = "list what would be deleted" };
-        var grace = new Option<double>("--grace-hours") { Description = "keep artifacts committed within this many hours", DefaultValueFactory = _ => 1 };
+        var grace = new Option<double>("--grace-hours") { Description = "keep artifacts committed within this many hours", DefaultValueFactory = _ => 1 }.Within(new() { Min = 0 });
         var folder = new Option<string?>("--pipelines") { Description = "folder of pipeline files whose plans are kept (default pipelines/)" };
         var cmd = new Command("gc", "Delete artifacts that no current plan of pipelines/*.yaml (any profile) and no pinned run references.") { dryRun, grace, folder };
         setup.AddTo(cmd, withPipeline: false);
-        cmd.SetAction((parse, ct) => Guarded(async () =>
+        cmd.SetAction(async (parse, ct) =>
         {
             await using var store = setup.OpenStore(parse);
             var registry = setup.Registry(parse);
@@ -188,7 +200,7 @@ public static class EngineCommands
                     AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would remove" : "removed")} {stale.Folders.Count} leftover upload folders ({Bytes(stale.Bytes)})");
             }
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -201,23 +213,38 @@ public static class EngineCommands
             var cmd = pin
                 ? new Command("pin", "Keep a run's artifacts from gc (without RUN: list pinned runs).") { runArg, store }
                 : new Command("unpin", "Let gc collect a run's artifacts again.") { runArg, store };
-            cmd.SetAction((parse, ct) => Guarded(async () =>
+            cmd.SetAction(async (parse, ct) =>
             {
                 await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
                 var documents = new EngineDocuments(s);
+                // An unreadable pins.json throws naming its file: rewriting it would drop the other pins.
                 var pins = (await documents.GetPinsAsync(ct)).ToList();
                 if (parse.GetValue(runArg) is not { } id)
                 {
                     foreach (var p in pins) AnsiConsole.WriteLine(p);
                     return 0;
                 }
-                var run = await documents.FindRunAsync(id, ct);
-                if (run is null) { AnsiConsole.MarkupLine($"[red]no run '{Markup.Escape(id)}'[/]"); return ExitUsage; }
-                if (pin) pins.Add(run.RunId); else pins.Remove(run.RunId);
-                await documents.SetPinsAsync(pins, ct);
-                AnsiConsole.MarkupLine($"{(pin ? "pinned" : "unpinned")} {run.RunId} ({run.Nodes.Count} nodes)");
+                if (await documents.FindRunIdAsync(id, ct) is not { } runId)
+                {
+                    Console.Error.WriteLine($"error: no run '{id}' in {s.Location}");
+                    return ExitCodes.Usage;
+                }
+                if (pin)
+                {
+                    // Pinning keeps the run's nodes, so the run must be readable (an unreadable one throws, naming its file).
+                    var run = (await documents.GetRunAsync(runId, ct))!;
+                    pins.Add(run.RunId);
+                    await documents.SetPinsAsync(pins, ct);
+                    AnsiConsole.MarkupLine($"pinned {run.RunId} ({run.Nodes.Count} nodes)");
+                }
+                else
+                {
+                    pins.Remove(runId);
+                    await documents.SetPinsAsync(pins, ct);
+                    AnsiConsole.MarkupLine($"unpinned {runId}");
+                }
                 return 0;
-            }));
+            });
             yield return cmd;
         }
     }
@@ -232,11 +259,11 @@ public static class EngineCommands
         var setup = new EngineSetup();
         var runId = new Option<string?>("--run-id") { Description = "run id (default PIPELINE-yyyyMMdd-HHmmss); an id already on the hub attaches to that run" };
         var config = new Option<string?>("--config") { Description = "worker configuration JSON whose Worker:Distributed names the hub; --Worker:Distributed:KEY=VALUE overrides it" };
-        var hours = new Option<double>("--timeout-hours") { Description = "stop waiting after this long (the run goes on)", DefaultValueFactory = _ => 168 };
+        var hours = new Option<double>("--timeout-hours") { Description = "stop waiting after this long (the run goes on)", DefaultValueFactory = _ => 168 }.Within(new() { Above = 0 });
         var cmd = new Command("submit", "Run a pipeline on the workers of a Durable Task hub instead of this process, and wait for it.") { runId, config, hours };
         setup.AddTo(cmd);
         cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Distributed:… settings
-        cmd.SetAction((parse, ct) => Guarded(async () =>
+        cmd.SetAction(async (parse, ct) =>
         {
             using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(false, LogLevel.Information)).SetMinimumLevel(LogLevel.Information));
             await using var store = setup.OpenStore(parse);
@@ -253,12 +280,12 @@ public static class EngineCommands
             catch (OperationCanceledException)
             {
                 AnsiConsole.MarkupLine($"[yellow]stopped waiting; run {Markup.Escape(id)} goes on on the hub (attach with --run-id {Markup.Escape(id)})[/]");
-                return ExitInterrupted;
+                return ExitCodes.Interrupted;
             }
             if (await new EngineDocuments(store).GetRunAsync(id, CancellationToken.None) is { } record) WriteRun(record);
             if (outcome.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(outcome.Error)}[/]");
-            return outcome.State == Fusion.Worker.Runs.RunState.Succeeded ? 0 : ExitFailed;
-        }));
+            return outcome.State == Fusion.Worker.Runs.RunState.Succeeded ? ExitCodes.Ok : ExitCodes.Failed;
+        });
         return cmd;
     }
 
@@ -292,15 +319,6 @@ public static class EngineCommands
     }
 
     private static string Bytes(long n) => n >= 1 << 30 ? $"{n / (double)(1 << 30):F1} GiB" : n >= 1 << 20 ? $"{n / (double)(1 << 20):F1} MiB" : n >= 1 << 10 ? $"{n / 1024.0:F1} KiB" : $"{n} B";
-
-    /// <summary>Config and usage errors become one red line and exit code 2 instead of a stack trace.</summary>
-    private static async Task<int> Guarded(Func<Task<int>> action)
-    {
-        try { return await action(); }
-        catch (PipelineException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
-        catch (FileNotFoundException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
-        catch (KeyNotFoundException e) { AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}"); return ExitUsage; }
-    }
 }
 
 /// <summary>

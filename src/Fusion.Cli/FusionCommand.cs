@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Spectre.Console;
 using Fusion.Models;
 
@@ -7,18 +8,31 @@ namespace Fusion.Cli;
 /// <summary>The `fusion` command line: one subcommand per user task.</summary>
 public static class FusionCommand
 {
+    /// <summary>-v on any command: debug logs, and the stack of an expected failure.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "debug logs, and the stack trace of any error", Recursive = true };
+
     // Ctrl-C / SIGTERM are handled by the commands themselves (ShutdownSignal): a node may need longer than
     // System.CommandLine's default grace period to save its checkpoint.
-    public static Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         // Redirected output (logs, CI, tests) gets wide tables instead of Spectre's 80-column default.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
-        return Build().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+        var parse = Build().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) Console.Error.WriteLine("error: " + error.Message);
+            Console.Error.WriteLine($"  see: {CommandPath(parse.CommandResult)} --help");
+            return ExitCodes.Usage;
+        }
+        try { return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }); }
+        catch (Exception e) { return FailureReport.Write(e, parse.GetValue(Verbose)); }
     }
+
+    private static string CommandPath(CommandResult r) => r.Parent is CommandResult parent ? $"{CommandPath(parent)} {r.Command.Name}" : r.Command.Name;
 
     public static RootCommand Build()
     {
-        var root = new RootCommand("fusion — reproduce 'An Intermediate Fusion ViT Enables Efficient Text-Image Alignment in Diffusion Models'");
+        var root = new RootCommand("fusion — reproduce 'An Intermediate Fusion ViT Enables Efficient Text-Image Alignment in Diffusion Models'") { Verbose };
         var env = new Command("env", "Print the facts of this machine that change results (TorchSharp, libtorch, device, threads).");
         env.SetAction(_ =>
         {

@@ -24,10 +24,13 @@ public static class ReportCommand
             await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
             var documents = new EngineDocuments(s);
             var wanted = parse.GetValue(runArg);
-            var runs = wanted is null ? await documents.ListRunsAsync(ct) : [(await documents.FindRunAsync(wanted, ct))?.RunId ?? wanted];
+            var runs = wanted is null ? await documents.ListRunsAsync(ct) : [await documents.FindRunIdAsync(wanted, ct) ?? wanted];
             foreach (var runId in runs)
             {
-                if (await documents.GetRunAsync(runId, ct) is not { } run) break;
+                var read = await documents.ReadRunAsync(runId, ct);
+                // Looking for the latest report, a damaged ledger document is skipped (and named); the run asked for must be readable.
+                if (read.Error is { } bad && wanted is null) { AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(bad.Message)}; skipped"); continue; }
+                if (read.OrThrow() is not { } run) break;
                 foreach (var node in run.Nodes.Where(n => n.State is NodeState.Ran or NodeState.Cached))
                 {
                     var lookup = await s.GetManifestAsync(node.Fingerprint, ct: ct);

@@ -447,6 +447,8 @@ public sealed class BlobArtifactStore : IArtifactStore
     public Task DeleteDocumentAsync(string path, CancellationToken ct = default) =>
         DeleteBlobAsync(BlobLayout.Document(CheckDocumentPath(path)), ct);
 
+    public string DescribeDocument(string path) => $"{Location}/{BlobLayout.Document(CheckDocumentPath(path))}";
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     // ---------------------------------------------------------------- helpers

@@ -75,4 +75,7 @@ public interface IArtifactStore : IAsyncDisposable
     IAsyncEnumerable<string> ListDocumentsAsync(string prefix, CancellationToken ct = default);
 
     Task DeleteDocumentAsync(string path, CancellationToken ct = default);
+
+    /// <summary>Where a document lives, as messages name it: its file, or its blob (never a secret).</summary>
+    string DescribeDocument(string path) => $"{Location}: document {path}";
 }

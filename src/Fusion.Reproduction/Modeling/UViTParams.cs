@@ -1,4 +1,5 @@
 using Fusion.Models.UViT;
+using Fusion.Workflow.Stages;
 
 namespace Fusion.Reproduction.Modeling;
 
@@ -11,13 +12,20 @@ public class UViTParams
     /// <summary>early-concat, early-cross, intermediate-concat or intermediate-cross.</summary>
     public string Variant { get; set; } = "early-concat";
     /// <summary>c: text-only blocks (intermediate variants only).</summary>
+    [ParamRange(Min = 0)]
     public int C { get; set; } = UViTFusion.DefaultC;
     /// <summary>v: image-only blocks at each end (intermediate variants only).</summary>
+    [ParamRange(Min = 0)]
     public int V { get; set; } = UViTFusion.DefaultV;
+    [ParamRange(Min = 1)]
     public int PatchSize { get; set; } = 2;
+    [ParamRange(Min = 1)]
     public int EmbedDim { get; set; } = 512;
+    [ParamRange(Min = 1)]
     public int Depth { get; set; } = 12;
+    [ParamRange(Min = 1)]
     public int NumHeads { get; set; } = 8;
+    [ParamRange(Above = 0)]
     public double MlpRatio { get; set; } = 4.0;
 
     public UViTFusion Fusion()

@@ -10,14 +10,17 @@ namespace Fusion.Reproduction.Stages;
 public sealed class CocoDownloadParams
 {
     /// <summary>Train images to fetch one by one by <c>coco_url</c> (the first N captioned, ascending id); 0 = the whole split from its zip.</summary>
+    [ParamRange(Min = 0)]
     public int TrainSubset { get; set; }
     /// <summary>Val images likewise; 0 = the whole split.</summary>
+    [ParamRange(Min = 0)]
     public int ValSubset { get; set; }
     public string AnnotationsUrl { get; set; } = Coco2014.AnnotationsZip.ToString();
     public string TrainZipUrl { get; set; } = Coco2014.TrainZip.ToString();
     public string ValZipUrl { get; set; } = Coco2014.ValZip.ToString();
     /// <summary>Offline machines: a folder holding annotations_trainval2014.zip (and train2014.zip / val2014.zip for full splits).</summary>
     public string? LocalPath { get; set; }
+    [ParamRange(Min = 1)]
     public int Parallelism { get; set; } = 8;
 }
 

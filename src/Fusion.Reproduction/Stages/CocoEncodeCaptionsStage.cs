@@ -12,6 +12,7 @@ namespace Fusion.Reproduction.Stages;
 public sealed class CocoEncodeCaptionsParams
 {
     /// <summary>Evaluation captions: the first N captioned val images (ascending id), one caption each chosen with <see cref="EvalSeed"/>.</summary>
+    [ParamRange(Min = 1)]
     public int EvalCount { get; set; } = 30_000;
     public long EvalSeed { get; set; } = 1;
     /// <summary>U-ViT's 12 visualisation prompts (scripts/extract_test_prompt_feature.py) and the fork's counting prompt.</summary>
@@ -25,6 +26,7 @@ public sealed class CocoEncodeCaptionsParams
         "A city street line with brick buildings and trees.", "A close up of a plate of broccoli and sauce.",
         "five buses driving on a snowy mountain.",
     ];
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 64;
 }
 

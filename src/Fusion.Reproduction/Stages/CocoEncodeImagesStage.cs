@@ -14,8 +14,10 @@ public sealed class CocoEncodeImagesParams
 {
     /// <summary>Splits to encode (training reads <c>train/moments-*.parquet</c>).</summary>
     public List<string> Splits { get; set; } = ["train"];
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 32;
     /// <summary>Images per shard; finished shards survive an interruption.</summary>
+    [ParamRange(Min = 1)]
     public int ShardSize { get; set; } = 5000;
 }
 

@@ -12,6 +12,7 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class CocoEvaluateParams
 {
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 50;
 }
 

@@ -21,7 +21,9 @@ public sealed class CocoFidReferenceParams
     public string? Sha256 { get; set; }
     /// <summary>Without a published file: compute from this split's images (0 = all of them, else the first N by id).</summary>
     public string Split { get; set; } = "val";
+    [ParamRange(Min = 0)]
     public int MaxImages { get; set; }
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 50;
 }
 

@@ -11,6 +11,7 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class EvaluateShapesParams
 {
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 256;
 }
 

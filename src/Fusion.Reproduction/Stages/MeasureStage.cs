@@ -13,13 +13,18 @@ namespace Fusion.Reproduction.Stages;
 public sealed class MeasureParams
 {
     /// <summary>Batch of the timed train steps (set it to the training batch).</summary>
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 256;
+    [ParamRange(Min = 0)]
     public int WarmupSteps { get; set; } = 2;
+    [ParamRange(Min = 1)]
     public int TimedSteps { get; set; } = 10;
     /// <summary>float32 or b-float16-mixed; unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
+    [ParamRange(Min = 1)]
     public int SampleBatch { get; set; } = 16;
     /// <summary>Model evaluations per sample (the reference's 50), with guidance (two forward passes per evaluation).</summary>
+    [ParamRange(Min = 1)]
     public int SampleSteps { get; set; } = 50;
     public long Seed { get; set; } = 99;
 }

@@ -16,18 +16,26 @@ namespace Fusion.Reproduction.Stages;
 public sealed class SampleParams
 {
     /// <summary>Samples to draw from the evaluation captions (0 = all of them).</summary>
+    [ParamRange(Min = 0)]
     public int Count { get; set; }
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 50;
     public SamplerKind Sampler { get; set; } = SamplerKind.DpmSolverFast;
     /// <summary>Model evaluations (DPM-Solver) or steps (DDIM): the reference uses 50.</summary>
+    [ParamRange(Min = 1)]
     public int Steps { get; set; } = 50;
-    /// <summary>ε = ε_c + s·(ε_c − ε_u); the reference's s is 1.0.</summary>
+    /// <summary>ε = ε_c + s·(ε_c − ε_u); the reference's s is 1.0, 0 is the conditional model alone and −1 the
+    /// unconditional one (below that the guidance points away from the caption).</summary>
+    [ParamRange(Min = -1)]
     public double GuidanceScale { get; set; } = 1.0;
     public long Seed { get; set; } = 1234;
     /// <summary>Images per shard; finished shards survive an interruption.</summary>
+    [ParamRange(Min = 1)]
     public int ShardSize { get; set; } = 1000;
     /// <summary>Seeds per grid prompt (columns of grid.png).</summary>
+    [ParamRange(Min = 1)]
     public int GridColumns { get; set; } = 6;
+    [ParamRange(Min = 1)]
     public int GridScale { get; set; } = 3;
 }
 

@@ -13,18 +13,29 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class ShapesClipParams
 {
+    [ParamRange(Min = 1)]
     public int Width { get; set; } = 64;
+    [ParamRange(Min = 1)]
     public int Layers { get; set; } = 2;
+    [ParamRange(Min = 1)]
     public int Heads { get; set; } = 4;
+    [ParamRange(Min = 1)]
     public int ProjectionDim { get; set; } = 64;
+    [ParamRange(Min = 1)]
     public int PatchSize { get; set; } = 4;
     /// <summary>Tokens per caption (start + words + end, end-padded).</summary>
+    [ParamRange(Min = 3)]
     public int ContextLength { get; set; } = 16;
+    [ParamRange(Min = 1)]
     public int Steps { get; set; } = 600;
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 128;
+    [ParamRange(Above = 0)]
     public double LearningRate { get; set; } = 1e-3;
+    [ParamRange(Min = 0)]
     public double WeightDecay { get; set; } = 0.1;
     public long Seed { get; set; } = 7;
+    [ParamRange(Min = 0)]
     public int SaveEvery { get; set; } = 200;
 }
 

@@ -5,10 +5,14 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class ShapesDataParams
 {
+    [ParamRange(Min = 1)]
     public int TrainImages { get; set; } = 4096;
+    [ParamRange(Min = 1)]
     public int ValImages { get; set; } = 512;
-    /// <summary>Image side in pixels.</summary>
+    /// <summary>Image side in pixels (even; the generator needs at least 16 to place its shapes).</summary>
+    [ParamRange(Min = 16)]
     public int Size { get; set; } = 32;
+    [ParamRange(Min = 0, Max = 1)]
     public double RelationFraction { get; set; } = 0.75;
     public long Seed { get; set; } = 20240325;
 }

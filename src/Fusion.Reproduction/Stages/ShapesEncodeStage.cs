@@ -12,6 +12,7 @@ public sealed class ShapesEncodeParams
 {
     /// <summary>Evaluation prompts: the first N val images in id order, one caption each chosen with <see cref="EvalSeed"/>
     /// (<see cref="EvalCaptions.Choose(IEnumerable{CaptionRow}, int, long, string)"/>, as for COCO).</summary>
+    [ParamRange(Min = 1)]
     public int EvalCount { get; set; } = 256;
     public long EvalSeed { get; set; } = 1;
     /// <summary>Fixed prompts for the sample grids (counting and spatial relations).</summary>
@@ -21,6 +22,7 @@ public sealed class ShapesEncodeParams
         "a red square to the left of a blue circle", "a green circle above a yellow triangle",
         "two blue triangles below a red square", "a yellow square to the right of two green circles",
     ];
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 512;
 }
 

@@ -13,22 +13,37 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class TrainParams : UViTParams
 {
+    [ParamRange(Min = 1)]
     public long Steps { get; set; } = 1_000_000;
+    [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 256;
+    [ParamRange(Above = 0)]
     public double LearningRate { get; set; } = 2e-4;
+    [ParamRange(Min = 0)]
     public double WeightDecay { get; set; } = 0.03;
+    [ParamRange(Min = 0, Below = 1)]
     public double Beta1 { get; set; } = 0.9;
+    [ParamRange(Min = 0, Below = 1)]
     public double Beta2 { get; set; } = 0.9;
+    [ParamRange(Min = 0)]
     public int WarmupSteps { get; set; } = 5000;
+    /// <summary>p_ema ← rate·p_ema + (1 − rate)·p. 0 exports the raw weights (no averaging); 1 would freeze the EMA at
+    /// its initialisation and export an untrained model, so it is outside the range.</summary>
+    [ParamRange(Min = 0, Below = 1)]
     public double EmaRate { get; set; } = 0.9999;
-    /// <summary>Classifier-free-guidance caption drop probability.</summary>
+    /// <summary>Classifier-free-guidance caption drop probability; 1 (never the caption) is allowed for the
+    /// "broken text path" control experiment.</summary>
+    [ParamRange(Min = 0, Max = 1)]
     public double PUncond { get; set; } = 0.1;
     /// <summary>KL-f8 latent scale (U-ViT's MS-COCO value); unused for pixel data.</summary>
+    [ParamRange(Above = 0)]
     public double LatentScale { get; set; } = 0.23010;
     /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
     public long Seed { get; set; } = 1234;
+    [ParamRange(Min = 0)]
     public int SaveEvery { get; set; } = 10_000;
+    [ParamRange(Min = 1)]
     public int LogEvery { get; set; } = 10;
 }
 

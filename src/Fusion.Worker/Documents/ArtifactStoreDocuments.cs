@@ -13,6 +13,8 @@ public sealed class ArtifactStoreDocuments(IArtifactStore store) : IDocumentStor
 {
     public Task<byte[]?> GetAsync(string path, CancellationToken ct = default) => store.GetDocumentAsync(path, ct);
 
+    public string Describe(string path) => store.DescribeDocument(path);
+
     public Task PutAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default) =>
         store.PutDocumentAsync(path, content, ct);
 

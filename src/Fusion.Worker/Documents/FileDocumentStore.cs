@@ -36,6 +36,8 @@ public sealed class FileDocumentStore(string root) : IDocumentStore
         return true;
     }
 
+    public string Describe(string path) => Resolve(path);
+
     private string Resolve(string path)
     {
         if (string.IsNullOrWhiteSpace(path) || path.StartsWith('/') || path.Split('/').Any(p => p is "" or "." or ".."))

@@ -15,4 +15,7 @@ public interface IDocumentStore
 
     /// <summary>Creates a document only when none exists; false when another writer got there first.</summary>
     Task<bool> TryCreateAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default);
+
+    /// <summary>Where a document lives, as messages name it (its file or blob).</summary>
+    string Describe(string path) => path;
 }

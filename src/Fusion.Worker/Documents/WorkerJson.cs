@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Fusion.Artifacts.Store;
 
 namespace Fusion.Worker.Documents;
 
@@ -18,6 +19,12 @@ public static class WorkerJson
     public static T Deserialize<T>(byte[] bytes, string what) =>
         JsonSerializer.Deserialize<T>(bytes, Options) ?? throw new InvalidDataException($"{what}: empty JSON document");
 
-    public static async Task<T?> GetAsync<T>(this IDocumentStore store, string path, CancellationToken ct) where T : class =>
-        await store.GetAsync(path, ct) is { } bytes ? Deserialize<T>(bytes, path) : null;
+    /// <summary>The document, or null when it does not exist; throws <see cref="DocumentCorruptException"/> naming it when it
+    /// cannot be read (claims and baselines decide what runs, so a damaged one stops the caller instead of counting as absent).</summary>
+    public static async Task<T?> GetAsync<T>(this IDocumentStore store, string path, CancellationToken ct) where T : class
+    {
+        if (await store.GetAsync(path, ct) is not { } bytes) return null;
+        try { return Deserialize<T>(bytes, path); }
+        catch (Exception e) when (e is JsonException or InvalidDataException) { throw new DocumentCorruptException(store.Describe(path), e.Message); }
+    }
 }

@@ -127,8 +127,10 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
 
     private async Task<NodeOutcome> CachedAsync(PlannedNode node, NodeRunOptions options, NodeOutcome outcome, CancellationToken ct)
     {
-        var index = await documents.GetIndexAsync(options.Pipeline, node.Id, ct);
-        if (index?.Fingerprint != node.Fingerprint)
+        // The index only explains staleness; the artifact's manifest is the truth, so an unreadable index is rebuilt from it.
+        var index = await documents.ReadIndexAsync(options.Pipeline, node.Id, ct);
+        if (index.Error is { } unreadable) log.LogWarning("{Node}: {Problem}; rebuilt from the committed artifact's manifest", node.Id, unreadable.Message);
+        if (index.Value?.Fingerprint != node.Fingerprint)
             await documents.PutIndexAsync(options.Pipeline, new NodeIndexEntry(node.Id, node.Fingerprint, node.Parts, DateTimeOffset.UtcNow), ct);
         return Finish(node, outcome);
     }

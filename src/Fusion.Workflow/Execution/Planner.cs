@@ -36,8 +36,10 @@ public static class Planner
             if (forced.Contains(node.Id)) { plan.Add(new PlanEntry(node, PlanStatus.Forced, ["forced (--force)"])); continue; }
             var lookup = await store.GetManifestAsync(node.Fingerprint, verify, ct);
             if (lookup.Found) { plan.Add(new PlanEntry(node, PlanStatus.Cached, [])); continue; }
-            var index = await documents.GetIndexAsync(pipeline.Name, node.Id, ct);
+            var read = await documents.ReadIndexAsync(pipeline.Name, node.Id, ct);
+            var index = read.Value;
             if (lookup.Problem is not null) plan.Add(new PlanEntry(node, PlanStatus.WillRun, [$"committed output is broken: {lookup.Problem}"]));
+            else if (read.Error is { } unreadable) plan.Add(new PlanEntry(node, PlanStatus.WillRun, [$"no committed output; its node index {unreadable.Message}, so what changed is unknown (the index is rewritten when the node commits)"]));
             else if (index is null) plan.Add(new PlanEntry(node, PlanStatus.WillRun, ["never ran"]));
             else if (index.Fingerprint == node.Fingerprint) plan.Add(new PlanEntry(node, PlanStatus.WillRun, ["its committed output is gone (deleted or collected)"]));
             else

@@ -359,8 +359,16 @@ public static partial class PipelineLoader
     private static YamlNode ReadYaml(string text, string file)
     {
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        var scanner = new Scanner(new StringReader(text));
+        try { stream.Load(new Parser(scanner)); }
         catch (YamlException e) { throw new PipelineException((e.InnerException ?? e).Message, new SourceLocation(file, (int)e.Start.Line, (int)e.Start.Column)); }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner fails this way, without a position, on some unclosed flow collections ("{a: 1" then
+            // more keys); where it stopped reading is the best place to point at.
+            var at = scanner.CurrentPosition;
+            throw new PipelineException($"malformed YAML near here (is a '{{', '[' or quote left unclosed?): {e.Message}", new SourceLocation(file, (int)at.Line, (int)at.Column));
+        }
         if (stream.Documents.Count != 1) throw new PipelineException($"expected one YAML document, found {stream.Documents.Count}", new SourceLocation(file, 1, 1));
         return stream.Documents[0].RootNode;
     }

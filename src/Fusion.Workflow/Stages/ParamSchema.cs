@@ -8,8 +8,8 @@ using System.Text.Json.Serialization;
 
 namespace Fusion.Workflow.Stages;
 
-/// <summary>One param of a stage kind: its pipeline name, CLR type and default (canonical JSON).</summary>
-public sealed record ParamInfo(string Name, Type Type, bool Nullable, string DefaultJson);
+/// <summary>One param of a stage kind: its pipeline name, CLR type, default (canonical JSON) and declared range (numbers only).</summary>
+public sealed record ParamInfo(string Name, Type Type, bool Nullable, string DefaultJson, ParamRangeAttribute? Range = null);
 
 /// <summary>
 /// The typed params of a stage kind, read by reflection from its params class. Converts pipeline values to canonical
@@ -50,10 +50,25 @@ public sealed class ParamSchema
             var nullable = underlying is not null || (!p.PropertyType.IsValueType && nullability.Create(p).WriteState == NullabilityState.Nullable);
             var clr = underlying ?? p.PropertyType;
             CheckSupported(type, p.Name, clr);
-            byName[name] = new ParamInfo(name, clr, nullable, Canonical(defaultJson[name]));
+            var info = new ParamInfo(name, clr, nullable, Canonical(defaultJson[name]), p.GetCustomAttribute<ParamRangeAttribute>());
+            if (info.Range is not null) CheckRangeDeclaration(type, p.Name, info);
+            byName[name] = info;
         }
         return new ParamSchema(type, byName);
     }
+
+    /// <summary>A range belongs on a number (or a list of numbers) whose default lies in it: a kind's own defaults must load.</summary>
+    private static void CheckRangeDeclaration(Type owner, string property, ParamInfo info)
+    {
+        var t = ElementType(info.Type) is { } e ? System.Nullable.GetUnderlyingType(e) ?? e : info.Type;
+        if (!IsNumber(t)) throw new NotSupportedException($"param {owner.Name}.{property} has a declared range but type {t.Name}; ranges are for numbers");
+        var node = JsonNode.Parse(info.DefaultJson);
+        foreach (var v in node is JsonArray a ? a : [node])
+            if (v is not null && !info.Range!.Contains(v.GetValue<double>()))
+                throw new NotSupportedException($"param {owner.Name}.{property}: default {v.ToJsonString()} is outside its declared range ({info.Range})");
+    }
+
+    private static bool IsNumber(Type t) => t == typeof(int) || t == typeof(long) || t == typeof(float) || t == typeof(double);
 
     private static void CheckSupported(Type owner, string property, Type t)
     {
@@ -94,15 +109,17 @@ public sealed class ParamSchema
             if (value is not IReadOnlyList<string?> items) throw new FormatException($"expected a list of {Describe(element)}, got {Show(value)}");
             var inner = System.Nullable.GetUnderlyingType(element) ?? element;
             var array = new JsonArray();
-            foreach (var item in items) array.Add(Scalar(inner, item, element != inner || !element.IsValueType));
+            foreach (var item in items) array.Add(Scalar(inner, item, element != inner || !element.IsValueType, param.Range));
             return Canonical(array);
         }
         if (value is IReadOnlyList<string?>) throw new FormatException($"expected {Describe(param.Type)}, got a list");
-        return Canonical(Scalar(param.Type, (string?)value, param.Nullable));
+        return Canonical(Scalar(param.Type, (string?)value, param.Nullable, param.Range));
     }
 
-    private static JsonNode? Scalar(Type t, string? text, bool nullable)
+    private static JsonNode? Scalar(Type t, string? text, bool nullable, ParamRangeAttribute? range)
     {
+        T InRange<T>(T number) where T : IConvertible =>
+            range is null || range.Contains(number.ToDouble(CultureInfo.InvariantCulture)) ? number : throw new FormatException($"must be {range}, got {text}");
         if (text is null or "~" or "null")
             return nullable ? null : throw new FormatException($"expected {Describe(t)}, got null");
         var inv = CultureInfo.InvariantCulture;
@@ -110,13 +127,13 @@ public sealed class ParamSchema
         if (t == typeof(bool))
             return text.ToLowerInvariant() switch { "true" => JsonValue.Create(true), "false" => JsonValue.Create(false), _ => throw new FormatException($"expected true or false, got '{text}'") };
         if (t == typeof(int))
-            return int.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var i) ? JsonValue.Create(i) : throw new FormatException($"expected an integer, got '{text}'");
+            return int.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var i) ? JsonValue.Create(InRange(i)) : throw new FormatException($"expected an integer, got '{text}'");
         if (t == typeof(long))
-            return long.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var l) ? JsonValue.Create(l) : throw new FormatException($"expected an integer, got '{text}'");
+            return long.TryParse(text, NumberStyles.AllowLeadingSign, inv, out var l) ? JsonValue.Create(InRange(l)) : throw new FormatException($"expected an integer, got '{text}'");
         if (t == typeof(double))
-            return double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(d) : throw new FormatException($"expected a number, got '{text}'");
+            return double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(InRange(d)) : throw new FormatException($"expected a number, got '{text}'");
         if (t == typeof(float))
-            return float.TryParse(text, NumberStyles.Float, inv, out var f) && float.IsFinite(f) ? JsonValue.Create(f) : throw new FormatException($"expected a number, got '{text}'");
+            return float.TryParse(text, NumberStyles.Float, inv, out var f) && float.IsFinite(f) ? JsonValue.Create(InRange(f)) : throw new FormatException($"expected a number, got '{text}'");
         if (t.IsEnum)
         {
             var names = Enum.GetNames(t);

@@ -41,16 +41,6 @@ public sealed class ScheduleServiceTests
             Task.FromResult<IReadOnlyDictionary<string, MetricValue>?>(Metrics.GetValueOrDefault(runId));
     }
 
-    private sealed class ListLogger(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
-    {
-        public ILogger CreateLogger(string categoryName) => this;
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue(formatter(state, exception));
-        public void Dispose() { }
-    }
-
     private static Dictionary<string, MetricValue> Metrics(double fid) => new() { ["fid"] = new(fid, "FID"), ["clip_score"] = new(0.31, "CLIP score") };
 
     /// <summary>A clock stopped at half past an hour (timers still run on real time): an hourly schedule's "last missed

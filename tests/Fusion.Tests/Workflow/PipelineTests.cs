@@ -158,6 +158,17 @@ public sealed class PipelineTests
         { "stages:\n  a: {kind: constant}\nprofiles:\n  tiny: {a.text: x, a.rep: 1}\n", "test.yaml:4:21", "profiles.tiny.a.rep" },
         { "stages:\n  a: {kind: constant}\n  a: {kind: constant}\n", "test.yaml:3:3", "uplicate" },
         { "stages:\n  a:\n    kind: transform\n    variants: {x: {mode: sideways}}\n    inputs: {source: a}\n", "test.yaml:4:20", "expected one of plain, early-concat, intermediate-cross" },
+        // YamlDotNet's scanner throws a bare InvalidOperationException on this one (an unclosed flow mapping).
+        { "stages:\n  data:\n    kind: constant\n    params: {repeat: 4\n  clip: [\n", "test.yaml:5:3", "malformed YAML" },
+        { "stages:\n  a: {kind: constant\n", "test.yaml:", "" },
+        { "stages:\n  a: [kind: constant\n", "test.yaml:", "" },
+        { "stages:\n  a: {kind: 'constant}\n", "test.yaml:", "" },
+        { "stages:\n\t a: {kind: constant}\n", "test.yaml:", "" },
+        // Declared ranges: file params, per-variant params and profiles name their line and the range.
+        { "stages:\n  a:\n    kind: constant\n    params: {repeat: -1}\n", "test.yaml:4:14", "stages.a.params.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -1" },
+        { "stages:\n  s: {kind: constant}\n  a:\n    kind: transform\n    inputs: {source: s}\n    variants: {x: {scale: 1}}\n", "test.yaml:6:20", "param 'scale' of kind 'transform': must be in (0, 1), got 1" },
+        { "stages:\n  s: {kind: constant}\n  a: {kind: transform, inputs: {source: s}, params: {tags: [1, 100]}}\n", "test.yaml:3:54", "must be in [0, 99], got 100" },
+        { "stages:\n  a: {kind: constant}\nprofiles:\n  tiny: {a.repeat: -3}\n", "test.yaml:4:10", "profiles.tiny.a.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -3" },
     };
 
     [Theory]
@@ -214,6 +225,8 @@ public sealed class PipelineTests
         using var h = new EngineHarness();
         const string yaml = "stages:\n  a: {kind: constant}\n";
         Assert.Contains("-p a.repeat: param 'repeat' of kind 'constant': expected an integer, got 'x'", Assert.Throws<PipelineException>(() => h.Load(yaml, null, "a.repeat=x")).Message);
+        Assert.Contains("command line: -p a.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -2", Assert.Throws<PipelineException>(() => h.Load(yaml, null, "a.repeat=-2")).Message);
+        Assert.Equal("0", h.Load(yaml, null, "a.repeat=0").Node("a").Params["repeat"]);   // the bound itself is in range
         Assert.Contains("no stage 'b'", Assert.Throws<PipelineException>(() => h.Load(yaml, null, "b.repeat=1")).Message);
         Assert.Contains("unknown profile 'huge'", Assert.Throws<PipelineException>(() => h.Load(yaml, "huge")).Message);
         Assert.Contains("does not exist", Assert.Throws<PipelineException>(() => PipelineLoader.Load(h.Dir["missing.yaml"], h.Registry)).Message);

@@ -10,6 +10,7 @@ public enum Mode { Plain, EarlyConcat, IntermediateCross }
 public sealed record ConstantParams
 {
     public string Text { get; init; } = "hello";
+    [ParamRange(Min = 0)]
     public int Repeat { get; init; } = 1;
     public string? Variant { get; init; }
 }
@@ -29,8 +30,10 @@ public sealed class ConstantStage : StageKind<ConstantParams>
 public sealed record TransformParams
 {
     public double Factor { get; init; } = 1.0;
+    [ParamRange(Above = 0, Below = 1)]
     public float Scale { get; init; } = 0.5f;
     public Mode Mode { get; init; } = Mode.Plain;
+    [ParamRange(Min = 0, Max = 99)]
     public int[] Tags { get; init; } = [];
     public bool Upper { get; init; }
     public long Seed { get; init; } = 7;

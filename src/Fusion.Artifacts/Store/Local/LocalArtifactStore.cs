@@ -292,6 +292,8 @@ public sealed class LocalArtifactStore : IArtifactStore
         return Task.CompletedTask;
     }
 
+    public string DescribeDocument(string path) => DocumentPath(path);
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     private string DocumentPath(string path)

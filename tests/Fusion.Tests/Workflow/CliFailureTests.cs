@@ -1,0 +1,137 @@
+using Fusion.Artifacts.Store.Local;
+using Fusion.Tests.Support;
+using Fusion.Workflow.Execution;
+
+namespace Fusion.Tests.Workflow;
+
+/// <summary>
+/// Fault injection through the real `fusion` command line (a child process): expected failures print what failed and
+/// what to do, without a stack trace, and exit with their documented code (2 input, 3 store, 1 stage failure).
+/// </summary>
+public sealed class CliFailureTests : IDisposable
+{
+    private const string Chain = "stages:\n  a: {kind: constant, params: {text: abc}}\n  b: {kind: transform, inputs: {source: a}}\n";
+    private static readonly string Plugin = typeof(ConstantStage).Assembly.Location;
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    private readonly TempDir dir = new();
+
+    private string Store => dir["store"];
+
+    private string Write(string name, string text)
+    {
+        File.WriteAllText(dir[name], text);
+        return dir[name];
+    }
+
+    private Task<(int Code, string Output)> Fusion(params string[] args)
+    {
+        string[] engine = args[0] is "run" or "plan" ? ["--plugin", Plugin, "--device", "cpu"] : [];
+        return FusionCli.RunAsync(args.Concat(engine), Timeout, dir.Path);
+    }
+
+    /// <summary>An expected failure: its exit code, an "error:" line, and no stack trace.</summary>
+    private static void AssertFailure(int code, (int Code, string Output) result, params string[] texts)
+    {
+        Assert.True(result.Code == code, $"exit {result.Code}, expected {code}:\n{result.Output}");
+        Assert.Contains("error: ", result.Output);
+        Assert.DoesNotContain("Unhandled", result.Output);
+        Assert.DoesNotContain("   at ", result.Output);
+        foreach (var text in texts) Assert.Contains(text, result.Output);
+    }
+
+    [Fact]
+    public async Task A_malformed_yaml_exits_2_with_file_line_and_column_and_shows_the_stack_only_with_v()
+    {
+        var file = Write("m.yaml", "stages:\n  data:\n    kind: constant\n    params: {repeat: 4\n  clip: [\n");
+        AssertFailure(2, await Fusion("plan", file, "--store", Store), "m.yaml:5:3: malformed YAML");
+        var verbose = await Fusion("plan", file, "--store", Store, "-v");
+        Assert.Equal(2, verbose.Code);
+        Assert.Contains("   at ", verbose.Output);
+    }
+
+    public static TheoryData<string, string, string> InputErrors => new()
+    {
+        { "stages:\n  a: {kind: nope}\n", "", "p.yaml:2:13: stages.a.kind: unknown stage kind 'nope'" },
+        { "stages:\n  a: {kind: constant, params: {repeet: 2}}\n", "", "p.yaml:2:32: stages.a.params.repeet: kind 'constant' has no param 'repeet'" },
+        { "stages:\n  a: {kind: constant, params: {repeat: -1}}\n", "", "p.yaml:2:32: stages.a.params.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -1" },
+        { Chain, "-p a.repeat=-1", "-p a.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -1" },
+        { Chain, "--only nope", "no node or stage 'nope'" },
+        { Chain, "--jobs 0", "--jobs must be ≥ 1, got 0" },
+        { "stages:\n  a: {kind: transform, inputs: {source: b}}\n  b: {kind: transform, inputs: {source: a}}\n", "", "cycle: a → b → a" },
+        { "stages:\n  a: {kind: constant}\n  a: {kind: constant}\n", "", "p.yaml:3:3" },
+        { "extends: gone.yaml\n", "", "p.yaml:1:10: extends: pipeline file 'gone.yaml' does not exist" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InputErrors))]
+    public async Task Bad_input_exits_2_naming_where_and_runs_nothing(string yaml, string options, string message)
+    {
+        var file = Write("p.yaml", yaml);
+        AssertFailure(2, await Fusion(["run", file, "--store", Store, .. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]), message);
+        Assert.False(Directory.Exists(Path.Combine(Store, "artifacts")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "artifacts")).Any());
+    }
+
+    [Fact]
+    public async Task A_store_that_cannot_be_written_exits_3_with_what_to_do()
+    {
+        // sysfs refuses new folders to every user, root included (a chmod'ed folder would not stop root).
+        var readOnly = "/sys/fusion-test-store-" + Guid.NewGuid().ToString("N")[..8];
+        AssertFailure(3, await Fusion("run", Write("p.yaml", Chain), "--store", readOnly), readOnly, "must be writable");
+        AssertFailure(3, await Fusion("status", "--store", readOnly), readOnly);
+    }
+
+    [Fact]
+    public async Task A_failing_stage_exits_1_and_the_run_table_names_the_node_and_its_error()
+    {
+        var result = await Fusion("run", Write("p.yaml", "stages:\n  f: {kind: fail, params: {message: kaboom}}\n"), "--store", Store);
+        Assert.True(result.Code == 1, result.Output);
+        Assert.Matches(@"\n\s*f\s+failed\s+[0-9a-f]{12}\s+\S+\s+.*kaboom", result.Output);
+        Assert.DoesNotContain("Unhandled", result.Output);
+    }
+
+    [Fact]
+    public async Task Damaged_documents_are_named_and_left_alone_while_run_and_status_go_on()
+    {
+        var pipeline = Write("p.yaml", Chain);
+        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code);
+        var store = new LocalArtifactStore(Store);
+        var runId = (await new EngineDocuments(store).FindRunIdAsync(null))!;
+        var index = store.DescribeDocument(EngineDocuments.IndexPath("p", "b"));
+        var ledger = store.DescribeDocument(EngineDocuments.RunPath(runId));
+        File.WriteAllBytes(index, [0, .. "garbage"u8]);
+        File.WriteAllBytes(ledger, [0, .. "garbage"u8]);
+
+        var run = await Fusion("run", pipeline, "--store", Store);
+        Assert.True(run.Code == 0, run.Output);
+        Assert.Single(run.Output.Split('\n'), line => line.Contains(index) && line.Contains("unreadable"));
+        Assert.Contains("cached", run.Output);
+
+        var status = await Fusion("status", "--store", Store);
+        Assert.True(status.Code == 0, status.Output);
+        Assert.Matches($@"{runId}\s+\?\s+unreadable", status.Output);
+        Assert.Contains(ledger, status.Output);
+        Assert.Contains("succeeded", status.Output);   // the second run
+
+        AssertFailure(3, await Fusion("status", runId, "--store", Store), ledger, "is unreadable");
+        AssertFailure(3, await Fusion("pin", runId, "--store", Store), ledger);
+        Assert.Equal([0, .. "garbage"u8], File.ReadAllBytes(ledger));
+    }
+
+    [Fact]
+    public async Task Flipped_artifact_bytes_are_found_by_run_verify_and_recomputed()
+    {
+        var pipeline = Write("p.yaml", Chain);
+        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code);
+        var file = Directory.GetFiles(Path.Combine(Store, "artifacts"), "out.txt", SearchOption.AllDirectories).First(f => File.ReadAllText(f) == "abc");
+        File.SetAttributes(file, FileAttributes.Normal);
+        File.WriteAllText(file, "abd");   // same size: only hashing sees it
+
+        var verified = await Fusion("run", pipeline, "--store", Store, "--verify");
+        Assert.True(verified.Code == 0, verified.Output);
+        Assert.Matches(@"\n\s*a\s+ran\s", verified.Output);
+        Assert.Equal("abc", File.ReadAllText(file));
+    }
+
+    public void Dispose() => dir.Dispose();
+}
