@@ -28,6 +28,7 @@ public static class ChaosBenchmark
     public static IEnumerable<(string Metric, double Value, string Unit)> Run(IReadOnlyDictionary<string, string> options)
     {
         var kind = options.GetValueOrDefault("store", "local");
+        if (kind is not ("local" or "azurite")) throw new ArgumentException($"store must be local or azurite, not '{kind}'");
         var kills = int.Parse(options.GetValueOrDefault("kills", "20"), CultureInfo.InvariantCulture);
         var random = new Random(int.Parse(options.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture));
         // An attempt lives 1-W s until gc starts beside it, then 0-W/2 s after gc is done; a loaded machine wants a larger W.
@@ -50,8 +51,7 @@ public static class ChaosBenchmark
                 environment["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString;
                 location = $"azure://{AzuriteProcess.Account}/chaos";
             }
-            else if (kind == "local") location = Path.Combine(root, "store");
-            else throw new ArgumentException($"store must be local or azurite, not '{kind}'");
+            else location = Path.Combine(root, "store");
             var fusion = new Cli(root, environment);
             var noPlans = Directory.CreateDirectory(Path.Combine(root, "no-pipelines")).FullName;
 
