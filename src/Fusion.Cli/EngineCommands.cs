@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
-using Fusion.Artifacts.Store.Local;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Fingerprints;
 using Fusion.Workflow.Pipelines;
@@ -169,7 +167,7 @@ public static class EngineCommands
         var dryRun = new Option<bool>("--dry-run") { Description = "list what would be deleted" };
         var grace = new Option<double>("--grace-hours") { Description = "keep artifacts committed within this many hours", DefaultValueFactory = _ => 1 }.Within(new() { Min = 0 });
         var folder = new Option<string?>("--pipelines") { Description = "folder of pipeline files whose plans are kept (default pipelines/)" };
-        var cmd = new Command("gc", "Delete artifacts that no current plan of pipelines/*.yaml (any profile) and no pinned run references.") { dryRun, grace, folder };
+        var cmd = new Command("gc", "Delete artifacts that no current plan of pipelines/*.yaml (any profile), no live run and no pinned run references.") { dryRun, grace, folder };
         setup.AddTo(cmd, withPipeline: false);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -186,19 +184,26 @@ public static class EngineCommands
                 foreach (var profile in plain.Profiles.Prepend(null))
                     keep.UnionWith(Fingerprinter.Compute(PipelineLoader.Load(file, registry, profile), registry, facts).Values.Select(n => n.Fingerprint));
             }
-            var report = await GarbageCollector.CollectAsync(store, keep, TimeSpan.FromHours(parse.GetValue(grace)), parse.GetValue(dryRun), ct);
-            var leftovers = !parse.GetValue(dryRun) && store is LocalArtifactStore local ? await local.CleanLeftoversAsync(keep, ct) : 0;
-            foreach (var m in report.Deleted)
-                AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would delete" : "deleted")} {m.Fingerprint[..12]} {Markup.Escape(m.Info.NodeId)} ({Bytes(m.TotalBytes)}, committed {m.CommittedUtc:yyyy-MM-dd HH:mm})");
-            AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would free" : "freed")} {Bytes(report.BytesFreed)} in {report.Deleted.Count} artifacts; kept {report.Kept} " +
-                                   $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")} and pinned runs){(leftovers > 0 ? $"; removed {leftovers} leftover staging/scratch folders" : "")}");
-            if (store is BlobArtifactStore blob)
+            var dry = parse.GetValue(dryRun);
+            var report = await GarbageCollector.CollectAsync(store, keep, TimeSpan.FromHours(parse.GetValue(grace)), dry, ct);
+            foreach (var live in report.LiveRuns)
+                AnsiConsole.MarkupLine($"run {Markup.Escape(live.RunId)} is live ({Markup.Escape(live.Host)}, pid {live.ProcessId}, since {live.StartedUtc:yyyy-MM-dd HH:mm}): its {live.Fingerprints.Count} fingerprints are kept");
+            foreach (var expired in report.ExpiredRuns)
+                AnsiConsole.MarkupLine($"run {Markup.Escape(expired)}: its claim expired (the run ended without withdrawing it, e.g. killed); it protects nothing now");
+            if (report.HeldBack.Count > 0)
             {
-                // Uploads of commits that failed or lost a race and could not clean up after themselves.
-                var stale = await blob.CleanLeftoversAsync(TimeSpan.FromHours(parse.GetValue(grace)), parse.GetValue(dryRun), ct);
-                if (stale.Folders.Count > 0)
-                    AnsiConsole.MarkupLine($"{(parse.GetValue(dryRun) ? "would remove" : "removed")} {stale.Folders.Count} leftover upload folders ({Bytes(stale.Bytes)})");
+                foreach (var why in report.HeldBack) AnsiConsole.MarkupLine($"[red]{Markup.Escape(why)}[/]");
+                AnsiConsole.MarkupLine($"[red]gc deleted nothing[/]: what these need is unknown, so all {report.Kept} artifacts are kept. Restore the document, or `fusion unpin RUN` a pin that is no longer wanted.");
+                return ExitCodes.Failed;
             }
+            foreach (var m in report.Deleted)
+                AnsiConsole.MarkupLine($"{(dry ? "would delete" : "deleted")} {m.Fingerprint[..12]} {Markup.Escape(m.Info.NodeId)} ({Bytes(m.TotalBytes)}, committed {m.CommittedUtc:yyyy-MM-dd HH:mm})");
+            AnsiConsole.MarkupLine($"{(dry ? "would free" : "freed")} {Bytes(report.BytesFreed)} in {report.Deleted.Count} artifacts; kept {report.Kept} " +
+                                   $"(plans of {files.Length} pipeline files in {Markup.Escape(dir ?? "(no pipelines/ folder)")}, live runs, pinned runs and the grace period)" +
+                                   (report.LeftoverFolders > 0 ? $"; removed {report.LeftoverFolders} leftover staging/scratch folders" : ""));
+            // Uploads of commits that failed or lost a race and could not clean up after themselves.
+            if (report.LeftoverUploads is { Folders.Count: > 0 } stale)
+                AnsiConsole.MarkupLine($"{(dry ? "would remove" : "removed")} {stale.Folders.Count} leftover upload folders ({Bytes(stale.Bytes)})");
             return 0;
         });
         return cmd;
@@ -222,6 +227,13 @@ public static class EngineCommands
                 if (parse.GetValue(runArg) is not { } id)
                 {
                     foreach (var p in pins) AnsiConsole.WriteLine(p);
+                    return 0;
+                }
+                if (!pin && pins.Remove(id))
+                {
+                    // By its exact id: a pin whose run document is gone or unreadable must still be removable.
+                    await documents.SetPinsAsync(pins, ct);
+                    AnsiConsole.MarkupLine($"unpinned {Markup.Escape(id)}");
                     return 0;
                 }
                 if (await documents.FindRunIdAsync(id, ct) is not { } runId)

@@ -360,9 +360,10 @@ public sealed class BlobArtifactStore : IArtifactStore
         catch (InvalidDataException) { return null; }
     }
 
-    private Task<bool> IsClaimedAsync(string fp, CancellationToken ct)
+    /// <summary>Whether the claim blob's lease is held (an expired lease, or no claim blob, is free).</summary>
+    public Task<bool> IsClaimedAsync(string fingerprint, CancellationToken ct = default)
     {
-        var blob = Blob(BlobLayout.Claim(fp));
+        var blob = Blob(BlobLayout.Claim(CheckFingerprint(fingerprint)));
         return _resilience.RunAsync($"check claim '{blob.Name}'", _options.OperationTimeout, async c =>
         {
             try { return (await blob.GetPropertiesAsync(cancellationToken: c).ConfigureAwait(false)).Value.LeaseState == LeaseState.Leased; }

@@ -57,6 +57,10 @@ public interface IArtifactStore : IAsyncDisposable
     /// </summary>
     Task<IAsyncDisposable> ClaimAsync(string fingerprint, CancellationToken ct = default);
 
+    /// <summary>Whether a live holder has the claim on <paramref name="fingerprint"/> now (does not wait). A dead
+    /// holder's claim reads as free: its lock died with it, or its lease expired.</summary>
+    Task<bool> IsClaimedAsync(string fingerprint, CancellationToken ct = default);
+
     /// <summary>All committed artifact fingerprints.</summary>
     IAsyncEnumerable<string> ListArtifactsAsync(CancellationToken ct = default);
 

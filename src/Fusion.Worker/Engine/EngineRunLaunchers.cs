@@ -54,7 +54,10 @@ public sealed class DistributedEngineRunLauncher(IArtifactStore store, StageRegi
         var nodes = Fingerprinter.Compute(pipeline, registry, facts);
         var started = DateTimeOffset.UtcNow;
         await using var client = new DistributedRunClient(options, loggers);
-        var result = await client.RunAsync(EngineDag.From(request.RunId, pipeline, nodes), timeout, ct);
+        RunResult result;
+        // The workers claim only the node they compute; this client keeps the whole run's inputs from gc while it waits.
+        await using (await LiveRuns.RegisterAsync(store, request.RunId, LiveRuns.Fingerprints(nodes.Values), ct))
+            result = await client.RunAsync(EngineDag.From(request.RunId, pipeline, nodes), timeout, ct);
 
         var record = new Fusion.Workflow.Execution.RunRecord
         {

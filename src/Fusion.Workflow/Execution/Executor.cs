@@ -32,7 +32,7 @@ public sealed record RunOptions
 /// <summary>
 /// The in-process executor: walks the DAG in topological order, runs each selected node through a
 /// <see cref="NodeRunner"/> (at most <see cref="RunOptions.Jobs"/> at once), skips nodes downstream of a failure, and
-/// records the run in the ledger after every node.
+/// records the run in the ledger after every node. While it runs, it is announced to gc (<see cref="LiveRuns"/>).
 /// </summary>
 public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, IRunObserver? observer = null)
 {
@@ -64,11 +64,14 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
         var facts = environment.GetFacts();
         var nodes = Fingerprinter.Compute(pipeline, registry, facts);
         var (selected, forced) = Select(pipeline, options);
+        var runId = RunRecord.NewId();
+        // Before anything is read: from here on gc keeps what this run reads and writes, until it ends or dies.
+        await using var live = await LiveRuns.RegisterAsync(store, runId, LiveRuns.Fingerprints(selected.Select(id => nodes[id])), ct);
         var plan = (await Planner.PlanAsync(store, pipeline, nodes, selected, forced, false, ct)).ToDictionary(p => p.Node.Id);
         var documents = new EngineDocuments(store);
         var run = new RunRecord
         {
-            RunId = RunRecord.NewId(),
+            RunId = runId,
             Pipeline = pipeline.Name,
             PipelineFile = pipeline.File,
             Profile = pipeline.Profile,

@@ -186,6 +186,13 @@ public sealed class LocalArtifactStore : IArtifactStore
         }
     }
 
+    public async Task<bool> IsClaimedAsync(string fingerprint, CancellationToken ct = default)
+    {
+        if (TryClaim(fingerprint) is not { } claim) return true;
+        await claim.DisposeAsync();
+        return false;
+    }
+
     /// <summary>The claim on <paramref name="fingerprint"/> if nobody holds it now, else null (does not wait).</summary>
     public IAsyncDisposable? TryClaim(string name)
     {
