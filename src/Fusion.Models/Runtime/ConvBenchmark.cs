@@ -8,7 +8,7 @@ namespace Fusion.Models;
 /// <summary>
 /// `fusion bench conv`: for the small-channel convolutions of the project's networks, at their real sizes, how often
 /// libtorch's own CPU kernels and <see cref="ConvKernels"/> get a poisoned forward + backward wrong against float64
-/// (<see cref="ConvProbe"/>), and what each costs (median forward + backward time). Options: trials (fault-rate trials per
+/// (<see cref="ConvProbe"/>), and what each costs (median forward + backward, and inference forward, time). Options: trials (fault-rate trials per
 /// shape and dtype, default 20), rounds (timed rounds, 5), dtypes (fp32,bf16), only (a substring of the shape names).
 /// </summary>
 public static class ConvBenchmark
@@ -43,27 +43,32 @@ public static class ConvBenchmark
                     var wrong = Enumerable.Range(0, trials).Count(_ => ConvProbe.Check(shape, dtype, g, native).Max > ConvProbe.Tolerance(dtype));
                     yield return ($"{label}: {(native ? "libtorch" : "fusion")} wrong", 100.0 * wrong / trials, $"% of {trials}");
                 }
-                var times = new[] { true, false }.ToDictionary(n => n, _ => new List<double>());
-                for (var r = 0; r < rounds + 1; r++)
-                    foreach (var native in new[] { true, false })   // interleaved, first round is warm-up
-                    {
-                        var seconds = Time(shape, dtype, batch, size, native, g);
-                        if (r > 0) times[native].Add(seconds);
-                    }
-                yield return ($"{label}: libtorch fwd+bwd (batch {batch}, {size}²)", 1e3 * Median(times[true]), "ms");
-                yield return ($"{label}: fusion fwd+bwd (batch {batch}, {size}²)", 1e3 * Median(times[false]), "ms");
+                foreach (var training in new[] { true, false })
+                {
+                    var times = new[] { true, false }.ToDictionary(n => n, _ => new List<double>());
+                    for (var r = 0; r < rounds + 1; r++)
+                        foreach (var native in new[] { true, false })   // interleaved, first round is warm-up
+                        {
+                            var seconds = Time(shape, dtype, batch, size, native, training, g);
+                            if (r > 0) times[native].Add(seconds);
+                        }
+                    var what = training ? "fwd+bwd" : "inference fwd";
+                    yield return ($"{label}: libtorch {what} (batch {batch}, {size}²)", 1e3 * Median(times[true]), "ms");
+                    yield return ($"{label}: fusion {what} (batch {batch}, {size}²)", 1e3 * Median(times[false]), "ms");
+                }
             }
     }
 
-    private static double Time(ConvShape s, ScalarType dtype, int batch, int size, bool native, Generator g)
+    private static double Time(ConvShape s, ScalarType dtype, int batch, int size, bool native, bool training, Generator g)
     {
         using var scope = NewDisposeScope();
-        var x = randn([batch, s.In, size, size], generator: g).to(dtype).requires_grad_();
-        var w = (randn([s.Out, s.In, s.KH, s.KW], generator: g) * 0.1).to(dtype).requires_grad_();
-        var b = zeros(s.Out, dtype).requires_grad_();
+        var x = randn([batch, s.In, size, size], generator: g).to(dtype).requires_grad_(training);
+        var w = (randn([s.Out, s.In, s.KH, s.KW], generator: g) * 0.1).to(dtype).requires_grad_(training);
+        var b = zeros(s.Out, dtype).requires_grad_(training);
+        using var grad = enable_grad(training);
         var clock = Stopwatch.StartNew();
         var y = native ? F.conv2d(x, w, b, strides: [s.SH, s.SW], padding: [s.PH, s.PW]) : ConvKernels.Conv2d(x, w, b, (s.SH, s.SW), (s.PH, s.PW));
-        y.sum().backward();
+        if (training) y.sum().backward();
         return clock.Elapsed.TotalSeconds;
     }
 

@@ -18,7 +18,7 @@ public enum CpuConvolution
 /// uninitialised memory when a channel count is not a multiple of their block (16 on AVX-512, 8 on AVX2): backward-data
 /// of small-output convolutions in float32, and in bfloat16 also the forward of small-output and the backward-data of
 /// small-input convolutions come out NaN or silently wrong (docs/onednn-conv-bug.md has the measurements and a
-/// stand-alone reproduction). On the CPU such convolutions are computed as unfold + matmul instead: the same function,
+/// stand-alone reproduction). On the CPU those passes are computed as unfold + matmul instead: the same function,
 /// autograd through im2col/col2im and a GEMM, no oneDNN convolution. Switching oneDNN off process-wide would do it too,
 /// but it makes bfloat16 GEMMs ~500× slower. The choice is an environment fact (<see cref="Fact"/>): it changes the last bits.
 /// </summary>
@@ -35,18 +35,24 @@ public static class ConvKernels
         Environment.GetEnvironmentVariable("FUSION_CPU_CONV") is "native" ? CpuConvolution.Native : CpuConvolution.Im2ColBelowBlock;
 
     /// <summary>The policy as a fingerprint fact value.</summary>
-    public static string Fact => Cpu == CpuConvolution.Native ? "onednn" : $"im2col-below-{Block}";
+    public static string Fact => Cpu == CpuConvolution.Native ? "onednn" : $"im2col-below-{Block}-except-fp32-inference";
 
-    /// <summary>Whether a convolution with these channel counts avoids libtorch's kernels on <paramref name="device"/>.</summary>
-    public static bool UsesIm2Col(DeviceType device, long inChannels, long outChannels) =>
-        Cpu == CpuConvolution.Im2ColBelowBlock && device == DeviceType.CPU && (inChannels % Block != 0 || outChannels % Block != 0);
+    /// <summary>
+    /// Whether a convolution avoids libtorch's kernels: on the CPU, with a channel count that is not a multiple of
+    /// <see cref="Block"/>, in bfloat16/float16 always, in float32 when the input's gradient will be computed. A float32
+    /// forward (and weight gradient) of oneDNN is right in every measured case, and im2col costs up to 7× there (a
+    /// VAE's 128→3 output convolution at 256²), so inference keeps it. float64 never reaches oneDNN.
+    /// </summary>
+    public static bool UsesIm2Col(DeviceType device, ScalarType dtype, long inChannels, long outChannels, bool inputGradient) =>
+        Cpu == CpuConvolution.Im2ColBelowBlock && device == DeviceType.CPU && (inChannels % Block != 0 || outChannels % Block != 0)
+        && dtype != ScalarType.Float64 && (dtype != ScalarType.Float32 || inputGradient);
 
     /// <summary>conv2d(x, weight, bias) with groups 1 and dilation 1, x [B, C, H, W], weight [O, C, kH, kW].</summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, (long H, long W) stride, (long H, long W) padding)
     {
         if (x.dim() != 4 || x.shape[1] != weight.shape[1])
             throw new ArgumentException($"conv2d: input [{string.Join(", ", x.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
-        if (!UsesIm2Col(x.device_type, weight.shape[1], weight.shape[0]))
+        if (!UsesIm2Col(x.device_type, x.dtype, weight.shape[1], weight.shape[0], is_grad_enabled() && x.requires_grad))
             return F.conv2d(x, weight, bias, strides: [stride.H, stride.W], padding: [padding.H, padding.W]);
 
         using var scope = NewDisposeScope();

@@ -9,12 +9,13 @@ public sealed record ConvShape(long In, long Out, long KH, long KW, long SH = 1,
     public override string ToString() => $"{(Where.Length > 0 ? Where + ": " : "")}{In}→{Out}, kernel {KH}×{KW}, stride {SH}×{SW}, padding {PH}×{PW}";
 }
 
-/// <summary>What one convolution got wrong against float64: the largest error of each result, relative to its largest value.</summary>
-public sealed record ConvErrors(double Output, double InputGradient, double WeightGradient, double BiasGradient)
+/// <summary>What one convolution got wrong against float64: the largest error of each result, relative to its largest value
+/// (<see cref="Inference"/>: the output of a forward without gradients, which may take another kernel).</summary>
+public sealed record ConvErrors(double Inference, double Output, double InputGradient, double WeightGradient, double BiasGradient)
 {
-    public double Max => new[] { Output, InputGradient, WeightGradient, BiasGradient }.Max();
+    public double Max => Parts.Max(p => p.Error);
     public IEnumerable<(string What, double Error)> Parts =>
-        [("output", Output), ("input gradient", InputGradient), ("weight gradient", WeightGradient), ("bias gradient", BiasGradient)];
+        [("inference output", Inference), ("output", Output), ("input gradient", InputGradient), ("weight gradient", WeightGradient), ("bias gradient", BiasGradient)];
 }
 
 /// <summary>
@@ -54,13 +55,20 @@ public static class ConvProbe
         var gradOut = randn(yr.shape, ScalarType.Float64, generator: generator);
         yr.backward([gradOut]);
 
+        Tensor Forward(Tensor input) => native
+            ? F.conv2d(input, weight, bias, strides: [shape.SH, shape.SW], padding: [shape.PH, shape.PW])
+            : ConvKernels.Conv2d(input, weight, bias, (shape.SH, shape.SW), (shape.PH, shape.PW));
+        double inference;
+        using (no_grad())
+        {
+            PoisonAllocator();
+            inference = RelativeError(Forward(x.detach()), yr);
+        }
         PoisonAllocator();
-        var y = native
-            ? F.conv2d(x, weight, bias, strides: [shape.SH, shape.SW], padding: [shape.PH, shape.PW])
-            : ConvKernels.Conv2d(x, weight, bias, (shape.SH, shape.SW), (shape.PH, shape.PW));
+        var y = Forward(x);
         PoisonAllocator();
         y.backward([gradOut.to(dtype)]);
-        return new ConvErrors(RelativeError(y, yr), RelativeError(x.grad!, xr.grad!), RelativeError(weight.grad!, wr.grad!), RelativeError(bias.grad!, br.grad!));
+        return new ConvErrors(inference, RelativeError(y, yr), RelativeError(x.grad!, xr.grad!), RelativeError(weight.grad!, wr.grad!), RelativeError(bias.grad!, br.grad!));
     }
 
     /// <summary>max |actual − expected| / max |expected| in float64; NaN anywhere counts as +∞.</summary>

@@ -97,12 +97,15 @@ public class ConvolutionNumericsTests
     public void The_remedy_is_a_fingerprint_fact_and_only_reroutes_small_channel_cpu_convolutions()
     {
         Assert.Equal(CpuConvolution.Im2ColBelowBlock, ConvKernels.Cpu);
-        Assert.Equal("im2col-below-16", ConvKernels.Fact);
-        Assert.Contains(TorchEnvironment.Facts(), f => f is ("cpu.conv", "im2col-below-16"));
-        Assert.True(ConvKernels.UsesIm2Col(DeviceType.CPU, 3, 64));
-        Assert.True(ConvKernels.UsesIm2Col(DeviceType.CPU, 128, 8));
-        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CPU, 32, 64));
-        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CUDA, 3, 3));
+        Assert.Equal("im2col-below-16-except-fp32-inference", ConvKernels.Fact);
+        Assert.Contains(TorchEnvironment.Facts(), f => f is ("cpu.conv", "im2col-below-16-except-fp32-inference"));
+        Assert.True(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.Float32, 3, 3, inputGradient: true));
+        Assert.True(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.BFloat16, 3, 64, inputGradient: false));
+        Assert.True(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.BFloat16, 128, 8, inputGradient: false));
+        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.Float32, 128, 3, inputGradient: false));   // fp32 inference
+        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.Float64, 3, 3, inputGradient: true));
+        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CPU, ScalarType.BFloat16, 32, 64, inputGradient: true));
+        Assert.False(ConvKernels.UsesIm2Col(DeviceType.CUDA, ScalarType.BFloat16, 3, 3, inputGradient: true));
     }
 
     [Fact]
@@ -110,7 +113,7 @@ public class ConvolutionNumericsTests
     {
         // 128→3, 3×3 at 96×96: 1152·9216 floats = 42 MB of columns per image, so 8 images take two chunks.
         var g = new Generator(3);
-        using var x = randn([8, 128, 96, 96], generator: g);
+        using var x = randn([8, 128, 96, 96], generator: g).requires_grad_();   // a float32 input gradient takes the im2col path
         using var w = randn([3, 128, 3, 3], generator: g) * 0.03;
         using var b = randn([3], generator: g);
         using var chunked = ConvKernels.Conv2d(x, w, b, (1, 1), (1, 1));
