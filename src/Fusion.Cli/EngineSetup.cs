@@ -115,9 +115,7 @@ public sealed class TorchFacts(string device, string dtype, bool deterministic =
             (EnvironmentFacts.DtypeKey, dtype),
         ];
         // On the CPU the last bits depend on the kernel family, the intra-op thread count and how convolutions run.
-        (string, string)[] cpu = type == "cpu"
-            ? [("cpu.isa", TorchEnvironment.CpuIsa), ("threads", TorchSharp.torch.get_num_threads().ToString()), ("cpu.conv", ConvKernels.Fact)]
-            : [];
+        var cpu = type == "cpu" ? TorchEnvironment.CpuFacts() : [];
         return facts ??= EnvironmentFacts.Of([.. all, .. cpu, .. deterministic ? [("deterministic", "true")] : Array.Empty<(string, string)>()]);
     }
 }

@@ -151,10 +151,17 @@ public sealed class Trainer : IDisposable
 
     private NonFiniteTrainingException NonFiniteGradient(Tensor[] grads, float norm)
     {
-        var first = Enumerable.Range(0, grads.Length).FirstOrDefault(i => !grads[i].isfinite().all().item<bool>(), -1);
-        var what = first < 0 ? $"gradient norm {norm} (every gradient is finite: the norm overflowed)"
-            : $"gradient of '{_params[first].Name}' (global norm {norm})";
+        var first = FirstNonFinite(grads.Select((g, i) => (_params[i].Name, g)));
+        var what = first is null ? $"gradient norm {norm} (every gradient is finite: the norm overflowed)"
+            : $"gradient of '{first}' (global norm {norm})";
         return new NonFiniteTrainingException(Step + 1, what, LastCheckpoint);
+    }
+
+    /// <summary>The name of the first tensor holding a NaN or ±inf, or null.</summary>
+    private static string? FirstNonFinite(IEnumerable<(string Name, Tensor Value)> tensors)
+    {
+        using var scope = NewDisposeScope();
+        return tensors.FirstOrDefault(t => !t.Value.isfinite().all().item<bool>()).Name;
     }
 
     // Everything a batch must satisfy, checked before anything is drawn for it.
@@ -233,11 +240,10 @@ public sealed class Trainer : IDisposable
     public string SaveCheckpoint(string checkpointRoot)
     {
         var optimizerState = _optimizer.StateTensors();
-        var bad = Model.named_parameters().Select(p => ("model " + p.name, (Tensor)p.parameter))
+        var bad = FirstNonFinite(Model.named_parameters().Select(p => ("model " + p.name, (Tensor)p.parameter))
             .Concat(Ema.named_parameters().Select(p => ("EMA " + p.name, (Tensor)p.parameter)))
-            .Concat(optimizerState.Select(kv => ("optimizer " + kv.Key, kv.Value)))
-            .FirstOrDefault(p => !p.Item2.isfinite().all().item<bool>());
-        if (bad.Item2 is not null) throw new InvalidOperationException($"refusing to checkpoint step {Step}: {bad.Item1} is not finite");
+            .Concat(optimizerState.Select(kv => ("optimizer " + kv.Key, kv.Value))));
+        if (bad is not null) throw new InvalidOperationException($"refusing to checkpoint step {Step}: {bad} is not finite");
 
         var folder = System.IO.Path.Combine(checkpointRoot, Checkpoints.FolderName(Step));
         using var state = _generator.get_state();

@@ -87,15 +87,17 @@ public static class TorchEnvironment
         return capIndex >= 0 && capIndex < Array.IndexOf(order, isa) ? order[capIndex] : isa;
     }
 
+    /// <summary>What CPU results depend on besides the versions: the kernel family, the thread count, the convolution policy.</summary>
+    public static IReadOnlyList<(string Key, string Value)> CpuFacts() =>
+        [("cpu.isa", CpuIsa), ("threads", get_num_threads().ToString()), ("cpu.conv", ConvKernels.Fact)];
+
     public static IReadOnlyList<(string Key, string Value)> Facts() =>
     [
         ("torchsharp", TorchSharpVersion),
         ("libtorch", LibTorchVersion),
         ("cuda.available", CudaAvailable.ToString().ToLowerInvariant()),
         ("cuda.devices", CudaAvailable ? cuda.device_count().ToString() : "0"),
-        ("threads", get_num_threads().ToString()),
-        ("cpu.isa", CpuIsa),
-        ("cpu.conv", ConvKernels.Fact),
+        .. CpuFacts(),
         ("os", RuntimeInformation.OSDescription),
     ];
 }
