@@ -31,6 +31,12 @@ public static class Ddim
             using var time = full([x.shape[0]], (float)n, ScalarType.Float32, x.device);
             var eps = model(x, time);
             var x0 = (x - eps * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n])) / (float)Math.Sqrt(schedule.AlphasCumprod[n]);
+            if (o.ClipX0)
+            {
+                // Clamp x̂0 and take the ε consistent with it, so the step stays on the DDIM trajectory of the clipped x̂0.
+                x0 = x0.clamp(-1f, 1f);
+                eps = (x - x0 * (float)Math.Sqrt(schedule.AlphasCumprod[n])) / (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]);
+            }
             var updated = x0 * (float)Math.Sqrt(schedule.AlphasCumprod[next]) + eps * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[next]);
             x.Dispose();
             x = updated.MoveToOuterDisposeScope();

@@ -15,6 +15,8 @@ public sealed class DpmSolver(VPSchedule schedule)
     /// <summary>Model evaluations used by the last <see cref="Sample"/>.</summary>
     public int Evaluations { get; private set; }
 
+    private bool clipX0;   // SamplerOptions.ClipX0 of the running Sample
+
     /// <summary>Per-step orders of the "fast" method for a number of evaluations.</summary>
     public static int[] FastOrders(int steps, int order)
     {
@@ -35,7 +37,9 @@ public sealed class DpmSolver(VPSchedule schedule)
     public Tensor Sample(EpsModel model, Tensor xT, SamplerOptions o)
     {
         if (o.Steps < 1) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be ≥ 1");
+        if (o.ClipX0 && !o.PredictX0) throw new ArgumentException("ClipX0 clamps the data prediction, so it needs PredictX0", nameof(o));
         Evaluations = 0;
+        clipX0 = o.ClipX0;
         using var _ = no_grad();
         var grid = Schedule.TimeGrid(o.TStart, o.TEnd, o.Steps, o.Spacing);
         var x = xT.to(ScalarType.Float32, copy: true);
@@ -105,7 +109,8 @@ public sealed class DpmSolver(VPSchedule schedule)
     private Tensor DataPrediction(EpsModel model, Tensor x, float t)
     {
         var (alpha, sigma) = (Schedule.MarginalAlpha(t), Schedule.MarginalStd(t));
-        return (x - Eps(model, x, t) * sigma) / alpha;
+        var x0 = (x - Eps(model, x, t) * sigma) / alpha;
+        return clipX0 ? x0.clamp_(-1f, 1f) : x0;
     }
 
     private Tensor Output(EpsModel model, Tensor x, float t, bool predictX0)

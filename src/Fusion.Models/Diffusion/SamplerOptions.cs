@@ -29,6 +29,11 @@ public sealed record SamplerOptions
     /// <summary>After the last step, one more evaluation to return x̂0 at TEnd (DPM-Solver) or step to ᾱ = 1 (DDIM).</summary>
     public bool Denoise { get; init; }
     public double GuidanceScale { get; init; } = 1.0;
+    /// <summary>
+    /// Clamp each x̂0 (DPM-Solver's data prediction, DDIM's x̂0) to [−1, 1]: static thresholding for pixel-space models
+    /// whose data lie in that range (DDPM's clip_denoised). Off in the reference, whose latents are unbounded.
+    /// </summary>
+    public bool ClipX0 { get; init; }
 
     /// <summary>The reference configuration (identical to the defaults).</summary>
     public static SamplerOptions Reference { get; } = new();

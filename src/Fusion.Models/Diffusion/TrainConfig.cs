@@ -25,6 +25,15 @@ public sealed record TrainConfig
     /// <summary>LR factor min(k / WarmupSteps, 1) at completed-step count k (so the first step uses lr 0); 0 = no warm-up.</summary>
     public int WarmupSteps { get; init; } = 5000;
     public double EmaRate { get; init; } = 0.9999;
+    /// <summary>
+    /// Off in the reference (its EMA starts at the initialisation, which 0.9999^1M forgets). On, the k-th update uses
+    /// min(EmaRate, (1 + k) / (10 + k)) (TensorFlow's ExponentialMovingAverage with num_updates, timm's warm-up), so a
+    /// run of a few thousand steps does not keep a large share of its random initial weights (0.999^2000 ≈ 14 %).
+    /// </summary>
+    public bool EmaWarmup { get; init; }
+
+    /// <summary>The EMA rate of the update after <paramref name="completedSteps"/> steps.</summary>
+    public double EmaRateAt(long completedSteps) => EmaWarmup ? Math.Min(EmaRate, (1.0 + completedSteps) / (10.0 + completedSteps)) : EmaRate;
     /// <summary>Probability of replacing a sample's context with the null context (classifier-free-guidance training).</summary>
     public double PUncond { get; init; } = 0.1;
     /// <summary>Latent scale applied to posterior samples drawn from moments (ignored for <see cref="BatchKind.Samples"/>).</summary>

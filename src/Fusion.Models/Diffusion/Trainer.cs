@@ -143,7 +143,7 @@ public sealed class Trainer : IDisposable
         // A finite loss can still come with NaN/inf gradients (a faulty kernel, an overflow): never let AdamW apply them.
         if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grads, gradNorm);
         _optimizer.Step(grads, lr);
-        Diffusion.Ema.Update(Ema, Model, Config.EmaRate);
+        Diffusion.Ema.Update(Ema, Model, Config.EmaRateAt(Step));
         Step++;
         var seconds = clock.Elapsed.TotalSeconds;
         return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);

@@ -28,6 +28,8 @@ public sealed class SampleParams
     /// unconditional one (below that the guidance points away from the caption).</summary>
     [ParamRange(Min = -1)]
     public double GuidanceScale { get; set; } = 1.0;
+    /// <summary>Clamp each predicted x̂0 to [−1, 1] (pixel-space models; the reference samples latents and does not).</summary>
+    public bool ClipX0 { get; set; }
     public long Seed { get; set; } = 1234;
     /// <summary>Images per shard; finished shards survive an interruption.</summary>
     [ParamRange(Min = 1)]
@@ -73,7 +75,7 @@ public sealed class SampleStage : StageKind<SampleParams>
         }
         using var __ = vae;
         using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
-        var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale };
+        var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale, ClipX0 = p.ClipX0 };
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
         long[] pixelShape = vae is null ? shape : [3, spec.ImageSize * vae.Config.DownsamplingFactor, spec.ImageSize * vae.Config.DownsamplingFactor];
 

@@ -15,10 +15,10 @@ public sealed class ShapesEncodeParams
     [ParamRange(Min = 1)]
     public int EvalCount { get; set; } = 256;
     public long EvalSeed { get; set; } = 1;
-    /// <summary>Fixed prompts for the sample grids (counting and spatial relations).</summary>
+    /// <summary>Fixed prompts for the sample grids (counting and spatial relations), in the captions' own words ("a", not "one").</summary>
     public List<string> GridPrompts { get; set; } =
     [
-        "one red circle", "two blue squares", "three green triangles", "four yellow circles",
+        "a red circle", "two blue squares", "three green triangles", "four yellow circles",
         "a red square to the left of a blue circle", "a green circle above a yellow triangle",
         "two blue triangles below a red square", "a yellow square to the right of two green circles",
     ];

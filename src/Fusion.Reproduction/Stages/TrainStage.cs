@@ -31,6 +31,8 @@ public sealed class TrainParams : UViTParams
     /// its initialisation and export an untrained model, so it is outside the range.</summary>
     [ParamRange(Min = 0, Below = 1)]
     public double EmaRate { get; set; } = 0.9999;
+    /// <summary>EMA warm-up for short runs: the k-th update uses min(ema_rate, (1 + k)/(10 + k)); off in the reference.</summary>
+    public bool EmaWarmup { get; set; }
     /// <summary>Classifier-free-guidance caption drop probability; 1 (never the caption) is allowed for the
     /// "broken text path" control experiment.</summary>
     [ParamRange(Min = 0, Max = 1)]
@@ -94,7 +96,7 @@ public sealed class TrainStage : StageKind<TrainParams>
         var train = new TrainConfig
         {
             BatchSize = p.BatchSize, LearningRate = p.LearningRate, WeightDecay = p.WeightDecay, Beta1 = p.Beta1, Beta2 = p.Beta2,
-            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, PUncond = p.PUncond, LatentScale = p.LatentScale, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
+            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
             Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
         };
         using var trainer = new Trainer(() => new UViT(config), train, source, nullContext);

@@ -81,6 +81,33 @@ public class SamplerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ClipX0KeepsPixelSamplesInRangeAndChangesNothingInside()
+    {
+        // Data with std 3 leave [−1, 1] far behind; clipped x̂0 keep every solver's sample there (the last update of each
+        // is a combination of clipped x̂0 and a tiny multiple of x, hence the small slack).
+        using var g = new Generator(5);
+        var context = randn([4, 3, 2], generator: g);
+        var xT = randn([4, 2, 4, 4], generator: g);
+        foreach (var o in new[] { SamplerOptions.Reference with { Steps = 12 }, SamplerOptions.DpmSolverPlusPlus(12), SamplerOptions.Ddim(12) })
+        {
+            var wide = new GaussianOracle(Vp, dataStd: 3.0);
+            var free = DiffusionSampler.Run(Guidance.ClassifierFree(wide, context, null, 0), xT, o, Sd).abs().max().item<float>();
+            var clipped = DiffusionSampler.Run(Guidance.ClassifierFree(wide, context, null, 0), xT, o with { ClipX0 = true }, Sd).abs().max().item<float>();
+            output.WriteLine($"{o.Kind}: max |x| {free:F3} free, {clipped:F4} with x̂0 clipped");
+            Assert.True(free > 2, $"{o.Kind}: unclipped max {free}");
+            Assert.True(clipped <= 1.02f, $"{o.Kind}: clipped max {clipped}");
+        }
+        // Data well inside the range: x̂0 leaves it only at the first, noisiest steps, so the result moves little.
+        var narrow = new GaussianOracle(Vp, dataStd: 0.1);
+        var a = DiffusionSampler.Run(Guidance.ClassifierFree(narrow, context * 0, null, 0), xT, SamplerOptions.Reference, Sd);
+        var b = DiffusionSampler.Run(Guidance.ClassifierFree(narrow, context * 0, null, 0), xT, SamplerOptions.Reference with { ClipX0 = true }, Sd);
+        Assert.True(a.abs().max().item<float>() < 1f);
+        Assert.True((a - b).abs().max().item<float>() < 0.05f, $"clipping moved in-range samples by {(a - b).abs().max().item<float>()}");
+        Assert.Throws<ArgumentException>(() => new DpmSolver(Vp).Sample(Guidance.ClassifierFree(narrow, context, null, 0), xT,
+            SamplerOptions.Reference with { PredictX0 = false, ClipX0 = true }));
+    }
+
+    [Fact]
     public void FastMethodUsesTheReferenceOrdersAndFiftyEvaluations()
     {
         Assert.Equal(Enumerable.Repeat(3, 16).Append(2), DpmSolver.FastOrders(50, 3));

@@ -84,6 +84,25 @@ public class TrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void EmaWarmupStartsShortAndReachesTheConfiguredRate()
+    {
+        var c = new TrainConfig { EmaRate = 0.999, EmaWarmup = true };
+        Assert.Equal(0.1, c.EmaRateAt(0), 1e-15);          // (1 + 0) / (10 + 0)
+        Assert.Equal(0.91, c.EmaRateAt(90), 1e-15);        // (1 + 90) / (10 + 90)
+        Assert.Equal(0.999, c.EmaRateAt(8991), 1e-15);     // (1 + k)/(10 + k) = 0.999 at k = 8991
+        Assert.Equal(0.999, c.EmaRateAt(1_000_000));
+        Assert.Equal(0.999, (c with { EmaWarmup = false }).EmaRateAt(0));   // the reference: no warm-up
+
+        // In the trainer the first update averages with weight 0.1 on the initialisation instead of 0.999.
+        using var trainer = new Trainer(Tiny(), Small with { WarmupSteps = 0, EmaRate = 0.999, EmaWarmup = true }, Source(BatchKind.Samples), Null);
+        var w0 = Weights(trainer.Model);
+        trainer.TrainStep();
+        var w1 = Weights(trainer.Model);
+        var expected = w0.ToDictionary(kv => kv.Key, kv => kv.Value.clone().mul_(0.1).add_(w1[kv.Key] * (1 - 0.1)));
+        AssertIdentical(expected, Weights(trainer.Ema), "EMA after one warm-up step");
+    }
+
+    [Fact]
     public void AdamWMatchesTorchSharpsAdamW()
     {
         using var g = new Generator(5);
