@@ -17,11 +17,7 @@ public sealed class LedgerMetricsSource(IArtifactStore store, IDocumentStore doc
 {
     public async Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct)
     {
-        var ledger = new EngineDocuments(store);
-        var run = await ledger.GetRunAsync(runId, ct);
-        if (run is null && await documents.GetAsync<EngineRunLauncher.EngineRunLink>($"worker/runs/{runId}/engine-run.json", ct) is { } link)
-            run = await ledger.GetRunAsync(link.EngineRunId, ct);
-        if (run is null) return null;
+        if (await FindRunAsync(runId, ct) is not { } run) return null;
         var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
         foreach (var node in run.Nodes.Where(n => n.State is NodeState.Ran or NodeState.Cached))
         {
@@ -30,6 +26,18 @@ public sealed class LedgerMetricsSource(IArtifactStore store, IDocumentStore doc
                 if (Parse(text) is { } value) metrics[$"{node.NodeId}.{key}"] = value;
         }
         return metrics;
+    }
+
+    public async Task<string?> GetPipelineAsync(string runId, CancellationToken ct) =>
+        await FindRunAsync(runId, ct) is { } run ? run.Pipeline + (run.Profile is { } profile ? $" --profile {profile}" : "") : null;
+
+    private async Task<RunRecord?> FindRunAsync(string runId, CancellationToken ct)
+    {
+        var ledger = new EngineDocuments(store);
+        var run = await ledger.GetRunAsync(runId, ct);
+        if (run is null && await documents.GetAsync<EngineRunLauncher.EngineRunLink>($"worker/runs/{runId}/engine-run.json", ct) is { } link)
+            run = await ledger.GetRunAsync(link.EngineRunId, ct);
+        return run;
     }
 
     /// <summary>"12.41" or "12.41 FID" (also "NaN"); null when the text does not start with a number.</summary>

@@ -65,15 +65,15 @@ public static class WorkerCommands
         var name = new Option<string?>("--name") { Description = "baseline name (default: the schedule that started the run)" };
         var config = new Option<string?>("--config") { Description = "worker configuration JSON with Worker:Regression rules" };
 
-        var bless = new Command("bless", "Store the metrics of RUN as the baseline that later runs are compared to.") { run, name };
+        var runs = new Argument<string[]>("runs") { Description = "run ids, e.g. the nightly under seeds 1..3 (-p train.seed=K); their spread sets the Spreads tolerances", Arity = ArgumentArity.OneOrMore };
+        var bless = new Command("bless", "Store the metrics of RUNS (their mean, standard deviation and values) as the baseline that later runs are compared to.") { runs, name };
         bless.SetAction((parse, ct) => Guard(async () =>
         {
             await using var engine = new EngineLease(open(parse));
             var (docs, metrics) = Open(engine.Engine);
-            var runId = parse.GetValue(run)!;
-            var baseline = await new Baselines(docs).BlessAsync(await NameAsync(docs, runId, parse.GetValue(name), ct), runId, metrics, ct);
-            Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}:");
-            foreach (var (metric, value) in baseline.Metrics) Console.WriteLine($"  {metric} = {value.Value:G6} {value.Unit}");
+            var runIds = parse.GetValue(runs)!;
+            var baseline = await new Baselines(docs).BlessAsync(await NameAsync(docs, runIds[0], parse.GetValue(name), ct), runIds, metrics, ct);
+            Print(baseline);
             return 0;
         }));
 
@@ -98,13 +98,22 @@ public static class WorkerCommands
             var (docs, _) = Open(engine.Engine);
             var baseline = await new Baselines(docs).GetAsync(parse.GetValue(showName)!, ct);
             if (baseline is null) { Console.Error.WriteLine($"no baseline '{parse.GetValue(showName)}'"); return 2; }
-            Console.WriteLine($"baseline '{baseline.Name}' = run {baseline.RunId}, blessed {baseline.BlessedUtc:yyyy-MM-dd HH:mm} UTC by {baseline.BlessedBy}:");
-            foreach (var (metric, value) in baseline.Metrics) Console.WriteLine($"  {metric} = {value.Value:G6} {value.Unit}");
+            Print(baseline);
             return 0;
         });
 
         foreach (var c in new[] { bless, check, show }) addOptions?.Invoke(c);
         return new Command("baseline", "Blessed baselines of the nightly regression check.") { bless, check, show };
+    }
+
+    private static void Print(Baseline baseline)
+    {
+        Console.WriteLine($"baseline '{baseline.Name}' = {baseline.Description}{(baseline.Pipeline is { } p ? $" of {p}" : "")}, blessed {baseline.BlessedUtc:yyyy-MM-dd HH:mm} UTC by {baseline.BlessedBy}:");
+        foreach (var (metric, value) in baseline.Metrics)
+        {
+            var spread = baseline.SpreadOf(metric);
+            Console.WriteLine(FormattableString.Invariant($"  {metric} = {value.Value:G6}{(spread.Sd is { } sd ? $" ± {sd:G4}" : "")} {value.Unit} (n = {spread.N})"));
+        }
     }
 
     /// <summary>Disposes the opened store when a command is done with it.</summary>

@@ -1,10 +1,15 @@
+using System.Globalization;
+
 namespace Fusion.Worker.Regression;
 
 /// <summary>Which way a metric improves: FID lower, CLIP score and throughput higher; Either = any change beyond tolerance fails.</summary>
 public enum Better { Lower, Higher, Either }
 
 /// <summary>
-/// Tolerance of one metric: a change in the bad direction fails when it exceeds max(Absolute, Relative × |baseline|).
+/// Tolerance of one metric: a change from the baseline mean in the bad direction fails when it exceeds
+/// <c>max(Absolute, Relative · |mean|, Spreads · sd · √(1 + 1/n))</c>, where sd is the sample standard deviation of the
+/// n blessed runs. The √(1 + 1/n) is there because one new run is compared with a mean of n runs: their difference
+/// has variance sd² + sd²/n. With n &lt; 2 there is no sd and the spread term drops out (the check row says so).
 /// </summary>
 public sealed class MetricRule
 {
@@ -12,7 +17,20 @@ public sealed class MetricRule
     public double Absolute { get; set; }
     public double Relative { get; set; }
 
-    public double Allowed(double baseline) => Math.Max(Absolute, Relative * Math.Abs(baseline));
+    /// <summary>How many (standard-error-corrected) seed-to-seed standard deviations a run may move; 0 = not used.</summary>
+    public double Spreads { get; set; }
+
+    public Tolerance For(double mean, MetricSpread spread)
+    {
+        var terms = new List<(double Value, string Basis)> { (Absolute, "absolute"), (Relative * Math.Abs(mean), $"{Inv(100 * Relative)}% relative") };
+        var noSpread = Spreads > 0 && spread.Sd is null;
+        if (Spreads > 0 && spread.Sd is { } sd)
+            terms.Add((Spreads * sd * Math.Sqrt(1 + 1.0 / spread.N), $"{Inv(Spreads)} sd·√(1+1/{spread.N})"));
+        var (allowed, basis) = terms.MaxBy(t => t.Value);
+        return new Tolerance(allowed, basis, noSpread);
+    }
+
+    private static string Inv(double x) => x.ToString("G4", CultureInfo.InvariantCulture);
 }
 
 /// <summary>

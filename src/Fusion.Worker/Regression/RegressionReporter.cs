@@ -15,7 +15,7 @@ public sealed class RegressionReporter(IDocumentStore documents, IRunMetricsSour
     {
         var baseline = await new Baselines(documents).GetAsync(baselineName, ct);
         var current = await metrics.GetMetricsAsync(runId, ct);
-        var report = RegressionCheck.Compare(runId, current, baselineName, baseline, options);
+        var report = RegressionCheck.Compare(runId, current, baselineName, baseline, options, runPipeline: await metrics.GetPipelineAsync(runId, ct));
         var json = WorkerJson.Serialize(report);
         var markdown = Encoding.UTF8.GetBytes(report.ToMarkdown());
         await documents.PutAsync($"worker/runs/{runId}/regression.json", json, ct);

@@ -20,10 +20,14 @@ public interface IRunLauncher
     Task<RunOutcome> RunAsync(RunRequest request, CancellationToken ct);
 }
 
-/// <summary>The metrics table of a run, as metric name → value and unit. Null when the run is unknown.</summary>
+/// <summary>The metrics table of a run, as metric name → value and unit, and the pipeline it ran. Null when the run is unknown.</summary>
 public interface IRunMetricsSource
 {
     Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct);
+
+    /// <summary>What makes two runs' metrics comparable: the pipeline and its profile (e.g. "nightly" or
+    /// "shapes --profile tiny"), not its overrides, so runs that differ only in a seed compare.</summary>
+    Task<string?> GetPipelineAsync(string runId, CancellationToken ct);
 }
 
 /// <summary>Records the verdict of a finished run where users look for it (the run ledger).</summary>

@@ -79,7 +79,7 @@ public sealed class BaselineCommandTests
         await using (var store = new LocalArtifactStore(dir["store"]))
         {
             var metrics = new Dictionary<string, MetricValue> { ["fid"] = new(20.5, "FID") };
-            await new Fusion.Worker.Regression.Baselines(new ArtifactStoreDocuments(store)).BlessAsync("nightly", "r1", new Fixed(metrics));
+            await new Fusion.Worker.Regression.Baselines(new ArtifactStoreDocuments(store)).BlessAsync("nightly", ["r1"], new Fixed(metrics));
         }
         Assert.Equal(0, await root.Parse(["baseline", "show", "nightly", "--store", dir["store"]]).InvokeAsync());
         Assert.Empty(root.Parse(["worker", "--distributed", "--store", dir["store"], "--device", "cpu", "--Worker:Distributed:TaskHub=pool1"]).Errors);
@@ -89,5 +89,7 @@ public sealed class BaselineCommandTests
     {
         public Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct) =>
             Task.FromResult<IReadOnlyDictionary<string, MetricValue>?>(metrics);
+
+        public Task<string?> GetPipelineAsync(string runId, CancellationToken ct) => Task.FromResult<string?>("nightly");
     }
 }

@@ -158,17 +158,21 @@ public sealed class RegressionCheckTests
         var report = Check(Metrics(fid: 21));
         var md = report.ToMarkdown();
         Assert.Contains("# Regression check: nightly-2026-11-26", md);
-        Assert.Contains("| fid | FID | 20 | 21 | +1 | ±0.5 | lower | **Regressed** |", md);
+        Assert.Contains("| fid | FID | 20 (1) | 21 | +1 | ±0.5 (absolute) | ≤ 20.5 | lower | **Regressed** |", md);
         var json = WorkerJson.Serialize(report);
         Assert.Equal("regressed", JsonDocument.Parse(json).RootElement.GetProperty("verdict").GetString());
         var back = WorkerJson.Deserialize<RegressionReport>(json, "report");
         Assert.Equal(report.Checks, back.Checks);
     }
 
-    private sealed class FixedMetrics(Dictionary<string, Dictionary<string, MetricValue>> runs) : IRunMetricsSource
+    /// <summary>Runs' metrics and pipelines by run id (pipeline "nightly" unless named).</summary>
+    private sealed class FixedMetrics(Dictionary<string, Dictionary<string, MetricValue>> runs, Dictionary<string, string>? pipelines = null) : IRunMetricsSource
     {
         public Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct) =>
             Task.FromResult<IReadOnlyDictionary<string, MetricValue>?>(runs.GetValueOrDefault(runId));
+
+        public Task<string?> GetPipelineAsync(string runId, CancellationToken ct) =>
+            Task.FromResult(runs.ContainsKey(runId) ? pipelines?.GetValueOrDefault(runId) ?? "nightly" : null);
     }
 
     [Fact]
@@ -178,14 +182,199 @@ public sealed class RegressionCheckTests
         var docs = new FileDocumentStore(dir.Path);
         var source = new FixedMetrics(new() { ["a"] = Metrics(), ["b"] = Metrics(fid: 19), ["bad"] = Metrics(fid: double.NaN), ["empty"] = [] });
         var baselines = new Baselines(docs);
-        await baselines.BlessAsync("nightly", "a", source);
-        await baselines.BlessAsync("nightly", "b", source);
+        await baselines.BlessAsync("nightly", ["a"], source);
+        await baselines.BlessAsync("nightly", ["b"], source);
         var current = await baselines.GetAsync("nightly");
         Assert.Equal("b", current!.RunId);
         Assert.Equal(19, current.Metrics["fid"].Value);
+        Assert.Null(current.SpreadOf("fid").Sd);                           // one run: no spread
+        Assert.Equal([19.0], current.SpreadOf("fid").Values);
         Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "worker", "baselines", "history", "nightly")));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", "bad", source));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", "empty", source));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", "unknown", source));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", ["bad"], source));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", ["empty"], source));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => baselines.BlessAsync("nightly", ["unknown"], source));
+    }
+
+    [Fact]
+    public async Task Blessing_several_runs_stores_each_metrics_mean_spread_and_values()
+    {
+        using var dir = new TempDir();
+        var source = new FixedMetrics(new() { ["s1"] = Metrics(fid: 21, clip: 0.30), ["s2"] = Metrics(fid: 20, clip: 0.30), ["s3"] = Metrics(fid: 19, clip: 0.30) });
+        var baseline = await new Baselines(new FileDocumentStore(dir.Path)).BlessAsync("nightly", ["s1", "s2", "s3"], source);
+        var stored = (await new Baselines(new FileDocumentStore(dir.Path)).GetAsync("nightly"))!;
+        Assert.Equal(["s1", "s2", "s3"], stored.Runs);
+        Assert.Equal("s1", stored.RunId);
+        Assert.Equal("nightly", stored.Pipeline);
+        Assert.Equal(new MetricValue(20, "FID"), stored.Metrics["fid"]);
+        Assert.Equal(1.0, stored.SpreadOf("fid").Sd);                     // sample sd (n − 1) of 21, 20, 19
+        Assert.Equal(3, stored.SpreadOf("fid").N);
+        Assert.Equal([21.0, 20.0, 19.0], stored.SpreadOf("fid").Values);  // in the order the runs were named
+        Assert.Equal(0.30, stored.Metrics["clip_score"].Value);           // equal values: exactly that value, spread exactly 0
+        Assert.Equal(0.0, stored.SpreadOf("clip_score").Sd);
+        Assert.Equal("3 runs: s1, s2, s3", baseline.Description);
+    }
+
+    [Fact]
+    public async Task Blessing_refuses_runs_that_are_not_comparable_and_names_the_culprit()
+    {
+        using var dir = new TempDir();
+        var lacking = Metrics();
+        lacking.Remove("clip_score");
+        var otherUnit = Metrics();
+        otherUnit["throughput_train"] = new(100, "img/min");
+        var source = new FixedMetrics(
+            new() { ["s1"] = Metrics(), ["s2"] = Metrics(fid: 21), ["shapes"] = Metrics(), ["lacking"] = lacking, ["unit"] = otherUnit },
+            new() { ["shapes"] = "shapes --profile tiny" });
+        var baselines = new Baselines(new FileDocumentStore(dir.Path));
+        async Task<string> Refused(params string[] runs) => (await Assert.ThrowsAnyAsync<Exception>(() => baselines.BlessAsync("nightly", runs, source))).Message;
+
+        Assert.Equal("runs are not comparable: 's1' ran pipeline 'nightly', 'shapes' ran 'shapes --profile tiny'", await Refused("s1", "shapes"));
+        Assert.Equal("runs are not comparable: run 'lacking' lacks metric 'clip_score' (run 's1' has it)", await Refused("s1", "lacking", "s2"));
+        Assert.Equal("runs are not comparable: metric 'throughput_train' is in 'img/min' in run 'unit' but in 'img/s' in run 's1'", await Refused("s1", "unit"));
+        Assert.StartsWith("run 's2' is named twice", await Refused("s1", "s2", "s2"));
+        Assert.StartsWith("run 'nope' has no metrics", await Refused("s1", "nope"));
+        Assert.Null(await baselines.GetAsync("nightly"));   // nothing was blessed
+    }
+
+    [Fact]
+    public async Task A_baseline_document_from_before_multi_run_blessing_reads_as_one_run_without_spread()
+    {
+        using var dir = new TempDir();
+        var docs = new FileDocumentStore(dir.Path);
+        await docs.PutAsync(Baselines.PathOf("nightly"), """
+            { "name": "nightly", "runId": "nightly-2026-11-25", "blessedUtc": "2026-11-25T03:00:00+00:00", "blessedBy": "ops",
+              "metrics": { "fid": { "value": 20.0, "unit": "FID" }, "clip_score": { "value": 0.30, "unit": "CLIP score" },
+                           "throughput_train": { "value": 100, "unit": "img/s" } } }
+            """u8.ToArray(), default);
+        var old = (await new Baselines(docs).GetAsync("nightly"))!;
+        Assert.Equal(["nightly-2026-11-25"], old.Runs);
+        Assert.Null(old.Pipeline);
+        Assert.Equal(1, old.SpreadOf("fid").N);
+        Assert.Null(old.SpreadOf("fid").Sd);
+        var report = Check(Metrics(fid: 20.4), old, SpreadRules());
+        Assert.Equal(Verdict.Passed, report.Verdict);
+        Assert.Equal("absolute", report.Checks.Single(c => c.Metric == "fid").Basis);
+    }
+
+    private static RegressionOptions SpreadRules(double spreads = 3) => new()
+    {
+        Metrics =
+        {
+            ["fid"] = new MetricRule { Better = Better.Lower, Absolute = 0.5, Spreads = spreads },
+            ["clip_score"] = new MetricRule { Better = Better.Higher, Absolute = 0.002, Spreads = spreads },
+            ["throughput*"] = new MetricRule { Better = Better.Higher, Relative = 0.10 },
+        },
+    };
+
+    /// <summary>A baseline of n runs whose fid has mean 20 and sample sd <paramref name="sd"/> (the others do not move).</summary>
+    private static Baseline Spread(double sd, int n = 3)
+    {
+        var offsets = n == 3 ? new[] { -sd, 0, sd } : throw new ArgumentOutOfRangeException(nameof(n));
+        var baseline = Blessed();
+        return baseline with
+        {
+            RunIds = ["s1", "s2", "s3"],
+            Spread = new Dictionary<string, MetricSpread>
+            {
+                ["fid"] = new(sd, n, offsets.Select(o => 20 + o).ToArray()),
+                ["clip_score"] = new(0, n, [0.30, 0.30, 0.30]),
+                ["throughput_train"] = new(0, n, [100.0, 100, 100]),
+            },
+        };
+    }
+
+    [Fact]
+    public void The_spread_term_is_k_standard_deviations_widened_for_a_mean_of_n_runs()
+    {
+        // 3 · 1.0 · √(1 + 1/3) = 3.4641016…: a new run 3.4 worse than the mean of 3 seeds passes, 3.5 worse is flagged.
+        var rule = new MetricRule { Better = Better.Lower, Absolute = 0.5, Relative = 0.01, Spreads = 3 };
+        var tolerance = rule.For(20, new MetricSpread(1.0, 3, [19.0, 20, 21]));
+        Assert.Equal(3.4641016151377544, tolerance.Allowed, 12);
+        Assert.Equal("3 sd·√(1+1/3)", tolerance.Basis);
+        Assert.False(tolerance.NoSpread);
+        Assert.Equal(Verdict.Passed, Check(Metrics(fid: 23.4), Spread(1.0), SpreadRules()).Verdict);
+        var flagged = Check(Metrics(fid: 23.5), Spread(1.0), SpreadRules());
+        Assert.Equal(Verdict.Regressed, flagged.Verdict);
+        Assert.Equal("fid", Assert.Single(flagged.Checks, c => c.Fails).Metric);
+        // Direction-aware: as far the good way is an improvement, not a failure.
+        Assert.Equal(MetricOutcome.Improved, Check(Metrics(fid: 16.5), Spread(1.0), SpreadRules()).Checks.Single(c => c.Metric == "fid").Outcome);
+    }
+
+    [Theory]
+    [InlineData(0.0, 0.1, 0.5, "absolute")]          // 3 · 0.1 · 1.1547 = 0.35 < 0.5: the absolute floor governs
+    [InlineData(0.0, 1.0, 3.4641016151377544, "3 sd·√(1+1/3)")]
+    [InlineData(0.05, 0.2, 1.0, "5% relative")]      // 5 % of 20 = 1.0 > 3 · 0.2 · 1.1547 = 0.69
+    public void The_largest_term_sets_the_tolerance(double relative, double sd, double allowed, string basis)
+    {
+        var tolerance = new MetricRule { Better = Better.Lower, Absolute = 0.5, Relative = relative, Spreads = 3 }.For(20, new MetricSpread(sd, 3, [20 - sd, 20, 20 + sd]));
+        Assert.Equal(allowed, tolerance.Allowed, 12);
+        Assert.Equal(basis, tolerance.Basis);
+    }
+
+    [Fact]
+    public void With_one_blessed_run_a_spread_rule_falls_back_to_its_absolute_and_relative_parts_and_says_so()
+    {
+        var tolerance = new MetricRule { Better = Better.Lower, Absolute = 0.5, Relative = 0.01, Spreads = 3 }.For(20, new MetricSpread(null, 1, [20.0]));
+        Assert.Equal(0.5, tolerance.Allowed);
+        Assert.True(tolerance.NoSpread);
+        var report = Check(Metrics(fid: 20.6), Blessed(), SpreadRules());
+        Assert.Equal(Verdict.Regressed, report.Verdict);
+        var fid = report.Checks.Single(c => c.Metric == "fid");
+        Assert.Equal(0.5, fid.Allowed);
+        Assert.EndsWith("; no spread measured: bless ≥ 2 runs", fid.Note);
+        Assert.Contains("no spread measured: bless ≥ 2 runs", report.ToMarkdown());
+        // A rule without Spreads never asks for one.
+        Assert.DoesNotContain("no spread", report.Checks.Single(c => c.Metric == "throughput_train").Note);
+    }
+
+    [Fact]
+    public void A_metric_the_seed_does_not_move_has_sd_0_and_keeps_its_absolute_floor()
+    {
+        var baseline = Spread(1.0);   // clip_score: 0.30 in all three runs
+        Assert.Equal(Verdict.Passed, Check(Metrics(clip: 0.2985), baseline, SpreadRules()).Verdict);
+        var flagged = Check(Metrics(clip: 0.297), baseline, SpreadRules());
+        Assert.Equal(Verdict.Regressed, flagged.Verdict);
+        var clip = flagged.Checks.Single(c => c.Metric == "clip_score");
+        Assert.Equal((0.002, "absolute", 0.0, 3), (clip.Allowed!.Value, clip.Basis, clip.BaselineSd!.Value, clip.BaselineN!.Value));
+        var exact = new MetricRule { Better = Better.Higher, Spreads = 3 }.For(0.30, new MetricSpread(0, 3, [0.30, 0.30, 0.30]));
+        Assert.Equal(0, exact.Allowed);   // no floor and no spread: any move the bad way fails
+    }
+
+    [Theory]
+    [InlineData(23.5, MetricOutcome.Regressed)]
+    [InlineData(16.5, MetricOutcome.Regressed)]
+    [InlineData(23.4, MetricOutcome.Within)]
+    [InlineData(16.6, MetricOutcome.Within)]
+    public void Either_direction_flags_a_move_beyond_the_spread_both_ways(double fid, MetricOutcome expected)
+    {
+        var rules = SpreadRules();
+        rules.Metrics["fid"] = new MetricRule { Better = Better.Either, Spreads = 3 };
+        var check = Check(Metrics(fid: fid), Spread(1.0), rules).Checks.Single(c => c.Metric == "fid");
+        Assert.Equal(expected, check.Outcome);
+        Assert.Equal("16.5359 … 23.4641", check.PassBand);
+    }
+
+    [Fact]
+    public void The_report_shows_the_baseline_mean_sd_n_and_the_pass_band()
+    {
+        var report = Check(Metrics(fid: 23.5), Spread(1.0), SpreadRules());
+        var md = report.ToMarkdown();
+        Assert.Contains("Baseline **nightly** = mean of 3 runs: s1, s2, s3", md);
+        Assert.Contains("| fid | FID | 20 ± 1 (3) | 23.5 | +3.5 | ±3.4641 (3 sd·√(1+1/3)) | ≤ 23.4641 | lower | **Regressed** |", md);
+        Assert.Contains("| clip_score | CLIP score | 0.3 ± 0 (3) | 0.3 | 0 | ±0.002 (absolute) | ≥ 0.298 | higher | Within |", md);
+        Assert.Contains("(mean of 3 runs: s1, s2, s3)", report.Summary);
+        var back = WorkerJson.Deserialize<RegressionReport>(WorkerJson.Serialize(report), "report");
+        Assert.Equal(report.Checks, back.Checks);
+        Assert.Equal(report.BaselineRuns, back.BaselineRuns);
+    }
+
+    [Fact]
+    public void A_run_of_another_pipeline_than_the_baselines_is_incomparable()
+    {
+        var baseline = Blessed() with { Pipeline = "nightly" };
+        var report = RegressionCheck.Compare("r", Metrics(), "nightly", baseline, Rules(), runPipeline: "shapes");
+        Assert.Equal(Verdict.Incomparable, report.Verdict);
+        Assert.Equal("run 'r' ran pipeline 'shapes' but baseline 'nightly' was blessed from 'nightly'", report.Problem);
+        Assert.Equal(Verdict.Passed, RegressionCheck.Compare("r", Metrics(), "nightly", baseline, Rules(), runPipeline: "nightly").Verdict);
     }
 }

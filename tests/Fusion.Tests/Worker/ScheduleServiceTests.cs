@@ -39,6 +39,8 @@ public sealed class ScheduleServiceTests
 
         public Task<IReadOnlyDictionary<string, MetricValue>?> GetMetricsAsync(string runId, CancellationToken ct) =>
             Task.FromResult<IReadOnlyDictionary<string, MetricValue>?>(Metrics.GetValueOrDefault(runId));
+
+        public Task<string?> GetPipelineAsync(string runId, CancellationToken ct) => Task.FromResult(Metrics.ContainsKey(runId) ? "test" : null);
     }
 
     private static Dictionary<string, MetricValue> Metrics(double fid) => new() { ["fid"] = new(fid, "FID"), ["clip_score"] = new(0.31, "CLIP score") };
@@ -84,7 +86,7 @@ public sealed class ScheduleServiceTests
         // The second scheduled run carries an injected regression (FID +5); the first is an unchanged rerun.
         var engine = new FakeEngine(n => Metrics(n == 2 ? 25.0 : 20.0), TimeSpan.Zero);
         engine.Metrics["blessed-run"] = Metrics(20.0);
-        await new Baselines(docs).BlessAsync("fast", "blessed-run", engine);
+        await new Baselines(docs).BlessAsync("fast", ["blessed-run"], engine);
 
         var log = new ConcurrentQueue<string>();
         using var host = Build(dir, engine, log, "--Worker:Schedules:fast:Cron=*/2 * * * * *", $"--Worker:Regression:Webhook:Url={hook.Url}");
