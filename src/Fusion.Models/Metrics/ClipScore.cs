@@ -50,8 +50,12 @@ public sealed class ClipScoreAccumulator(ClipScoreConvention convention)
 {
     private double sum;
     private long pairs;
+    private readonly List<double> pairScores = [];
 
     public ClipScoreConvention Convention { get; } = convention;
+
+    /// <summary>Each pair's score in the order added (the mean's summands), for a bootstrap over pairs.</summary>
+    public IReadOnlyList<double> PairScores => pairScores;
 
     public void Add(Tensor imageEmbeds, Tensor textEmbeds)
     {
@@ -64,13 +68,17 @@ public sealed class ClipScoreAccumulator(ClipScoreConvention convention)
         var perPair = Convention == ClipScoreConvention.HesselClipS ? 2.5 * cos.clamp_min(0) : 100 * cos;
         sum += perPair.sum().item<double>();
         pairs += imageEmbeds.shape[0];
+        pairScores.AddRange(perPair.cpu().data<double>().ToArray());
     }
 
     public ClipScore Result()
     {
         if (pairs == 0) throw new InvalidOperationException("CLIP Score of no pairs");
-        var mean = sum / pairs;
-        // torchmetrics clamps the mean (its docstring says per sample; its code does max(score.mean(), 0)).
-        return new ClipScore(Convention == ClipScoreConvention.Torchmetrics ? Math.Max(mean, 0) : mean, Convention, pairs);
+        return new ClipScore(Final(Convention, sum / pairs), Convention, pairs);
     }
+
+    /// <summary>The score from the mean of pair scores: torchmetrics clamps the mean (its docstring says per sample; its
+    /// code does max(score.mean(), 0)).</summary>
+    public static double Final(ClipScoreConvention convention, double meanOfPairs) =>
+        convention == ClipScoreConvention.Torchmetrics ? Math.Max(meanOfPairs, 0) : meanOfPairs;
 }

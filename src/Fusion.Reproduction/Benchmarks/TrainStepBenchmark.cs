@@ -34,7 +34,7 @@ public static class TrainStepBenchmark
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} train steps/s (batch {batch}, {precision}, {device})", results[family], "step/s");
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", UViTFlops.Forward(config).GMacsWithAttention, "GMAC");
         }
-        foreach (var (inter, early) in Fusion.Reproduction.Report.Claims.Pairs)
+        foreach (var (inter, early) in Fusion.Reproduction.Report.Claims.HeadlinePairs.Concat(Fusion.Reproduction.Report.Claims.WithinMethodPairs).Distinct())
             yield return ($"speed {inter} / {early}", results[inter] / results[early], "ratio");
     }
 }

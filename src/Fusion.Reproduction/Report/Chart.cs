@@ -38,10 +38,13 @@ public static class Chart
         });
     }
 
-    public static byte[] Bars(string title, string yLabel, IReadOnlyList<(string Label, double Value)> bars)
+    /// <param name="intervals">Optional whiskers per bar (NaN bounds: none for that bar).</param>
+    public static byte[] Bars(string title, string yLabel, IReadOnlyList<(string Label, double Value)> bars, IReadOnlyList<(double Lo, double Hi)>? intervals = null)
     {
         if (bars.Count == 0) throw new ArgumentException($"chart '{title}' has no bars");
-        var max = bars.Max(b => b.Value);
+        if (intervals is not null && intervals.Count != bars.Count)
+            throw new ArgumentException($"chart '{title}' has {bars.Count} bars but {intervals.Count} intervals");
+        var max = Math.Max(bars.Max(b => b.Value), intervals?.Where(i => double.IsFinite(i.Hi)).Select(i => i.Hi).DefaultIfEmpty(0).Max() ?? 0);
         var yMax = max > 0 ? max * 1.1 : 1;
         return Draw(title, "", yLabel, (0, bars.Count), (0, yMax), (canvas, map) =>
         {
@@ -53,6 +56,14 @@ public static class Chart
                 canvas.DrawRect(SKRect.Create(a.X, a.Y, b.X - a.X, b.Y - a.Y), paint);
                 Text(canvas, Format(bars[i].Value), (a.X + b.X) / 2, a.Y - 4, 12, SKTextAlign.Center);
                 Legend(canvas, i, bars[i].Label);
+                if (intervals?[i] is var (lo, hi) && double.IsFinite(lo) && double.IsFinite(hi))
+                {
+                    using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+                    var (top, bottom) = (map(i + 0.5, hi), map(i + 0.5, Math.Max(lo, 0)));
+                    canvas.DrawLine(top.X, top.Y, bottom.X, bottom.Y, whisker);
+                    canvas.DrawLine(top.X - 8, top.Y, top.X + 8, top.Y, whisker);
+                    canvas.DrawLine(bottom.X - 8, bottom.Y, bottom.X + 8, bottom.Y, whisker);
+                }
             }
         }, xTicks: false);
     }

@@ -4,6 +4,7 @@ using Fusion.Models.Clip;
 using Fusion.Models.Inception;
 using Fusion.Models.Metrics;
 using Fusion.Reproduction.Coco;
+using Fusion.Reproduction.Statistics;
 using Fusion.Workflow.Stages;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,6 +15,12 @@ public sealed class CocoEvaluateParams
 {
     [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 50;
+    /// <summary>Bootstrap replicates over the samples (bootstrap.parquet); each FID replicate is one [D, N]·[N, D]
+    /// product on the device and one D×D eigendecomposition on the CPU.</summary>
+    [ParamRange(Min = 2)]
+    public int BootstrapResamples { get; set; } = Bootstrap.DefaultResamples;
+    /// <summary>Every variant's evaluation must use the same seed: equal seeds and captions give a paired bootstrap.</summary>
+    public long BootstrapSeed { get; set; } = Bootstrap.DefaultSeed;
 }
 
 /// <summary>
@@ -22,14 +29,15 @@ public sealed class CocoEvaluateParams
 /// torchmetrics (100·cos, caption as is, metric <c>clip_score</c>) and Hessel et al.'s CLIP-S (2.5·max(cos, 0),
 /// "A photo depicts " prefix, metric <c>clip_s</c>) — each image against the caption it was drawn for, the uint8 samples
 /// (quantised as the reference's saved PNGs) through openai CLIP's preprocessing with Pillow's exact resampling. Streams the sample shards, so 30k samples never sit in memory at once. The samples' FID
-/// statistics are kept as <c>statistics.parquet</c>.
+/// statistics are kept as <c>statistics.parquet</c>; <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
+/// the samples (FID: the samples' features resampled against the fixed reference statistics).
 /// </summary>
 public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
 {
     public override string Name => "coco-evaluate";
-    public override string CodeVersion => "3";
+    public override string CodeVersion => "4";
     public override IReadOnlyList<StageInput> Inputs => [new("samples"), new("text"), new("reference"), new("inception"), new("clip")];
-    public override IReadOnlyList<string> Outputs => ["metrics.parquet", "statistics.parquet"];
+    public override IReadOnlyList<string> Outputs => ["metrics.parquet", "statistics.parquet", SampleBootstrap.FileName];
 
     public override async Task RunAsync(StageContext context, CocoEvaluateParams p)
     {
@@ -52,6 +60,8 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
         var torchmetrics = new ClipScoreAccumulator(ClipScoreConvention.Torchmetrics);
         var hessel = new ClipScoreAccumulator(ClipScoreConvention.HesselClipS);
         using var features = new ActivationAccumulator(FidFeatures.Dim);
+        var featureBatches = new List<Tensor>();   // float32 on the CPU: 30k × 2048 is 245 MB
+        var captionIds = new List<long>();
         long done = 0;
 
         void Score(List<(long CaptionId, byte[] Pixels)> batch, IReadOnlyList<int> shape)
@@ -59,7 +69,10 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
             using var scope = NewDisposeScope();
             using var __ = no_grad();
             var images = tensor(batch.SelectMany(b => b.Pixels).ToArray(), [batch.Count, .. shape.Select(d => (long)d)]);
-            features.Add(FidFeatures.Of(inception, images, device));
+            var batchFeatures = FidFeatures.Of(inception, images, device);
+            features.Add(batchFeatures);
+            featureBatches.Add(batchFeatures.to(float32, CPU).DetachFromDisposeScope());
+            captionIds.AddRange(batch.Select(b => b.CaptionId));
             var texts = batch.Select(b => captions.TryGetValue(b.CaptionId, out var c) ? c.Text
                 : throw new InvalidDataException($"sample keyed by caption {b.CaptionId} has no evaluation caption in {context.Input("text").NodeId}")).ToList();
             var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images, clip.Config.ImageSize).to(device)).cpu();
@@ -93,6 +106,20 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
         var fid = FrechetDistance.Compute(stats, reference);
         var tm = torchmetrics.Result();
         var cs = hessel.Result();
+
+        SampleBootstrap replicates;
+        using (var all = cat(featureBatches))
+        using (var fidBootstrap = new FidBootstrap(all, reference, device))
+        {
+            foreach (var f in featureBatches) f.Dispose();
+            replicates = SampleBootstrap.Compute(captionIds, new Dictionary<string, Func<int[], double>>
+            {
+                ["fid"] = fidBootstrap.Fid,
+                ["clip_score"] = idx => ClipScoreAccumulator.Final(torchmetrics.Convention, SampleBootstrap.Mean(torchmetrics.PairScores, idx)),
+                ["clip_s"] = idx => ClipScoreAccumulator.Final(hessel.Convention, SampleBootstrap.Mean(hessel.PairScores, idx)),
+            }, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
+        }
+        await replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
         var refLabel = provenance.GetValueOrDefault("source") == "imported" ? $"imported {provenance.GetValueOrDefault("file")}"
             : $"computed from {provenance.GetValueOrDefault("images")} {provenance.GetValueOrDefault("split")} images";
         await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),

@@ -4,6 +4,7 @@ using Fusion.Models;
 using Fusion.Models.Clip;
 using Fusion.Models.Metrics;
 using Fusion.Reproduction.Shapes;
+using Fusion.Reproduction.Statistics;
 using Fusion.Workflow.Stages;
 using static TorchSharp.torch;
 
@@ -13,6 +14,11 @@ public sealed class EvaluateShapesParams
 {
     [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 256;
+    /// <summary>Bootstrap replicates over the scored images (bootstrap.parquet); the report's intervals come from them.</summary>
+    [ParamRange(Min = 2)]
+    public int BootstrapResamples { get; set; } = Bootstrap.DefaultResamples;
+    /// <summary>Every variant's evaluation must use the same seed: equal seeds and captions give a paired bootstrap.</summary>
+    public long BootstrapSeed { get; set; } = Bootstrap.DefaultSeed;
 }
 
 /// <summary>
@@ -20,14 +26,15 @@ public sealed class EvaluateShapesParams
 /// binding, relation) from the deterministic scorer, the shapes CLIP Score (torchmetrics convention, 100·cos, with
 /// the shapes CLIP), and FID in the shapes CLIP's image feature space (its pooled image-tower output) against all val
 /// images. With a <c>samples</c> input it scores generated images; without, the real val images of the same captions
-/// (the ceiling a perfect generator reaches).
+/// (the ceiling a perfect generator reaches). <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
+/// the scored images (FID: the generated features resampled against the fixed val statistics).
 /// </summary>
 public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
 {
     public override string Name => "evaluate-shapes";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("samples", Optional: true), new("data"), new("clip"), new("text")];
-    public override IReadOnlyList<string> Outputs => ["metrics.parquet"];
+    public override IReadOnlyList<string> Outputs => ["metrics.parquet", SampleBootstrap.FileName];
 
     public override async Task RunAsync(StageContext context, EvaluateShapesParams p)
     {
@@ -80,6 +87,7 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         // CLIP Score and FID in the shapes CLIP's feature space.
         var clipScore = new ClipScoreAccumulator(ClipScoreConvention.Torchmetrics);
         using var sampleFeatures = new ActivationAccumulator(spec.Config.Vision.Width);
+        var featureBatches = new List<Tensor>();
         using (no_grad())
             for (var start = 0; start < n; start += p.BatchSize)
             {
@@ -90,7 +98,9 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
                 var texts = captionIds.Skip(start).Take(len).Select(id => evalCaptions[id].Text).ToList();
                 var ids = tensor(tokenizer.EncodeBatch(texts), [len, tokenizer.ContextLength]).to(device);
                 clipScore.Add(clip.GetImageFeatures(pixels).cpu(), clip.GetTextFeatures(ids).cpu());
-                sampleFeatures.Add(clip.VisionModel.forward(pixels).cpu());
+                var batchFeatures = clip.VisionModel.forward(pixels).cpu();
+                sampleFeatures.Add(batchFeatures);
+                featureBatches.Add(batchFeatures.DetachFromDisposeScope());
                 context.Progress.Report(start + len, n, "image");
             }
         using var reference = new ActivationAccumulator(spec.Config.Vision.Width);
@@ -105,6 +115,27 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         using var b = reference.Compute();
         var fid = FrechetDistance.Compute(a, b);
         var score = clipScore.Result();
+
+        SampleBootstrap replicates;
+        using (var features = cat(featureBatches))
+        using (var fidBootstrap = new FidBootstrap(features, b, device))
+        {
+            foreach (var f in featureBatches) f.Dispose();
+            var pairScores = clipScore.PairScores;
+            double Align(int[] idx, Func<AlignmentSummary, double> pick) => pick(AlignmentScorer.Summarize(idx.Select(i => results[i]).ToList()));
+            replicates = SampleBootstrap.Compute(captionIds, new Dictionary<string, Func<int[], double>>
+            {
+                ["fid"] = fidBootstrap.Fid,
+                ["clip_score"] = idx => ClipScoreAccumulator.Final(clipScore.Convention, SampleBootstrap.Mean(pairScores, idx)),
+                ["alignment_count"] = idx => Align(idx, x => x.CountAccuracy),
+                ["alignment_colour"] = idx => Align(idx, x => x.ColourAccuracy),
+                ["alignment_shape"] = idx => Align(idx, x => x.ShapeAccuracy),
+                ["alignment_binding"] = idx => Align(idx, x => x.BindingAccuracy),
+                ["alignment_relation"] = idx => Align(idx, x => x.RelationAccuracy),
+                ["alignment_all"] = idx => Align(idx, x => x.AllCorrect),
+            }, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
+        }
+        await replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
 
         var source = new Dictionary<string, string> { ["images"] = generated ? "generated" : "real" };
         Dictionary<string, string> With(params (string K, string V)[] extra) => new(source.Concat(extra.Select(e => KeyValuePair.Create(e.K, e.V))));

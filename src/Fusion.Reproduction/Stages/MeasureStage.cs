@@ -1,12 +1,13 @@
-using TorchSharp;
-using System.Diagnostics;
+using System.Globalization;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;
 using Fusion.Models.Diffusion;
 using Fusion.Models.UViT;
+using Fusion.Reproduction.Measurement;
 using Fusion.Reproduction.Modeling;
+using Fusion.Reproduction.Statistics;
+using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
-using static TorchSharp.torch;
 
 namespace Fusion.Reproduction.Stages;
 
@@ -15,12 +16,18 @@ public sealed class MeasureParams
     /// <summary>Batch of the timed train steps (set it to the training batch).</summary>
     [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 256;
+    /// <summary>Untimed train steps per variant before the first round.</summary>
     [ParamRange(Min = 0)]
     public int WarmupSteps { get; set; } = 2;
+    /// <summary>Timed train steps per variant and round.</summary>
     [ParamRange(Min = 1)]
     public int TimedSteps { get; set; } = 10;
+    /// <summary>Interleaved rounds; 6 is the fewest whose median has a 95 % order-statistic interval.</summary>
+    [ParamRange(Min = 2)]
+    public int Rounds { get; set; } = 6;
     /// <summary>float32 or b-float16-mixed; unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
+    /// <summary>Images per timed sampling batch (one batch per variant and round).</summary>
     [ParamRange(Min = 1)]
     public int SampleBatch { get; set; } = 16;
     /// <summary>Model evaluations per sample (the reference's 50), with guidance (two forward passes per evaluation).</summary>
@@ -30,100 +37,100 @@ public sealed class MeasureParams
 }
 
 /// <summary>
-/// The efficiency figures of one variant, measured on this run's device: parameters, analytic forward GMACs (batch 1,
-/// with and without the attention matmuls), train steps/s (forward + backward + AdamW + EMA on synthetic batches of
-/// the trained model's shapes, after warm-up) and sampling images/s (DPM-Solver, guided). Wall-clock numbers depend
-/// on the machine: compare variants only within one run.
+/// The efficiency figures of all variants, measured in one node so they share the machine's state: parameters and
+/// analytic forward GMACs (batch 1, with and without the attention matmuls; exact), then train steps/s and sampling
+/// images/s in interleaved rounds (<see cref="InterleavedRounds"/>) after warm-up. <c>rounds.parquet</c> holds every
+/// round's rate, <c>metrics.parquet</c> each variant's exact figures and median rates (label <c>variant</c>), with the
+/// CPU model and load average before and after. Wall-clock numbers depend on the machine: compare variants only
+/// within one run. Timing needs only the architecture, so a variant trained under several seeds is timed once.
 /// </summary>
 public sealed class MeasureStage : StageKind<MeasureParams>
 {
     public override string Name => "measure";
-    public override string CodeVersion => "1";
-    public override IReadOnlyList<StageInput> Inputs => [new("model")];
-    public override IReadOnlyList<string> Outputs => ["metrics.parquet"];
+    public override string CodeVersion => "2";
+    public override IReadOnlyList<StageInput> Inputs => [new("model", Many: true)];
+    public override IReadOnlyList<string> Outputs => ["metrics.parquet", TimingRecord.FileName];
 
     public override async Task RunAsync(StageContext context, MeasureParams p)
     {
         var ct = context.CancellationToken;
-        var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
-        var model = context.Input("model");
-        var spec = ModelSpec.Load(await model.GetPathAsync(ModelSpec.FileName, ct));
-        var config = spec.ToConfig();
-        var macs = UViTFlops.Forward(config);
-        long parameters;
-        using (var probe = TorchRandom.Unseeded(() => new UViT(config))) parameters = probe.ParameterCount();
-
-        var precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype);
-        var stepsPerSecond = TrainStepsPerSecond(config, spec.DataKind, p.BatchSize, precision, context.Environment.Device, p.WarmupSteps, p.TimedSteps, p.Seed,
-            i => context.Progress.Report(i, p.TimedSteps + 2, "step"), ct);
-        using var nullContext = zeros(spec.TextTokens, spec.TextDim);
-
-        // Sampling: one warm-up batch with few steps, then one timed batch with the configured steps.
-        double imagesPerSecond;
-        using (var net = TorchRandom.Seeded(p.Seed, () => new UViT(config)))
+        var models = new SortedDictionary<string, ModelSpec>(StringComparer.Ordinal);
+        foreach (var input in context.Inputs["model"])
         {
-            net.to(device).eval();
-            using var generator = new Generator((ulong)p.Seed);
-            using var ctx = randn([p.SampleBatch, spec.TextTokens, spec.TextDim], generator: generator).to(device);
-            long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
-            using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 2 }, p.Seed)) { }
-            Synchronize(device);
-            var clock = Stopwatch.StartNew();
-            using (no_grad()) using (DiffusionSampler.Sample(net, ctx, nullContext, shape, new SamplerOptions { Steps = p.SampleSteps }, p.Seed)) { }
-            Synchronize(device);
-            imagesPerSecond = p.SampleBatch / clock.Elapsed.TotalSeconds;
-            context.Progress.Report(p.TimedSteps + 2, p.TimedSteps + 2, "step");
+            var variant = SeedAxis.Split(ReportStage.VariantOf(input.NodeId)).Variant ?? input.NodeId;
+            if (!models.ContainsKey(variant)) models[variant] = ModelSpec.Load(await input.GetPathAsync(ModelSpec.FileName, ct));
         }
+        var variants = models.Keys.ToList();
+        var precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype);
+        var before = MachineSnapshot.Take();
 
-        var labels = new Dictionary<string, string>
+        var timers = new List<VariantTimer>();
+        double[][] train, sample;
+        try
         {
-            ["variant"] = config.Fusion.ToString(), ["device"] = context.Environment.Device, ["precision"] = precision.ToString(),
-            ["batch"] = p.BatchSize.ToString(),
-        };
-        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
-        [
-            new MetricRow("parameters", parameters, "count", labels),
-            new MetricRow("forward_gmacs", macs.GMacsWithAttention, "GMAC", labels),
-            new MetricRow("forward_gmacs_without_attention", macs.GMacsWithoutAttention, "GMAC", labels),
-            new MetricRow("train_steps_per_second", stepsPerSecond, "step/s", labels),
-            new MetricRow("train_images_per_second", stepsPerSecond * p.BatchSize, "image/s", labels),
-            new MetricRow("sample_images_per_second", imagesPerSecond, "image/s",
-                new Dictionary<string, string>(labels) { ["batch"] = p.SampleBatch.ToString(), ["nfe"] = p.SampleSteps.ToString() }),
-        ], ct: ct);
-        context.Summary["gmacs"] = macs.GMacsWithAttention.ToString("F4");
-        context.Summary["train_steps_per_second"] = stepsPerSecond.ToString("F3");
+            foreach (var v in variants)
+            {
+                var spec = models[v];
+                var timer = new VariantTimer(spec.ToConfig(), spec.DataKind, p.BatchSize, precision, context.Environment.Device, p.SampleBatch, p.Seed);
+                timers.Add(timer);
+                timer.WarmUp(p.WarmupSteps);
+            }
+            var units = 2 * p.Rounds * variants.Count;
+            train = InterleavedRounds.Run(variants.Count, p.Rounds, c => timers[c].TrainStepsPerSecond(p.TimedSteps, ct: ct),
+                done => context.Progress.Report(done, units, "unit"), ct);
+            sample = InterleavedRounds.Run(variants.Count, p.Rounds, c => timers[c].SampleImagesPerSecond(p.SampleSteps),
+                done => context.Progress.Report(p.Rounds * variants.Count + done, units, "unit"), ct);
+        }
+        finally
+        {
+            foreach (var t in timers) t.Dispose();
+        }
+        var after = MachineSnapshot.Take();
+
+        await RecordsTable.WriteAsync(context.OutputPath(TimingRecord.FileName), variants.SelectMany((v, i) =>
+            train[i].Select((rate, r) => new TimingRecord { Variant = v, Metric = TimingRecord.Train, Round = r, PerSecond = rate })
+                .Concat(sample[i].Select((rate, r) => new TimingRecord { Variant = v, Metric = TimingRecord.Sample, Round = r, PerSecond = rate }))), ct: ct);
+
+        var rows = new List<MetricRow>();
+        for (var i = 0; i < variants.Count; i++)
+        {
+            var config = models[variants[i]].ToConfig();
+            var macs = UViTFlops.Forward(config);
+            long parameters;
+            using (var probe = TorchRandom.Unseeded(() => new UViT(config))) parameters = probe.ParameterCount();
+            var labels = new Dictionary<string, string>
+            {
+                ["variant"] = variants[i], ["device"] = context.Environment.Device, ["precision"] = precision.ToString(), ["batch"] = p.BatchSize.ToString(CultureInfo.InvariantCulture),
+                ["rounds"] = p.Rounds.ToString(CultureInfo.InvariantCulture), ["cpu"] = before.CpuModel, ["cores"] = before.LogicalCores.ToString(CultureInfo.InvariantCulture),
+                ["load_before"] = before.LoadText, ["load_after"] = after.LoadText,
+            };
+            var trainMedian = Intervals.Median(train[i]);
+            rows.AddRange(
+            [
+                new MetricRow("parameters", parameters, "count", labels),
+                new MetricRow("forward_gmacs", macs.GMacsWithAttention, "GMAC", labels),
+                new MetricRow("forward_gmacs_without_attention", macs.GMacsWithoutAttention, "GMAC", labels),
+                new MetricRow(TimingRecord.Train, trainMedian, "step/s", labels),
+                new MetricRow("train_images_per_second", trainMedian * p.BatchSize, "image/s", labels),
+                new MetricRow(TimingRecord.Sample, Intervals.Median(sample[i]), "image/s",
+                    new Dictionary<string, string>(labels) { ["batch"] = p.SampleBatch.ToString(CultureInfo.InvariantCulture), ["nfe"] = p.SampleSteps.ToString(CultureInfo.InvariantCulture) }),
+            ]);
+            // Summary keys end in the metric's name, so the worker's "measure*.train_steps_per_second" rules match them.
+            context.Summary[$"{variants[i]}.gmacs"] = macs.GMacsWithAttention.ToString("F4", CultureInfo.InvariantCulture);
+            context.Summary[$"{variants[i]}.train_steps_per_second"] = trainMedian.ToString("F3", CultureInfo.InvariantCulture);
+        }
+        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"), rows, ct: ct);
     }
 
     /// <summary>
-    /// Train steps per second of a fresh network of <paramref name="config"/>: forward + backward + AdamW + EMA on
-    /// synthetic batches (timing does not depend on the values), after <paramref name="warmup"/> untimed steps.
+    /// Train steps per second of a fresh network of <paramref name="config"/> after <paramref name="warmup"/> untimed
+    /// steps (one timing, for benchmarks; the stage interleaves rounds).
     /// </summary>
     public static double TrainStepsPerSecond(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
         long seed = 99, Action<int>? progress = null, CancellationToken ct = default)
     {
-        var channels = kind == BatchKind.Moments ? 2 * config.InChannels : config.InChannels;
-        using var generator = new Generator((ulong)seed);
-        using var data = randn([2 * batch, channels, config.ImageSize, config.ImageSize], generator: generator);
-        using var captions = randn([2 * batch, 1, config.NumClipTokens, config.ClipDim], generator: generator);
-        using var nullContext = zeros(config.NumClipTokens, config.ClipDim);
-        var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed };
-        using var trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, kind, seed), nullContext);
-        var dev = TorchEnvironment.ResolveDevice(device);
-        for (var i = 0; i < warmup; i++) trainer.TrainStep();
-        Synchronize(dev);
-        var clock = Stopwatch.StartNew();
-        for (var i = 0; i < steps; i++)
-        {
-            ct.ThrowIfCancellationRequested();
-            trainer.TrainStep();
-            progress?.Invoke(i + 1);
-        }
-        Synchronize(dev);
-        return steps / clock.Elapsed.TotalSeconds;
-    }
-
-    private static void Synchronize(Device device)
-    {
-        if (device.type == DeviceType.CUDA) cuda.synchronize();
+        using var timer = new VariantTimer(config, kind, batch, precision, device, sampleBatch: 1, seed);
+        timer.WarmUp(warmup);
+        return timer.TrainStepsPerSecond(steps, progress, ct);
     }
 }

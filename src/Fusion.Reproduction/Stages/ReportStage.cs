@@ -1,7 +1,10 @@
 using System.Globalization;
 using System.Text;
 using Fusion.Artifacts.Tables;
+using Fusion.Reproduction.Measurement;
 using Fusion.Reproduction.Report;
+using Fusion.Reproduction.Statistics;
+using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
 
 namespace Fusion.Reproduction.Stages;
@@ -12,14 +15,15 @@ public sealed class ReportParams
 }
 
 /// <summary>
-/// Aggregates every variant's metrics into the results table (Markdown, CSV, Parquet), judges the paper's claims, draws
-/// the plots and copies the sample grids; <c>report.md</c> links them all. Every number comes from an upstream
-/// metrics artifact; the report only arranges them.
+/// Aggregates every variant's metrics into the results table (Markdown, CSV, Parquet) with 95 % intervals (over seeds,
+/// or over evaluation samples for a single seed), judges the paper's claims three-way, draws the plots with error bars
+/// and copies the sample grids; <c>report.md</c> links them all. Every number comes from an upstream metrics,
+/// bootstrap or timing artifact; the report only arranges them and computes their intervals.
 /// </summary>
 public sealed class ReportStage : StageKind<ReportParams>
 {
     public override string Name => "report";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs =>
         [new("train", Many: true), new("measure", Many: true), new("evaluate", Many: true, Optional: true), new("sample", Many: true, Optional: true),
          new("reference", Optional: true)];
@@ -31,127 +35,115 @@ public sealed class ReportStage : StageKind<ReportParams>
     public override async Task RunAsync(StageContext context, ReportParams p)
     {
         var ct = context.CancellationToken;
-        var rows = new SortedDictionary<string, Dictionary<string, MetricRow>>(StringComparer.Ordinal);
-        async Task Collect(string input, string file)
-        {
-            if (!context.Inputs.TryGetValue(input, out var list)) return;
-            foreach (var a in list)
+        // Runs keyed by their variant name with the seed (what the nodes' [..] hold).
+        var runMetrics = new SortedDictionary<string, Dictionary<string, MetricRow>>(StringComparer.Ordinal);
+        var bootstraps = new Dictionary<string, SampleBootstrap>(StringComparer.Ordinal);
+        Dictionary<string, MetricRow> RunOf(string name) => runMetrics.TryGetValue(name, out var m) ? m : runMetrics[name] = new Dictionary<string, MetricRow>();
+        if (context.Inputs.TryGetValue("evaluate", out var evaluations))
+            foreach (var a in evaluations)
             {
-                var variant = VariantOf(a.NodeId);
-                var metrics = rows.TryGetValue(variant, out var m) ? m : rows[variant] = new Dictionary<string, MetricRow>();
-                foreach (var r in await MetricsTable.ReadAsync(await a.GetPathAsync(file, ct), ct)) metrics[r.Name] = r;
+                var name = VariantOf(a.NodeId);
+                foreach (var r in await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct)) RunOf(name)[r.Name] = r;
+                bootstraps[name] = await SampleBootstrap.ReadAsync(await a.GetPathAsync(SampleBootstrap.FileName, ct), ct);
             }
-        }
-        await Collect("measure", "metrics.parquet");
-        await Collect("evaluate", "metrics.parquet");
-
         var losses = new List<Series>();
         foreach (var a in context.Inputs["train"])
         {
             var points = new List<(double, double)>();
             await foreach (var r in RecordsTable.ReadAsync<LossRecord>(await a.GetPathAsync("loss.parquet", ct), ct)) points.Add((r.Step, r.Loss));
             losses.Add(new Series(VariantOf(a.NodeId), points));
-            if (points.Count > 0 && rows.TryGetValue(VariantOf(a.NodeId), out var m)) m["final_loss"] = new MetricRow("final_loss", points[^1].Item2, "");
+            if (points.Count > 0) RunOf(VariantOf(a.NodeId))["final_loss"] = new MetricRow("final_loss", points[^1].Item2, "");
+        }
+
+        // Exact figures and timing rounds of the one measure node.
+        var exact = new SortedDictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
+        var exactRows = new List<MetricRow>();
+        TimingRounds? timing = null;
+        foreach (var a in context.Inputs["measure"])
+        {
+            var rows = await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct);
+            foreach (var g in rows.GroupBy(r => r.Label("variant") ?? throw new InvalidDataException($"{a.NodeId}: metric '{r.Name}' has no variant label")))
+                exact[g.Key] = g.Where(r => r.Name is "parameters" or "forward_gmacs" or "forward_gmacs_without_attention").ToDictionary(r => r.Name, r => r.Value);
+            exactRows.AddRange(rows);
+            var rounds = new List<TimingRecord>();
+            await foreach (var r in RecordsTable.ReadAsync<TimingRecord>(await a.GetPathAsync(TimingRecord.FileName, ct), ct)) rounds.Add(r);
+            IReadOnlyDictionary<string, double[]> Rates(string metric) => rounds.Where(r => r.Metric == metric).GroupBy(r => r.Variant)
+                .ToDictionary(g => g.Key, g => g.OrderBy(r => r.Round).Select(r => r.PerSecond).ToArray());
+            var first = rows.FirstOrDefault();
+            var machine = first is null ? "unknown machine" :
+                $"{first.Label("device")} ({first.Label("precision")}), CPU {first.Label("cpu")} with {first.Label("cores")} logical cores, " +
+                $"1-minute load average {first.Label("load_before")} before and {first.Label("load_after")} after, {first.Label("rounds")} interleaved rounds in {a.NodeId}";
+            timing = new TimingRounds(Rates(TimingRecord.Train), Rates(TimingRecord.Sample), machine);
         }
         Dictionary<string, MetricRow>? reference = null;
         if (context.Inputs.TryGetValue("reference", out var refs) && refs.Count == 1)
             reference = (await MetricsTable.ReadAsync(await refs[0].GetPathAsync("metrics.parquet", ct), ct)).ToDictionary(r => r.Name);
 
-        double? Get(string variant, string name) => rows.TryGetValue(variant, out var m) && m.TryGetValue(name, out var r) ? r.Value : null;
-        var results = rows.Keys.Select(v => new VariantResult(v,
-            Parameters: Get(v, "parameters") is { } pc ? (long)pc : null, ForwardGMacs: Get(v, "forward_gmacs"),
-            TrainStepsPerSecond: Get(v, "train_steps_per_second"), SamplesPerSecond: Get(v, "sample_images_per_second"),
-            Fid: Get(v, "fid"), ClipScore: Get(v, "clip_score"),
-            Alignment: AlignmentKeys.Where(k => Get(v, k) is not null).ToDictionary(k => k, k => Get(v, k)!.Value))).ToList();
-        var claims = Claims.Evaluate(results);
+        var study = new StudyResults(
+            runMetrics.Select(kv =>
+            {
+                var (v, seed) = SeedAxis.Split(kv.Key);
+                return new RunResult(v ?? kv.Key, seed, kv.Value.Values.ToDictionary(r => r.Name, r => r.Value), bootstraps.GetValueOrDefault(kv.Key));
+            }).ToList(),
+            exact, timing);
+        var claims = Claims.Evaluate(study);
+        var variants = study.Variants.ToList();
 
-        // Tables.
-        string[] columns = ["parameters", "forward_gmacs", "forward_gmacs_without_attention", "train_steps_per_second", "sample_images_per_second", "final_loss", "fid", "clip_score", "clip_s", .. AlignmentKeys];
-        var csv = new StringBuilder("variant," + string.Join(",", columns) + "\n");
-        foreach (var v in rows.Keys) csv.AppendLine(v + "," + string.Join(",", columns.Select(c => Get(v, c)?.ToString("R", CultureInfo.InvariantCulture) ?? "")));
+        // Every cell is an estimate with its interval (exact figures have none).
+        string[] columns = ["parameters", "forward_gmacs", "forward_gmacs_without_attention", TimingRecord.Train, TimingRecord.Sample, "final_loss", "fid", "clip_score", "clip_s", .. AlignmentKeys];
+        Interval? Cell(string variant, string column) => column switch
+        {
+            "parameters" or "forward_gmacs" or "forward_gmacs_without_attention" =>
+                exact.TryGetValue(variant, out var e) && e.TryGetValue(column, out var x) ? Interval.Point(x, 1, "exact") : null,
+            TimingRecord.Train => Estimates.Rate(timing, variant, train: true),
+            TimingRecord.Sample => Estimates.Rate(timing, variant, train: false),
+            _ => Estimates.PerVariant(study, variant, column),
+        };
+        static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
+        var csv = new StringBuilder("variant," + string.Join(",", columns.SelectMany(c => new[] { c, c + "_lo", c + "_hi", c + "_n" })) + "\n");
+        foreach (var v in variants)
+            csv.AppendLine(v + "," + string.Join(",", columns.Select(c => Cell(v, c) is { } x ? $"{Num(x.Estimate)},{Num(x.Lo)},{Num(x.Hi)},{x.N}" : ",,,")));
         await File.WriteAllTextAsync(context.OutputPath("results.csv"), csv.ToString(), ct);
         await MetricsTable.WriteAsync(context.OutputPath("results.parquet"),
-            rows.SelectMany(kv => kv.Value.Values.Select(r => r with { Labels = new Dictionary<string, string>(r.Labels ?? new Dictionary<string, string>()) { ["variant"] = kv.Key } })), ct: ct);
-        var claimsCsv = new StringBuilder("claim,measurement,verdict,rule\n");
-        foreach (var c in claims) claimsCsv.AppendLine(string.Join(",", new[] { c.Claim, c.Measurement, Claims.Label(c.Verdict), c.Rule }.Select(Csv)));
+            variants.SelectMany(v => columns.Select(c => (c, x: Cell(v, c))).Where(t => t.x is not null).Select(t => new MetricRow(t.c, t.x!.Estimate, "",
+                new Dictionary<string, string> { ["variant"] = v, ["lo"] = Num(t.x.Lo), ["hi"] = Num(t.x.Hi), ["n"] = t.x.N.ToString(CultureInfo.InvariantCulture), ["interval"] = t.x.Method }))), ct: ct);
+        var claimsCsv = new StringBuilder("claim,comparison,scope,measurement,verdict,rule,estimate,lo,hi,n,interval\n");
+        foreach (var c in claims)
+            claimsCsv.AppendLine(string.Join(",", new[] { c.Claim, c.Comparison, c.Headline ? "headline" : "breakdown", c.Measurement, Claims.Label(c.Verdict), c.Rule,
+                c.Interval is { } x ? Num(x.Estimate) : "", c.Interval is { } l ? Num(l.Lo) : "", c.Interval is { } h ? Num(h.Hi) : "",
+                c.Interval?.N.ToString(CultureInfo.InvariantCulture) ?? "", c.Interval?.Method ?? "" }.Select(Csv)));
         await File.WriteAllTextAsync(context.OutputPath("claims.csv"), claimsCsv.ToString(), ct);
 
-        // Plots and grids.
+        // Plots (bars with their 95 % intervals) and grids.
         var images = new List<(string Title, string File)>();
         async Task Png(string file, string title, byte[] png) { await File.WriteAllBytesAsync(context.OutputPath(file), png, ct); images.Add((title, file)); }
         if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (ε-prediction MSE)", "step", "loss", losses, logY: true));
         async Task Bars(string metric, string file, string title, string unit)
         {
-            var bars = rows.Keys.Where(v => Get(v, metric) is not null).Select(v => (v, Get(v, metric)!.Value)).ToList();
-            if (bars.Count > 0) await Png(file, title, Chart.Bars(title, unit, bars));
+            var cells = variants.Select(v => (v, x: Cell(v, metric))).Where(t => t.x is not null).ToList();
+            if (cells.Count > 0) await Png(file, title, Chart.Bars(title, unit, cells.Select(t => (t.v, t.x!.Estimate)).ToList(), cells.Select(t => (t.x!.Lo, t.x.Hi)).ToList()));
         }
         await Bars("forward_gmacs", "gmacs.png", "Forward GMACs (batch 1, with attention)", "GMAC");
-        await Bars("train_steps_per_second", "train-speed.png", "Training speed", "steps/s");
-        await Bars("fid", "fid.png", "FID (lower is better)", "FID");
-        await Bars("clip_score", "clip-score.png", "CLIP Score (higher is better)", "100·cos");
-        await Bars("alignment_all", "alignment.png", "Exact alignment: all attributes correct", "fraction");
+        await Bars(TimingRecord.Train, "train-speed.png", "Training speed (median of interleaved rounds, 95 % interval)", "steps/s");
+        await Bars("fid", "fid.png", "FID (lower is better, 95 % interval)", "FID");
+        await Bars("clip_score", "clip-score.png", "CLIP Score (higher is better, 95 % interval)", "100·cos");
+        await Bars("alignment_all", "alignment.png", "Exact alignment: all attributes correct (95 % interval)", "fraction");
         var grids = new List<(string Variant, string File)>();
         if (context.Inputs.TryGetValue("sample", out var samples))
             foreach (var a in samples)
             {
-                var file = $"grid-{VariantOf(a.NodeId)}.png";
+                // A seed's name holds '/' and '='; the file name must not.
+                var file = $"grid-{VariantOf(a.NodeId).Replace("/seed=", "-seed")}.png";
                 File.Copy(await a.GetPathAsync("grid.png", ct), context.OutputPath(file));
                 grids.Add((VariantOf(a.NodeId), file));
             }
 
-        var md = Markdown(p.Title, context, rows.Keys.ToList(), columns, Get, reference, claims, images, grids,
-            rows.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
-            rows.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features"));
+        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, images, grids,
+            runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
+            runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features")).Render();
         await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
-        foreach (var c in claims) context.Summary[c.Claim] = Claims.Label(c.Verdict);
+        foreach (var c in claims) context.Summary[$"{c.Claim} [{c.Comparison}]"] = Claims.Label(c.Verdict);
     }
-
-    private static string Markdown(string title, StageContext context, List<string> variants, string[] columns, Func<string, string, double?> get,
-        Dictionary<string, MetricRow>? reference, IReadOnlyList<ClaimRow> claims, List<(string Title, string File)> images, List<(string Variant, string File)> grids,
-        string? clipConvention, string? fidFeatures)
-    {
-        var md = new StringBuilder();
-        md.AppendLine($"# {title}").AppendLine();
-        md.AppendLine($"Hu, Jia, Rostami — *An Intermediate Fusion ViT Enables Efficient Text-Image Alignment in Diffusion Models* (arXiv 2403.16530), reproduced by `fusion`.").AppendLine();
-        md.AppendLine($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by node `{context.NodeId}`; environment: " +
-                      string.Join(", ", context.Environment.Values.OrderBy(k => k.Key).Select(kv => $"{kv.Key} {kv.Value}")) + ".").AppendLine();
-        md.AppendLine("## Claims").AppendLine();
-        md.AppendLine("| claim | measurement | verdict | rule |").AppendLine("|---|---|---|---|");
-        foreach (var c in claims) md.AppendLine($"| {c.Claim} | {c.Measurement} | **{Claims.Label(c.Verdict)}** | {c.Rule} |");
-        md.AppendLine().AppendLine("## Results").AppendLine();
-        var shown = columns.Where(c => variants.Any(v => get(v, c) is not null)).ToList();
-        md.AppendLine("| variant | " + string.Join(" | ", shown.Select(Header)) + " |");
-        md.AppendLine("|---|" + string.Join("", shown.Select(_ => "---:|")));
-        foreach (var v in variants) md.AppendLine($"| {v} | " + string.Join(" | ", shown.Select(c => Format(c, get(v, c)))) + " |");
-        if (reference is not null)
-            md.AppendLine("| *real val images* | " + string.Join(" | ", shown.Select(c => reference.TryGetValue(c, out var r) ? Format(c, r.Value) : "")) + " |");
-        md.AppendLine();
-        if (clipConvention is not null) md.AppendLine($"CLIP Score convention: {clipConvention}.");
-        if (fidFeatures is not null) md.AppendLine($"FID feature space: {fidFeatures}.");
-        md.AppendLine("GMACs are multiply–accumulates of one forward pass at batch 1 (1 MAC = 2 FLOPs); speeds were measured on this run's device, so compare them only within this report.").AppendLine();
-        if (images.Count > 0)
-        {
-            md.AppendLine("## Plots").AppendLine();
-            foreach (var (t, f) in images) md.AppendLine($"![{t}]({f})").AppendLine();
-        }
-        if (grids.Count > 0)
-        {
-            md.AppendLine("## Samples (same prompts and seeds for every variant)").AppendLine();
-            foreach (var (v, f) in grids) md.AppendLine($"### {v}").AppendLine().AppendLine($"![{v}]({f})").AppendLine();
-        }
-        md.AppendLine("Files: [results.csv](results.csv), [results.parquet](results.parquet), [claims.csv](claims.csv).");
-        return md.ToString();
-    }
-
-    private static string Header(string c) => c.Replace('_', ' ');
-
-    private static string Format(string column, double? v) => v switch
-    {
-        null => "",
-        { } x when column == "parameters" => x.ToString("N0", CultureInfo.InvariantCulture),
-        { } x when column.StartsWith("alignment", StringComparison.Ordinal) => (100 * x).ToString("F1", CultureInfo.InvariantCulture) + " %",
-        { } x => x.ToString(Math.Abs(x) >= 100 ? "F1" : Math.Abs(x) >= 1 ? "F3" : "G4", CultureInfo.InvariantCulture),
-    };
 
     private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
 

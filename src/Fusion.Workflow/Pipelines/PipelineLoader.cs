@@ -20,6 +20,7 @@ namespace Fusion.Workflow.Pipelines;
 ///     variants:                         # one node per variant: train[early-concat], train[early-cross]
 ///       early-concat: {fusion: early, text: concat}    # variant name → params of that variant
 ///       early-cross: {fusion: early, text: cross}
+///     seeds: [1, 2, 3]                  # one node per variant and seed, train[early-cross/seed=2], its param seed = 2
 ///   sample:
 ///     kind: sample
 ///     variants: train                   # same variant names as stage train (no extra params)
@@ -38,7 +39,9 @@ namespace Fusion.Workflow.Pipelines;
 /// profiles: {quick: {train.steps: 50}}  # added to (or replacing by name) the base file's profiles
 /// </code>
 /// A variant list <c>variants: [a, b]</c> is short for <c>{a: {variant: a}, b: {variant: b}}</c> (the kind needs a
-/// <c>variant</c> param). Param precedence: defaults &lt; params &lt; variant params &lt; an extending file's params &lt;
+/// <c>variant</c> param). Seeds (see <see cref="SeedAxis"/>) need a kind with a <c>seed</c> param, which they then own;
+/// <c>stage.seeds</c> may also be set by an extending file's params, a profile or <c>-p train.seeds=[1,2]</c>, and a
+/// reference or setting naming a variant (<c>train[early-cross]</c>) covers all its seeds. Param precedence: defaults &lt; params &lt; variant params &lt; an extending file's params &lt;
 /// profile &lt; <c>-p</c> overrides.
 /// </summary>
 public static partial class PipelineLoader
@@ -125,7 +128,7 @@ public static partial class PipelineLoader
             var key = $"stages.{name}";
             if (!StageName().IsMatch(name)) throw Error(keyNode, key, "stage names use letters, digits, '-' and '_'");
             if (valueNode is not YamlMappingNode body) throw Error(valueNode, key, "a stage is a mapping with 'kind' (and 'params', 'inputs', 'variants', 'description')");
-            CheckKeys(body, key + ".", ["kind", "params", "inputs", "variants", "description"], Error);
+            CheckKeys(body, key + ".", ["kind", "params", "inputs", "variants", SeedAxis.Key, "description"], Error);
             if (Child(body, "kind") is not YamlScalarNode kindNode || string.IsNullOrEmpty(kindNode.Value))
                 throw Error(body, key + ".kind", "missing 'kind'");
             if (!registry.TryGet(kindNode.Value!, out var kind))
@@ -177,6 +180,8 @@ public static partial class PipelineLoader
                 }
                 if (s.Variants.Count != s.Variants.Distinct().Count()) throw Error(variantsNode, vkey, "duplicate variant name");
             }
+            if (Child(s.Body, SeedAxis.Key) is { } seedsNode)
+                s.Seeds = ReadSeeds(s, seedsNode, message => Error(seedsNode, $"{key}.{SeedAxis.Key}", message));
             if (Child(s.Body, "inputs") is { } inputsNode)
             {
                 if (inputsNode is not YamlMappingNode im) throw Error(inputsNode, key + ".inputs", "inputs is a mapping of input name → stage reference");
@@ -198,7 +203,6 @@ public static partial class PipelineLoader
             foreach (var missing in s.Kind.Inputs.Where(i => !i.Optional && s.Inputs.All(x => x.Input.Name != i.Name)))
                 throw Error(s.Body, $"{key}.inputs.{missing.Name}", $"missing input '{missing.Name}' required by kind '{s.Kind.Name}'");
         }
-        foreach (var s in stages) ResolveVariantsFrom(s, [], Error);
 
         // Profiles and command-line overrides: validated even when not selected, so typos surface early.
         var profiles = ReadProfiles(top, Error, At);
@@ -212,11 +216,32 @@ public static partial class PipelineLoader
         }
         applied.AddRange((overrides ?? []).Select(ParseOverride).OrderBy(o => o.Key.Contains('[')));
 
+        // Seeds set outside the stage (extending file, profile, -p) replace the stage's own, before variants expand.
+        bool IsSeeds(Override o) => Setting().Match(o.Key) is { Success: true } m && m.Groups["param"].Value == SeedAxis.Key;
+        foreach (var (pname, entries) in profiles)
+            foreach (var o in entries.Where(IsSeeds))
+                if (pname != profile) SeedsSetting(o, byName, $"profiles.{pname}.{o.Key}");
+        foreach (var o in settings.Where(IsSeeds)) { var (st, seeds) = SeedsSetting(o, byName, $"params.{o.Key}"); st.Seeds = seeds; }
+        foreach (var o in applied.Where(IsSeeds))
+        {
+            var (st, seeds) = SeedsSetting(o, byName, o.Location == SourceLocation.CommandLine ? $"-p {o.Key}" : $"profiles.{profile}.{o.Key}");
+            st.Seeds = seeds;
+        }
+        settings = settings.Where(o => !IsSeeds(o)).ToList();
+        applied = applied.Where(o => !IsSeeds(o)).ToList();
+        profiles = profiles.ToDictionary(kv => kv.Key, kv => kv.Value.Where(o => !IsSeeds(o)).ToList());
+        foreach (var s in stages) s.ExpandSeeds();
+        foreach (var s in stages) ResolveVariantsFrom(s, [], Error);
+
         // Expand variants into nodes and resolve params in precedence order.
         var nodes = new Dictionary<string, (StageSpec Stage, string? Variant, SortedDictionary<string, string> Params)>(StringComparer.Ordinal);
         foreach (var s in stages)
             foreach (var variant in s.Variants.Count == 0 ? [null] : s.Variants.Cast<string?>())
                 nodes[NodeDefinition.IdOf(s.Name, variant)] = (s, variant, s.Kind.Params.Defaults());
+        foreach (var (_, (s, variant, parameters)) in nodes)
+            if (s.Seeds is { } seeds)
+                parameters[SeedAxis.Param] = ParamSchema.Convert(s.Kind.Params.ByName[SeedAxis.Param],
+                    (seeds.Count == 1 ? seeds[0] : SeedAxis.Split(variant!).Seed!.Value).ToString(System.Globalization.CultureInfo.InvariantCulture));
         foreach (var o in stages.SelectMany(s => s.Params.Concat(s.VariantParams)))
             Apply(o, nodes, byName, ParamKey(o.Key));
         foreach (var o in settings.OrderBy(o => o.Key.Contains('[')))
@@ -258,6 +283,9 @@ public static partial class PipelineLoader
     public static Override ParseOverride(string text)
     {
         var eq = text.IndexOf('=');
+        // A seed's variant name holds '=' (train[early-concat/seed=2].steps=10): the separator follows the ']'.
+        var open = text.IndexOf('[');
+        if (open >= 0 && open < eq && text.IndexOf(']', open) is var close and > 0) eq = text.IndexOf('=', close);
         if (eq <= 0) throw new PipelineException($"expected stage.param=value, got '{text}'", SourceLocation.CommandLine, "-p");
         var valueText = text[(eq + 1)..];
         YamlNode value;
@@ -281,10 +309,13 @@ public static partial class PipelineLoader
         try { canonical = ParamSchema.Convert(info, ValueOf(o.Value)); }
         catch (FormatException e) { throw Error($"param '{paramName}' of kind '{stage.Kind.Name}': {e.Message}"); }
         var variant = m.Groups["variant"].Success ? m.Groups["variant"].Value : null;
-        if (variant is not null && !stage.Variants.Contains(variant))
+        if (variant is not null && !stage.Matches(variant).Any())
             throw Error($"stage '{stageName}' has no variant '{variant}' (variants: {Names(stage.Variants)})");
+        if (paramName == SeedAxis.Param && stage.Seeds is not null)
+            throw Error($"stage '{stageName}' declares seeds ({string.Join(", ", stage.Seeds)}), which set its param '{SeedAxis.Param}'; change {stageName}.{SeedAxis.Key} instead");
         if (dryRun) return;
-        foreach (var node in nodes.Values.Where(n => n.Stage == stage && (variant is null || n.Variant == variant)))
+        var matching = variant is null ? null : stage.Matches(variant).ToHashSet(StringComparer.Ordinal);
+        foreach (var node in nodes.Values.Where(n => n.Stage == stage && (matching is null || matching.Contains(n.Variant!))))
             node.Params[paramName] = canonical;
     }
 
@@ -310,7 +341,8 @@ public static partial class PipelineLoader
             var v = m.Groups["variant"].Value;
             if (up.Variants.Count == 0) throw error(r, key, $"stage '{name}' has no variants; write '{name}'");
             if (v == "*") return up.Variants.Select(x => NodeDefinition.IdOf(name, x));
-            return up.Variants.Contains(v) ? [NodeDefinition.IdOf(name, v)] : throw error(r, key, $"stage '{name}' has no variant '{v}' (variants: {Names(up.Variants)})");
+            var matching = up.Matches(v).ToList();
+            return matching.Count > 0 ? matching.Select(x => NodeDefinition.IdOf(name, x)) : throw error(r, key, $"stage '{name}' has no variant '{v}' (variants: {Names(up.Variants)})");
         }
         if (up.Variants.Count == 0) return [name];
         if (consumerVariant is not null && up.Variants.Contains(consumerVariant)) return [NodeDefinition.IdOf(name, consumerVariant)];
@@ -326,6 +358,7 @@ public static partial class PipelineLoader
         ResolveVariantsFrom(source, visiting, error);
         if (source.Variants.Count == 0) throw error(at, $"stages.{s.Name}.variants", $"stage '{source.Name}' has no variants");
         s.Variants.AddRange(source.Variants);
+        foreach (var (expanded, declared) in source.DeclaredOf) s.DeclaredOf[expanded] = declared;
         s.VariantsFrom = null;
     }
 
@@ -386,6 +419,33 @@ public static partial class PipelineLoader
         return VariantName().IsMatch(name) && name != "*" ? name : throw error(node, $"{key}.{name}", "variant names use letters, digits, '-', '_' and '.'");
     }
 
+    /// <summary>A <c>stage.seeds</c> setting: its stage and seed list.</summary>
+    private static (StageSpec Stage, List<long> Seeds) SeedsSetting(Override o, Dictionary<string, StageSpec> stages, string key)
+    {
+        PipelineException Error(string message) => new(message, o.Location.Line > 0 ? o.Location : SourceLocation.CommandLine, key);
+        var m = Setting().Match(o.Key);
+        if (m.Groups["variant"].Success) throw Error($"seeds are set per stage ({m.Groups["stage"].Value}.{SeedAxis.Key}), not per variant");
+        var stageName = m.Groups["stage"].Value;
+        if (!stages.TryGetValue(stageName, out var stage)) throw Error($"no stage '{stageName}' (stages: {Names(stages.Keys)})");
+        return (stage, ReadSeeds(stage, o.Value, Error));
+    }
+
+    private static List<long> ReadSeeds(StageSpec stage, YamlNode node, Func<string, PipelineException> error)
+    {
+        if (!stage.Kind.Params.ByName.ContainsKey(SeedAxis.Param))
+            throw error($"seeds set the param '{SeedAxis.Param}', which kind '{stage.Kind.Name}' does not have");
+        if (node is not YamlSequenceNode { Children.Count: > 0 } list) throw error("seeds is a non-empty list of integers, e.g. [1, 2, 3]");
+        var seeds = new List<long>();
+        foreach (var item in list.Children)
+        {
+            if (item is not YamlScalarNode sc || !long.TryParse(sc.Value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var seed))
+                throw error($"seed '{Text(item)}' is not an integer");
+            if (seeds.Contains(seed)) throw error($"seed {seed} is listed twice");
+            seeds.Add(seed);
+        }
+        return seeds;
+    }
+
     private static YamlNode? Child(YamlMappingNode m, string key) =>
         m.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
 
@@ -402,7 +462,30 @@ public static partial class PipelineLoader
         public List<Override> Params { get; } = [];
         public List<Override> VariantParams { get; } = [];
         public List<string> Variants { get; } = [];
+        /// <summary>Declared seeds (null: none, the kind's seed param is free).</summary>
+        public List<long>? Seeds { get; set; }
+        /// <summary>Expanded variant name → the declared variant it came from (only names the seed axis made).</summary>
+        public Dictionary<string, string> DeclaredOf { get; } = new(StringComparer.Ordinal);
         public (StageSpec Source, YamlNode At)? VariantsFrom { get; set; }
+
+        /// <summary>One node per declared variant and seed (with two or more seeds; one seed keeps the names).</summary>
+        public void ExpandSeeds()
+        {
+            if (Seeds is not { Count: > 1 } seeds) return;
+            var declared = Variants.Count == 0 ? [null] : Variants.Cast<string?>().ToList();
+            Variants.Clear();
+            foreach (var v in declared)
+                foreach (var seed in seeds)
+                {
+                    var name = SeedAxis.Name(v, seed);
+                    Variants.Add(name);
+                    if (v is not null) DeclaredOf[name] = v;
+                }
+        }
+
+        /// <summary>The variants a reference or setting names: the variant itself, or all seeds of a declared variant.</summary>
+        public IEnumerable<string> Matches(string name) =>
+            Variants.Where(v => v == name || DeclaredOf.GetValueOrDefault(v) == name);
         public List<(StageInput Input, List<YamlScalarNode> Refs, YamlNode Key)> Inputs { get; } = [];
     }
 }

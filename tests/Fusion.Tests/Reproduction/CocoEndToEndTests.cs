@@ -98,9 +98,9 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
                 params: {patch_size: 2, embed_dim: 32, depth: 6, num_heads: 4, c: 1, v: 2, steps: 3, batch_size: 4, warmup_steps: 1, save_every: 2, log_every: 1}
                 variants: [early-concat, intermediate-cross]
               sample: {kind: sample, variants: train, inputs: {model: train, text: text, vae: vae-weights}, params: {batch_size: 3, steps: 2, shard_size: 3, grid_columns: 1}}
-              evaluate: {kind: coco-evaluate, variants: train, inputs: {samples: sample, text: text, reference: fid-reference, inception: inception-weights, clip: clip-weights}, params: {batch_size: 3}}
-              measure: {kind: measure, variants: train, inputs: {model: train}, params: {batch_size: 2, warmup_steps: 1, timed_steps: 1, sample_batch: 1, sample_steps: 1}}
-              report: {kind: report, inputs: {train: "train[*]", measure: "measure[*]", evaluate: "evaluate[*]", sample: "sample[*]"}}
+              evaluate: {kind: coco-evaluate, variants: train, inputs: {samples: sample, text: text, reference: fid-reference, inception: inception-weights, clip: clip-weights}, params: {batch_size: 3, bootstrap_resamples: 20}}
+              measure: {kind: measure, inputs: {model: "train[*]"}, params: {batch_size: 2, warmup_steps: 1, timed_steps: 1, rounds: 2, sample_batch: 1, sample_steps: 1}}
+              report: {kind: report, inputs: {train: "train[*]", measure: measure, evaluate: "evaluate[*]", sample: "sample[*]"}}
             """;
         var path = dir["coco.yaml"];
         await File.WriteAllTextAsync(path, yaml);

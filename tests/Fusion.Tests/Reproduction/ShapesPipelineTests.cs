@@ -64,15 +64,31 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
             var row = csv.Single(r => r[0] == variant);
             double Cell(string column) => double.Parse(row[header.IndexOf(column)], CultureInfo.InvariantCulture);
             var evaluated = await MetricsOf(clean, nodes[$"evaluate[{variant}]"].Fingerprint);
-            var measured = await MetricsOf(clean, nodes[$"measure[{variant}]"].Fingerprint);
+            var measured = await MetricsOf(clean, nodes["measure"].Fingerprint, variant);
             foreach (var name in new[] { "fid", "clip_score", "alignment_all", "alignment_count" }) Assert.Equal(evaluated[name], Cell(name));
             foreach (var name in new[] { "parameters", "forward_gmacs", "train_steps_per_second" }) Assert.Equal(measured[name], Cell(name));
             Assert.True(measured["forward_gmacs"] > 0 && measured["train_steps_per_second"] > 0);
+            // One seed: the quality metrics carry a bootstrap interval over the evaluation samples, the speeds one over rounds.
+            foreach (var name in new[] { "fid", "clip_score", "train_steps_per_second" })
+            {
+                double Bound(string suffix) => double.Parse(row[header.IndexOf(name + suffix)], CultureInfo.InvariantCulture);
+                Assert.True(Bound("_lo") <= Bound("_hi") && double.IsFinite(Bound("_lo")), $"{variant} {name}: [{Bound("_lo")}, {Bound("_hi")}]");
+            }
+            Assert.Equal("24", row[header.IndexOf("fid_n")]);
         }
         var markdown = await File.ReadAllTextAsync(await clean.GetLocalPathAsync(report, "report.md"));
         Assert.Contains("## Claims", markdown);
         Assert.Contains("grid-intermediate-cross.png", markdown);
         Assert.Contains("CLIP Score convention", markdown);
+        Assert.Contains("bootstrap over 24 evaluation samples (200 resamples), 1 seed", markdown);
+        Assert.Contains("## Timing (interleaved rounds)", markdown);
+        Assert.Contains("intermediate-cross vs early-concat (the paper's model)", markdown);
+        Assert.Contains("### Breakdown: within each conditioning method", markdown);
+        // Every verdict comes with its n; the FLOP claim is exact, so its verdict is never inconclusive.
+        Assert.Matches(@"\*\*(supported|not supported|inconclusive)\*\* \(n = 24\)", markdown);
+        Assert.Matches(@"\*\*(supported|not supported|inconclusive)\*\* \(n = 6\)", markdown);
+        var claims = await File.ReadAllLinesAsync(await clean.GetLocalPathAsync(report, "claims.csv"));
+        Assert.Contains(claims, l => l.StartsWith("≈20 % fewer FLOPs,intermediate-cross vs early-concat", StringComparison.Ordinal) && (l.Contains(",supported,") || l.Contains(",not supported,")));
 
         // 2a. The evaluation prompts follow the rule COCO's do (EvalCaptions), with the seed recorded.
         var text = await ManifestOf(clean, nodes["text"].Fingerprint);
@@ -196,8 +212,13 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         var nightlyPipeline = PipelineLoader.Load(Path.Combine(Fixtures.RepoRoot, "pipelines", "nightly.yaml"), registry);
         var nightly = Fingerprinter.Compute(nightlyPipeline, registry, Facts.GetFacts());
         Assert.Equal("nightly", nightlyPipeline.Name);
-        Assert.Equal(shapes.Keys.Order(), nightly.Keys.Order());
-        Assert.Equal("2000", nightly["train[early-concat]"].Definition.Params["steps"]);
+        // The same stages, with every variant trained (and sampled, evaluated) under three seeds.
+        Assert.Equal(18, shapes.Count);
+        Assert.Equal(18 + 3 * 4 * 2, nightly.Count);
+        Assert.Equal(shapes.Keys.Select(k => k.Replace("]", "")).Order().Distinct(), nightly.Keys.Select(k => k.Replace("]", "").Split("/seed=")[0]).Order().Distinct());
+        Assert.Equal("2000", nightly["train[early-concat/seed=3]"].Definition.Params["steps"]);
+        Assert.Equal("3", nightly["train[early-concat/seed=3]"].Definition.Params["seed"]);
+        Assert.Equal(12, nightly["report"].Definition.Inputs["evaluate"].Count);
         Assert.Equal(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
         Assert.Equal(shapes["clip"].Fingerprint, nightly["clip"].Fingerprint);
         Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
@@ -209,10 +230,12 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
     private static async Task<Fusion.Artifacts.Store.Manifest> ManifestOf(IArtifactStore store, string fingerprint) =>
         (await store.GetManifestAsync(fingerprint)).Manifest ?? throw new InvalidOperationException($"no artifact {fingerprint[..12]}");
 
-    private static async Task<Dictionary<string, double>> MetricsOf(IArtifactStore store, string fingerprint)
+    /// <summary>A node's metrics; of one variant where the node measures several (label <c>variant</c>).</summary>
+    private static async Task<Dictionary<string, double>> MetricsOf(IArtifactStore store, string fingerprint, string? variant = null)
     {
         var manifest = await ManifestOf(store, fingerprint);
-        return (await MetricsTable.ReadAsync(await store.GetLocalPathAsync(manifest, "metrics.parquet"))).ToDictionary(r => r.Name, r => r.Value);
+        return (await MetricsTable.ReadAsync(await store.GetLocalPathAsync(manifest, "metrics.parquet")))
+            .Where(r => variant is null || r.Label("variant") == variant).ToDictionary(r => r.Name, r => r.Value);
     }
 
     /// <summary>Nodes the child run has finished (ran or cached), read from its ledger.</summary>

@@ -1,0 +1,90 @@
+using TorchSharp;
+using System.Diagnostics;
+using Fusion.Models;
+using Fusion.Models.Diffusion;
+using Fusion.Models.UViT;
+using static TorchSharp.torch;
+
+namespace Fusion.Reproduction.Measurement;
+
+/// <summary>
+/// Times one network configuration: train steps (forward + backward + AdamW + EMA on synthetic batches of its shapes;
+/// timing does not depend on the values) and guided DPM-Solver sampling, on fresh networks seeded by
+/// <paramref name="seed"/>. It stays alive between timed units so interleaved rounds pay no set-up.
+/// </summary>
+public sealed class VariantTimer : IDisposable
+{
+    private readonly Tensor data, captions, nullContext, sampleContext, sampleNull;
+    private readonly Trainer trainer;
+    private readonly UViT sampler;
+    private readonly Device device;
+    private readonly long[] imageShape;
+    private readonly long seed;
+
+    public VariantTimer(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int sampleBatch, long seed)
+    {
+        this.seed = seed;
+        this.device = TorchEnvironment.ResolveDevice(device);
+        var channels = kind == BatchKind.Moments ? 2 * config.InChannels : config.InChannels;
+        using var generator = new Generator((ulong)seed);
+        data = randn([2 * batch, channels, config.ImageSize, config.ImageSize], generator: generator);
+        captions = randn([2 * batch, 1, config.NumClipTokens, config.ClipDim], generator: generator);
+        nullContext = zeros(config.NumClipTokens, config.ClipDim);
+        var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed };
+        trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, kind, seed), nullContext);
+        sampler = TorchRandom.Seeded(seed, () => new UViT(config));
+        sampler.to(this.device).eval();
+        sampleContext = randn([sampleBatch, config.NumClipTokens, config.ClipDim], generator: generator).to(this.device);
+        sampleNull = zeros(config.NumClipTokens, config.ClipDim);
+        imageShape = [config.InChannels, config.ImageSize, config.ImageSize];
+    }
+
+    /// <summary>Untimed train steps and one short sampling batch, so first-call costs stay out of the timings.</summary>
+    public void WarmUp(int trainSteps)
+    {
+        for (var i = 0; i < trainSteps; i++) trainer.TrainStep();
+        Sample(new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 2 });
+        Synchronize();
+    }
+
+    public double TrainStepsPerSecond(int steps, Action<int>? progress = null, CancellationToken ct = default)
+    {
+        Synchronize();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < steps; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            trainer.TrainStep();
+            progress?.Invoke(i + 1);
+        }
+        Synchronize();
+        return steps / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Images per second of one guided batch with <paramref name="steps"/> model evaluations.</summary>
+    public double SampleImagesPerSecond(int steps)
+    {
+        Synchronize();
+        var clock = Stopwatch.StartNew();
+        Sample(new SamplerOptions { Steps = steps });
+        Synchronize();
+        return sampleContext.shape[0] / clock.Elapsed.TotalSeconds;
+    }
+
+    private void Sample(SamplerOptions options)
+    {
+        using (no_grad()) using (DiffusionSampler.Sample(sampler, sampleContext, sampleNull, imageShape, options, seed)) { }
+    }
+
+    private void Synchronize()
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+    }
+
+    public void Dispose()
+    {
+        trainer.Dispose();
+        sampler.Dispose();
+        foreach (var t in new[] { data, captions, nullContext, sampleContext, sampleNull }) t.Dispose();
+    }
+}

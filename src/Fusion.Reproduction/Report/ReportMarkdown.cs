@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text;
+using Fusion.Artifacts.Tables;
+using Fusion.Reproduction.Measurement;
+using Fusion.Reproduction.Statistics;
+using Fusion.Workflow.Stages;
+
+namespace Fusion.Reproduction.Report;
+
+/// <summary>report.md: the claims (headline and breakdown), the results with their intervals, the timing rounds, plots and grids.</summary>
+public sealed class ReportMarkdown(string title, StageContext context, StudyResults study, IReadOnlyList<string> variants, IReadOnlyList<string> columns,
+    Func<string, string, Interval?> cell, IReadOnlyDictionary<string, MetricRow>? reference, IReadOnlyList<ClaimRow> claims,
+    IReadOnlyList<(string Title, string File)> images, IReadOnlyList<(string Variant, string File)> grids, string? clipConvention, string? fidFeatures)
+{
+    private readonly StringBuilder md = new();
+
+    public string Render()
+    {
+        md.AppendLine($"# {title}").AppendLine();
+        md.AppendLine("Hu, Jia, Rostami — *An Intermediate Fusion ViT Enables Efficient Text-Image Alignment in Diffusion Models* (arXiv 2403.16530), reproduced by `fusion`.").AppendLine();
+        md.AppendLine($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by node `{context.NodeId}`; environment: " +
+                      string.Join(", ", context.Environment.Values.OrderBy(k => k.Key).Select(kv => $"{kv.Key} {kv.Value}")) + ".").AppendLine();
+        ClaimsSection();
+        ResultsSection();
+        TimingSection();
+        if (images.Count > 0)
+        {
+            md.AppendLine("## Plots").AppendLine().AppendLine("Whiskers are the 95 % intervals of the results table.").AppendLine();
+            foreach (var (t, f) in images) md.AppendLine($"![{t}]({f})").AppendLine();
+        }
+        if (grids.Count > 0)
+        {
+            md.AppendLine("## Samples (same prompts and seeds for every variant)").AppendLine();
+            foreach (var (v, f) in grids) md.AppendLine($"### {v}").AppendLine().AppendLine($"![{v}]({f})").AppendLine();
+        }
+        md.AppendLine("Files: [results.csv](results.csv), [results.parquet](results.parquet), [claims.csv](claims.csv).");
+        return md.ToString();
+    }
+
+    private void ClaimsSection()
+    {
+        md.AppendLine("## Claims").AppendLine();
+        md.AppendLine($"As the paper states them: each intermediate-fusion variant against U-ViT itself (early-concat). The paper's model is " +
+                      $"`{Claims.PaperModel}`: at its scale (U-ViT-S/2, c = v = 3) only that variant's exact MACs come near the claimed ≈20 % cut " +
+                      "(−17.4 % vs −6.8 % for intermediate-concat). Intervals are 95 %; n counts the independent units (seeds, evaluation samples or timing rounds).").AppendLine();
+        ClaimTable(claims.Where(c => c.Headline));
+        md.AppendLine("### Breakdown: within each conditioning method").AppendLine();
+        md.AppendLine("Not the paper's comparison: intermediate-concat vs early-concat and intermediate-cross vs early-cross, supported only when supported in both pairs.").AppendLine();
+        ClaimTable(claims.Where(c => !c.Headline));
+        md.AppendLine("**Reading a verdict.** *Supported*: the whole interval lies on the claim's side of its threshold. *Not supported*: it lies wholly on " +
+                      "the other side. *Inconclusive*: the interval straddles the threshold — this run cannot tell, in either direction; more seeds (`-p train.seeds=[1,2,3]`) " +
+                      "or evaluation samples narrow it. FLOPs are exact and need no interval.").AppendLine();
+    }
+
+    private void ClaimTable(IEnumerable<ClaimRow> rows)
+    {
+        md.AppendLine("| claim | comparison | measurement (95 % interval; how; n) | verdict | rule |").AppendLine("|---|---|---|---|---|");
+        foreach (var c in rows)
+            md.AppendLine($"| {c.Claim} | {c.Comparison} | {c.Measurement} | **{Claims.Label(c.Verdict)}**" +
+                          (c.Interval is { } x ? $" (n = {x.N})" : "") + $" | {c.Rule} |");
+        md.AppendLine();
+    }
+
+    private void ResultsSection()
+    {
+        md.AppendLine("## Results").AppendLine();
+        var shown = columns.Where(c => variants.Any(v => cell(v, c) is not null)).ToList();
+        md.AppendLine("| variant | " + string.Join(" | ", shown.Select(Header)) + " |");
+        md.AppendLine("|---|" + string.Join("", shown.Select(_ => "---:|")));
+        foreach (var v in variants) md.AppendLine($"| {v} | " + string.Join(" | ", shown.Select(c => Format(c, cell(v, c)))) + " |");
+        if (reference is not null)
+            md.AppendLine("| *real val images* | " + string.Join(" | ", shown.Select(c => reference.TryGetValue(c, out var r) ? Format(c, Interval.Point(r.Value, 1, "")) : "")) + " |");
+        md.AppendLine();
+        md.AppendLine("Each cell is the estimate with its 95 % interval in brackets. How each column's interval was made:").AppendLine();
+        foreach (var c in shown)
+        {
+            var methods = variants.Select(v => cell(v, c)?.Method).OfType<string>().Distinct().ToList();
+            md.AppendLine($"- {Header(c)}: {string.Join("; ", methods)}");
+        }
+        md.AppendLine();
+        if (clipConvention is not null) md.AppendLine($"CLIP Score convention: {clipConvention}.");
+        if (fidFeatures is not null) md.AppendLine($"FID feature space: {fidFeatures}.");
+        md.AppendLine("GMACs are multiply–accumulates of one forward pass at batch 1 (1 MAC = 2 FLOPs); speeds were measured on this run's device, so compare them only within this report.").AppendLine();
+
+        if (study.Runs.GroupBy(r => r.Variant).Any(g => g.Count() > 1))
+        {
+            string[] perRun = ["final_loss", "fid", "clip_score", "clip_s", "alignment_all"];
+            var runColumns = perRun.Where(c => study.Runs.Any(r => r.Metrics.ContainsKey(c))).ToList();
+            md.AppendLine("### Per run (each seed; bootstrap intervals over its evaluation samples)").AppendLine();
+            md.AppendLine("| variant | seed | " + string.Join(" | ", runColumns.Select(Header)) + " |");
+            md.AppendLine("|---|---:|" + string.Join("", runColumns.Select(_ => "---:|")));
+            foreach (var r in study.Runs.OrderBy(r => r.Variant, StringComparer.Ordinal).ThenBy(r => r.Seed))
+                md.AppendLine($"| {r.Variant} | {r.Seed} | " + string.Join(" | ", runColumns.Select(c => r.Metrics.ContainsKey(c) ? Format(c, Estimates.OverSamples(r, c)) : "")) + " |");
+            md.AppendLine();
+        }
+    }
+
+    private void TimingSection()
+    {
+        if (study.Timing is not { } t) return;
+        md.AppendLine("## Timing (interleaved rounds)").AppendLine();
+        md.AppendLine($"All variants were timed in one node, round by round (each round runs every variant once, the order rotating), after warm-up: {t.Machine}.").AppendLine();
+        md.AppendLine("| variant | train steps/s: median [95 % interval] | train: min–max | sample images/s: median [95 % interval] | sample: min–max |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        string Spread(IReadOnlyDictionary<string, double[]> rates, string v) =>
+            rates.TryGetValue(v, out var r) && r.Length > 0 ? $"{Num(r.Min())}–{Num(r.Max())}" : "";
+        foreach (var v in variants.Where(v => t.Train.ContainsKey(v) || t.Sample.ContainsKey(v)))
+            md.AppendLine($"| {v} | {Fmt(Estimates.Rate(t, v, true))} | {Spread(t.Train, v)} | {Fmt(Estimates.Rate(t, v, false))} | {Spread(t.Sample, v)} |");
+        md.AppendLine();
+        md.AppendLine("| per-round ratio | train speed: median [95 % interval] | sampling speed: median [95 % interval] |").AppendLine("|---|---:|---:|");
+        foreach (var (i, e) in Claims.HeadlinePairs.Concat(Claims.WithinMethodPairs).Distinct())
+            if (Estimates.RateRatio(t, i, e, true) is { } train)
+                md.AppendLine($"| {i} ÷ {e} | {train.Format("F3")} | {Fmt(Estimates.RateRatio(t, i, e, false), "F3")} |");
+        var method = variants.Select(v => Estimates.Rate(t, v, true)?.Method).OfType<string>().FirstOrDefault();
+        md.AppendLine().AppendLine($"Intervals: {method ?? "none"}.").AppendLine();
+    }
+
+    private static string Fmt(Interval? x, string? format = null) => x is null ? "" : format is null ? x.Format(FormatOf(x.Estimate)) : x.Format(format);
+
+    private static string Num(double v) => v.ToString(FormatOf(v), CultureInfo.InvariantCulture);
+
+    private static string FormatOf(double v) => Math.Abs(v) >= 100 ? "F1" : Math.Abs(v) >= 1 ? "F3" : "G4";
+
+    private static string Header(string c) => c.Replace('_', ' ');
+
+    private static string Format(string column, Interval? x) => x switch
+    {
+        null => "",
+        _ when column == "parameters" => x.Estimate.ToString("N0", CultureInfo.InvariantCulture),
+        _ when column.StartsWith("alignment", StringComparison.Ordinal) => (x with { Estimate = 100 * x.Estimate, Lo = 100 * x.Lo, Hi = 100 * x.Hi }).Format("F1") + " %",
+        _ => x.Format(FormatOf(x.Estimate)),
+    };
+}
