@@ -19,11 +19,11 @@ public sealed class ReportParams
 public sealed class ReportStage : StageKind<ReportParams>
 {
     public override string Name => "report";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs =>
         [new("train", Many: true), new("measure", Many: true), new("evaluate", Many: true, Optional: true), new("sample", Many: true, Optional: true),
          new("reference", Optional: true)];
-    public override IReadOnlyList<string> Outputs => ["report.md", "results.csv", "results.parquet", "claims.csv"];
+    public override IReadOnlyList<string> Outputs => ["report.md", "report.html", "results.csv", "results.parquet", "claims.csv"];
     public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
 
     public static readonly string[] AlignmentKeys = ["alignment_all", "alignment_count", "alignment_colour", "alignment_shape", "alignment_binding", "alignment_relation"];
@@ -103,6 +103,7 @@ public sealed class ReportStage : StageKind<ReportParams>
             rows.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
             rows.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features"));
         await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
+        await File.WriteAllTextAsync(context.OutputPath("report.html"), HtmlReport.Render(md, Path.GetDirectoryName(context.OutputPath("report.md"))!), ct);
         foreach (var c in claims) context.Summary[c.Claim] = Claims.Label(c.Verdict);
     }
 
