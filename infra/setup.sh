@@ -3,6 +3,7 @@
 # Installs only what is missing: patchelf (for the TorchSharp libstdc++ fix), gcc, python3, binutils, the DejaVu fonts
 # (chart and grid labels) and the npm packages of infra/
 # (Azurite, the Azure Storage emulator the tests run against).
+# `setup.sh test` (what `./fusion test` calls) also installs what only the tests need: Debian's chromium.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -13,6 +14,8 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v objdump >/dev/null || need_apt+=(binutils)
 # Labels of report charts and sample grids (Skia draws no text without a font; GPU images often have none).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# The report test opens report.html in headless Chromium (page errors, a screenshot); runs never need a browser.
+if [ "${1:-}" = test ] && ! command -v chromium >/dev/null; then need_apt+=(chromium); fi
 if [ -f "$here/package.json" ] && ! command -v npm >/dev/null; then need_apt+=(nodejs npm); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"

@@ -1,148 +1,208 @@
-using SkiaSharp;
+using System.Globalization;
+using ScottPlot;
+using ScottPlot.TickGenerators;
 
 namespace Fusion.Reproduction.Report;
 
-/// <summary>One line of a line chart.</summary>
-public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points);
+/// <summary>One line of a line chart, with an optional shaded band (e.g. a 95 % interval) drawn behind it.</summary>
+public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, IReadOnlyList<(double X, double Lo, double Hi)>? Band = null);
 
-/// <summary>Small PNG charts for the report (line charts of curves, bar charts of per-variant figures).</summary>
+/// <summary>
+/// The report's PNG charts (ScottPlot 5): line charts of curves and bar charts of per-variant figures, 720 × 420 px,
+/// DejaVu Sans, invariant-culture tick labels. The same data always gives the same bytes.
+/// </summary>
 public static class Chart
 {
-    private const int W = 720, H = 420, Left = 80, Right = 170, Top = 40, Bottom = 60;
-    private static readonly SKColor[] Palette =
-        [new(0x1f, 0x77, 0xb4), new(0xff, 0x7f, 0x0e), new(0x2c, 0xa0, 0x2c), new(0xd6, 0x27, 0x28), new(0x94, 0x67, 0xbd), new(0x8c, 0x56, 0x4b)];
+    public const int Width = 720, Height = 420;
 
+    // Tableau 10, as matplotlib's default cycle: the variants keep their colours across charts.
+    private static readonly Color[] Palette =
+        [Color.FromHex("#1f77b4"), Color.FromHex("#ff7f0e"), Color.FromHex("#2ca02c"), Color.FromHex("#d62728"), Color.FromHex("#9467bd"),
+         Color.FromHex("#8c564b"), Color.FromHex("#e377c2"), Color.FromHex("#7f7f7f"), Color.FromHex("#bcbd22"), Color.FromHex("#17becf")];
+
+    /// <param name="logY">Plot log10(y) with ticks labelled in y; points with y ≤ 0 are left out.</param>
     public static byte[] Line(string title, string xLabel, string yLabel, IReadOnlyList<Series> series, bool logY = false)
     {
-        var pts = series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.Y) && (!logY || p.Y > 0)).ToList();
-        if (pts.Count == 0) throw new ArgumentException($"chart '{title}' has no finite points");
-        Func<double, double> fy = logY ? Math.Log10 : y => y;
-        var (x0, x1) = Range(pts.Select(p => p.X));
-        var (y0, y1) = Range(pts.Select(p => fy(p.Y)));
-        return Draw(title, xLabel, yLabel + (logY ? " (log10)" : ""), (x0, x1), (y0, y1), (canvas, map) =>
+        bool Keep(double x, double y) => double.IsFinite(x) && double.IsFinite(y) && (!logY || y > 0);
+        double Fy(double y) => logY ? Math.Log10(y) : y;
+        if (!series.Any(s => s.Points.Any(p => Keep(p.X, p.Y)))) throw new ArgumentException($"chart '{title}' has no finite points");
+
+        using var plot = NewPlot(title, xLabel, yLabel);
+        for (var i = 0; i < series.Count; i++)
         {
-            for (var i = 0; i < series.Count; i++)
+            var color = Palette[i % Palette.Length];
+            if (series[i].Band is { } band)
             {
-                using var paint = new SKPaint { Color = Palette[i % Palette.Length], StrokeWidth = 2, IsAntialias = true, Style = SKPaintStyle.Stroke };
-                using var path = new SKPath();
-                var first = true;
-                foreach (var (x, y) in series[i].Points.Where(p => double.IsFinite(p.Y) && (!logY || p.Y > 0)))
+                var shaded = band.Where(b => Keep(b.X, b.Lo) && Keep(b.X, b.Hi)).Select(b => (b.X, Fy(b.Lo), Fy(b.Hi))).ToList();
+                if (shaded.Count > 1)
                 {
-                    var p = map(x, fy(y));
-                    if (first) path.MoveTo(p); else path.LineTo(p);
-                    first = false;
+                    var fill = plot.Add.FillY(shaded);
+                    fill.FillColor = color.WithAlpha(0.2);
+                    fill.LineWidth = 0;
                 }
-                canvas.DrawPath(path, paint);
-                Legend(canvas, i, series[i].Name);
             }
-        });
+            var points = series[i].Points.Where(p => Keep(p.X, p.Y)).ToArray();
+            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => Fy(p.Y)).ToArray(), color);
+            line.LegendText = series[i].Name;
+            line.LineWidth = 2;
+            line.MarkerSize = points.Length <= 30 ? 6 : 0;   // dots only where the points are few enough to tell apart
+        }
+        plot.Axes.Bottom.TickGenerator = new NumericAutomatic { LabelFormatter = TickLabel, TargetTickCount = 6 };
+        plot.Axes.AutoScale();
+        var y = plot.Axes.GetLimits();
+        plot.Axes.Left.TickGenerator = logY ? Manual(LogTicks(y.Bottom, y.Top)) : new NumericAutomatic { LabelFormatter = TickLabel };
+        plot.ShowLegend(Edge.Right);
+        plot.Legend.FontName = ReportFonts.ChartFamily;
+        plot.Legend.FontSize = 12;
+        return Png(plot);
     }
 
-    /// <param name="intervals">Optional whiskers per bar (NaN bounds: none for that bar).</param>
-    public static byte[] Bars(string title, string yLabel, IReadOnlyList<(string Label, double Value)> bars, IReadOnlyList<(double Lo, double Hi)>? intervals = null)
+    /// <param name="unit">The y-axis label.</param>
+    /// <param name="intervals">Optional error bar per bar (e.g. a 95 % interval), in the bars' order; an interval with
+    /// a non-finite end draws no error bar for its bar.</param>
+    public static byte[] Bars(string title, string unit, IReadOnlyList<(string Label, double Value)> bars,
+        IReadOnlyList<(double Lo, double Hi)>? intervals = null)
     {
         if (bars.Count == 0) throw new ArgumentException($"chart '{title}' has no bars");
+        if (bars.FirstOrDefault(b => !double.IsFinite(b.Value)) is { Label: { } bad }) throw new ArgumentException($"chart '{title}': bar '{bad}' is not finite");
         if (intervals is not null && intervals.Count != bars.Count)
-            throw new ArgumentException($"chart '{title}' has {bars.Count} bars but {intervals.Count} intervals");
-        var max = Math.Max(bars.Max(b => b.Value), intervals?.Where(i => double.IsFinite(i.Hi)).Select(i => i.Hi).DefaultIfEmpty(0).Max() ?? 0);
-        var yMax = max > 0 ? max * 1.1 : 1;
-        return Draw(title, "", yLabel, (0, bars.Count), (0, yMax), (canvas, map) =>
-        {
-            for (var i = 0; i < bars.Count; i++)
-            {
-                using var paint = new SKPaint { Color = Palette[i % Palette.Length], IsAntialias = true };
-                var a = map(i + 0.15, Math.Max(bars[i].Value, 0));
-                var b = map(i + 0.85, 0);
-                canvas.DrawRect(SKRect.Create(a.X, a.Y, b.X - a.X, b.Y - a.Y), paint);
-                Text(canvas, Format(bars[i].Value), (a.X + b.X) / 2, a.Y - 4, 12, SKTextAlign.Center);
-                Legend(canvas, i, bars[i].Label);
-                if (intervals?[i] is var (lo, hi) && double.IsFinite(lo) && double.IsFinite(hi))
-                {
-                    using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
-                    var (top, bottom) = (map(i + 0.5, hi), map(i + 0.5, Math.Max(lo, 0)));
-                    canvas.DrawLine(top.X, top.Y, bottom.X, bottom.Y, whisker);
-                    canvas.DrawLine(top.X - 8, top.Y, top.X + 8, top.Y, whisker);
-                    canvas.DrawLine(bottom.X - 8, bottom.Y, bottom.X + 8, bottom.Y, whisker);
-                }
-            }
-        }, xTicks: false);
-    }
+            throw new ArgumentException($"chart '{title}': {intervals.Count} intervals for {bars.Count} bars");
+        var errors = Enumerable.Range(0, bars.Count)
+            .Where(i => intervals is not null && double.IsFinite(intervals[i].Lo) && double.IsFinite(intervals[i].Hi)).ToList();
+        if (errors.FirstOrDefault(i => intervals![i].Lo > intervals[i].Hi, -1) is var inverted and >= 0)
+            throw new ArgumentException($"chart '{title}': interval of '{bars[inverted].Label}' has Lo > Hi");
 
-    private static byte[] Draw(string title, string xLabel, string yLabel, (double Lo, double Hi) xr, (double Lo, double Hi) yr,
-        Action<SKCanvas, Func<double, double, SKPoint>> body, bool xTicks = true)
-    {
-        using var surface = SKSurface.Create(new SKImageInfo(W, H));
-        var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
-        float plotW = W - Left - Right, plotH = H - Top - Bottom;
-        SKPoint Map(double x, double y) => new(
-            Left + (float)((x - xr.Lo) / (xr.Hi - xr.Lo) * plotW),
-            Top + plotH - (float)((y - yr.Lo) / (yr.Hi - yr.Lo) * plotH));
-        using (var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1, IsAntialias = true, Style = SKPaintStyle.Stroke })
-        using (var grid = new SKPaint { Color = new SKColor(0xe0, 0xe0, 0xe0), StrokeWidth = 1, Style = SKPaintStyle.Stroke })
+        using var plot = NewPlot(title, "", unit);
+        plot.Add.Bars(bars.Select((b, i) => new Bar
         {
-            for (var k = 0; k <= 4; k++)
+            Position = i, Value = b.Value, Size = 0.7, FillColor = Palette[i % Palette.Length], LineWidth = 0,
+        }).ToList());
+        if (errors.Count > 0)
+        {
+            var whiskers = new ScottPlot.Plottables.ErrorBar(
+                errors.Select(i => (double)i).ToList(), errors.Select(i => bars[i].Value).ToList(), null, null,
+                errors.Select(i => intervals![i].Hi - bars[i].Value).ToList(), errors.Select(i => bars[i].Value - intervals![i].Lo).ToList())
             {
-                var y = yr.Lo + (yr.Hi - yr.Lo) * k / 4;
-                var p = Map(xr.Lo, y);
-                canvas.DrawLine(Left, p.Y, Left + plotW, p.Y, grid);
-                Text(canvas, Format(y), Left - 6, p.Y + 4, 11, SKTextAlign.Right);
-                if (xTicks)
-                {
-                    var x = xr.Lo + (xr.Hi - xr.Lo) * k / 4;
-                    Text(canvas, Format(x), Map(x, yr.Lo).X, Top + plotH + 16, 11, SKTextAlign.Center);
-                }
-            }
-            canvas.DrawRect(Left, Top, plotW, plotH, axis);
+                Color = Colors.Black, LineWidth = 1.5f, CapSize = 10,
+            };
+            plot.Add.Plottable(whiskers);
         }
-        body(canvas, Map);
-        Text(canvas, title, W / 2f, 24, 15, SKTextAlign.Center);
-        Text(canvas, xLabel, Left + plotW / 2, H - 18, 12, SKTextAlign.Center);
-        canvas.Save();
-        canvas.RotateDegrees(-90, 16, Top + plotH / 2);
-        Text(canvas, yLabel, 16, Top + plotH / 2 + 4, 12, SKTextAlign.Center);
-        canvas.Restore();
-        using var image = surface.Snapshot();
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
+        // Value labels sit above the bar or its error bar (below both for negative bars), never across a whisker.
+        double Top(int i) => errors.Contains(i) ? Math.Max(bars[i].Value, intervals![i].Hi) : bars[i].Value;
+        double Bottom(int i) => errors.Contains(i) ? Math.Min(bars[i].Value, intervals![i].Lo) : bars[i].Value;
+        for (var i = 0; i < bars.Count; i++)
+        {
+            var negative = bars[i].Value < 0;
+            var text = plot.Add.Text(Format(bars[i].Value), i, negative ? Bottom(i) : Top(i));
+            text.LabelFontName = ReportFonts.ChartFamily;
+            text.LabelFontSize = 12;
+            text.Alignment = negative ? Alignment.UpperCenter : Alignment.LowerCenter;
+            text.OffsetY = negative ? 3 : -3;
+        }
+
+        double lo = Math.Min(0, Enumerable.Range(0, bars.Count).Min(Bottom)), hi = Math.Max(0, Enumerable.Range(0, bars.Count).Max(Top));
+        if (hi - lo <= 0) hi = 1;
+        var room = 0.12 * (hi - lo);                          // head room for the value labels
+        plot.Axes.SetLimits(-0.6, bars.Count - 0.4, lo < 0 ? lo - room : 0, hi > 0 ? hi + room : 0);
+        plot.Axes.Left.TickGenerator = new NumericAutomatic { LabelFormatter = TickLabel };
+        plot.Axes.Bottom.TickGenerator = new NumericManual(Enumerable.Range(0, bars.Count).Select(i => (double)i).ToArray(), bars.Select(b => b.Label).ToArray());
+        plot.Axes.Bottom.MajorTickStyle.Length = 0;
+        plot.Grid.XAxisStyle.IsVisible = false;
+        // Names that would run into each other at this width are slanted.
+        double widest = bars.Max(b => b.Label.Length) * 7.5, slot = (Width - 120) / (double)bars.Count;
+        if (widest > slot)
+        {
+            plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
+            // Room for the slanted names: below (sin 30°) and, for the first bar's, to the left (cos 30°).
+            plot.Axes.Bottom.MinimumSize = (float)(widest * 0.5 + 16);
+            plot.Axes.Left.MinimumSize = (float)Math.Max(60, widest * 0.87 - slot / 2);
+        }
+        return Png(plot);
     }
 
-    private static void Legend(SKCanvas canvas, int i, string name)
+    private static Plot NewPlot(string title, string xLabel, string yLabel)
     {
-        using var paint = new SKPaint { Color = Palette[i % Palette.Length] };
-        var y = Top + 10 + i * 20;
-        canvas.DrawRect(W - Right + 12, y - 9, 14, 10, paint);
-        Text(canvas, name, W - Right + 32, y, 12, SKTextAlign.Left);
+        var plot = new Plot();
+        plot.Font.Set(ReportFonts.ChartFamily);
+        plot.Title(title, 15);
+        plot.Axes.Title.Label.Bold = true;
+        plot.XLabel(xLabel, 13);
+        plot.YLabel(yLabel, 13);
+        foreach (var axis in new IAxis[] { plot.Axes.Bottom, plot.Axes.Left }) axis.TickLabelStyle.FontSize = 12;
+        return plot;
     }
 
-    internal static void Text(SKCanvas canvas, string text, float x, float y, float size, SKTextAlign align)
+    private static byte[] Png(Plot plot) => plot.GetImageBytes(Width, Height, ImageFormat.Png);
+
+    /// <summary>
+    /// Ticks for log10(y) in [lo, hi]: over a decade or more 1-2-5 steps (decades only beyond three), otherwise evenly
+    /// spaced round values of y, so a curve from 1.0 to 0.3 still gets five labelled ticks.
+    /// </summary>
+    /// <returns>Positions in log10(y), each with its label, or null for a minor tick.</returns>
+    public static IReadOnlyList<(double Position, string? Label)> LogTicks(double lo, double hi)
     {
-        using var paint = new SKPaint { Color = SKColors.Black, TextSize = size, IsAntialias = true, TextAlign = align, Typeface = Fonts.Sans };
-        canvas.DrawText(text, x, y, paint);
+        var ticks = new List<(double, string?)>();
+        double vlo = Math.Pow(10, lo), vhi = Math.Pow(10, hi);
+        if (hi - lo >= 1)
+        {
+            double[] majors = hi - lo > 3 ? [1] : [1, 2, 5];
+            for (var d = (int)Math.Floor(lo); d <= (int)Math.Ceiling(hi); d++)
+            for (var m = 1; m <= 9; m++)
+            {
+                var v = m * Math.Pow(10, d);
+                if (v < vlo || v > vhi) continue;
+                ticks.Add((Math.Log10(v), majors.Contains(m) ? TickLabel(v) : null));
+            }
+            return ticks;
+        }
+        // The coarsest 1-2-5 step that still labels at least five values.
+        var step = NiceStep((vhi - vlo) / 5);
+        while (Math.Floor(vhi / step) - Math.Ceiling(vlo / step) + 1 < 5) step = SmallerStep(step);
+        var decimals = Math.Max(0, (int)Math.Ceiling(-Math.Log10(step) - 1e-9));   // as many as the step needs, so labels differ
+        for (var k = Math.Ceiling(vlo / step); k * step <= vhi; k++)
+        {
+            var v = k * step;
+            if (v > 0) ticks.Add((Math.Log10(v), v.ToString("F" + decimals, CultureInfo.InvariantCulture)));
+        }
+        return ticks;
     }
 
-    private static (double, double) Range(IEnumerable<double> values)
+    private static NumericManual Manual(IEnumerable<(double Position, string? Label)> ticks)
     {
-        var list = values.ToList();
-        double lo = list.Min(), hi = list.Max();
-        if (hi - lo < 1e-12) { lo -= 0.5; hi += 0.5; }
-        var pad = (hi - lo) * 0.05;
-        return (lo - pad, hi + pad);
+        var manual = new NumericManual();
+        foreach (var (position, label) in ticks)
+            if (label is null) manual.AddMinor(position); else manual.AddMajor(position, label);
+        return manual;
     }
 
-    internal static string Format(double v) =>
-        v == 0 ? "0" : Math.Abs(v) >= 1000 ? v.ToString("0.#e0") : Math.Abs(v) >= 10 ? v.ToString("0.#") : Math.Abs(v) >= 0.01 ? v.ToString("0.###") : v.ToString("0.#e0");
-}
-
-/// <summary>Typeface for chart text: DejaVu Sans where installed (Debian's fonts-dejavu-core), else Skia's default.</summary>
-internal static class Fonts
-{
-    public static readonly SKTypeface Sans = Load();
-
-    private static SKTypeface Load()
+    /// <summary>The 1, 2 or 5 × 10^k nearest at or below <paramref name="raw"/>.</summary>
+    private static double NiceStep(double raw)
     {
-        foreach (var path in new[] { "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf" })
-            if (File.Exists(path) && SKTypeface.FromFile(path) is { } tf) return tf;
-        return SKTypeface.Default;
+        var p = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        return raw / p >= 5 ? 5 * p : raw / p >= 2 ? 2 * p : p;
+    }
+
+    /// <summary>5 → 2 → 1 → 0.5 … × 10^k.</summary>
+    private static double SmallerStep(double step)
+    {
+        var p = Math.Pow(10, Math.Floor(Math.Log10(step) + 1e-9));
+        var m = Math.Round(step / p);
+        return m >= 5 ? 2 * p : m >= 2 ? p : 0.5 * p;
+    }
+
+    /// <summary>A bar's value label: four significant digits, scientific outside 1e-3 … 1e6.</summary>
+    internal static string Format(double v) => Significant(v, 4);
+
+    /// <summary>A tick label: six significant digits, enough to tell apart the ticks of a narrow range, and none of
+    /// the floating-point noise of tick positions (0.30000000000000004).</summary>
+    private static string TickLabel(double v) => Significant(v, 6);
+
+    private static string Significant(double v, int digits)
+    {
+        if (v == 0) return "0";
+        var a = Math.Abs(v);
+        if (a < 1e-3 || a >= 1e6) return v.ToString("0.##e0", CultureInfo.InvariantCulture);
+        return Math.Round(v, Math.Max(0, digits - 1 - (int)Math.Floor(Math.Log10(a)))).ToString("#,0.#########", CultureInfo.InvariantCulture);
     }
 }

@@ -27,7 +27,7 @@ public sealed class ReportStage : StageKind<ReportParams>
     public override IReadOnlyList<StageInput> Inputs =>
         [new("train", Many: true), new("measure", Many: true), new("evaluate", Many: true, Optional: true), new("sample", Many: true, Optional: true),
          new("reference", Optional: true)];
-    public override IReadOnlyList<string> Outputs => ["report.md", "results.csv", "results.parquet", "claims.csv"];
+    public override IReadOnlyList<string> Outputs => ["report.md", "report.html", "results.csv", "results.parquet", "claims.csv"];
     public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
 
     public static readonly string[] AlignmentKeys = ["alignment_all", "alignment_count", "alignment_colour", "alignment_shape", "alignment_binding", "alignment_relation"];
@@ -142,6 +142,7 @@ public sealed class ReportStage : StageKind<ReportParams>
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features")).Render();
         await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
+        await File.WriteAllTextAsync(context.OutputPath("report.html"), HtmlReport.Render(md, Path.GetDirectoryName(context.OutputPath("report.md"))!), ct);
         foreach (var c in claims) context.Summary[$"{c.Claim} [{c.Comparison}]"] = Claims.Label(c.Verdict);
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;
 using Fusion.Models.Diffusion;
@@ -53,7 +54,7 @@ public sealed class SampleParams
 public sealed class SampleStage : StageKind<SampleParams>
 {
     public override string Name => "sample";
-    public override string CodeVersion => "1";
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("model"), new("text"), new("vae", Optional: true)];
     public override IReadOnlyList<string> Outputs => ["samples/", "grid.png"];
 
@@ -129,7 +130,8 @@ public sealed class SampleStage : StageKind<SampleParams>
             grid.AddRange(Generate(net, repeated.narrow(0, b, Math.Min(gridBatch, repeated.shape[0] - b)), nullContext, shape, options, Seed(p.Seed, -1, b / gridBatch), device, vae));
         var floats = grid.Select(v => v / 255f).ToArray();
         await File.WriteAllBytesAsync(context.OutputPath("grid.png"),
-            SampleGrid.Png(floats, (int)pixelShape[1], (int)pixelShape[2], prompts, p.GridColumns, p.GridScale), ct);
+            SampleGrid.Png(floats, (int)pixelShape[1], (int)pixelShape[2], prompts, p.GridColumns, p.GridScale,
+                SampleGrid.Title(context.NodeId), string.Create(CultureInfo.InvariantCulture, $"noise seed {p.Seed} · {p.GridColumns} draws per prompt (columns) · {p.Sampler}, {p.Steps} steps, guidance {p.GuidanceScale:0.###}")), ct);
         context.Logger.LogInformation("sample {Node}: {Count} images, grid of {Prompts} prompts", context.NodeId, count, prompts.Count);
     }
 

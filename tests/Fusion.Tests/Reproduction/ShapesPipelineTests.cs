@@ -89,6 +89,10 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Matches(@"\*\*(supported|not supported|inconclusive)\*\* \(n = 6\)", markdown);
         var claims = await File.ReadAllLinesAsync(await clean.GetLocalPathAsync(report, "claims.csv"));
         Assert.Contains(claims, l => l.StartsWith("≈20 % fewer FLOPs,intermediate-cross vs early-concat", StringComparison.Ordinal) && (l.Contains(",supported,") || l.Contains(",not supported,")));
+        // report.html beside it: the same report, every picture inlined, so it opens offline on its own.
+        var html = await File.ReadAllTextAsync(await clean.GetLocalPathAsync(report, "report.html"));
+        Assert.Equal(System.Text.RegularExpressions.Regex.Matches(markdown, @"!\[").Count, System.Text.RegularExpressions.Regex.Matches(html, "<img src=\"data:image/png;base64,").Count);
+        Assert.Contains("class=\"verdict verdict-", html);
 
         // 2a. The evaluation prompts follow the rule COCO's do (EvalCaptions), with the seed recorded.
         var text = await ManifestOf(clean, nodes["text"].Fingerprint);
