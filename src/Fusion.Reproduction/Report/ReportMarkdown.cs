@@ -108,7 +108,7 @@ public sealed class ReportMarkdown(string title, StageContext context, StudyResu
             md.AppendLine($"| {v} | {Fmt(Estimates.Rate(t, v, true))} | {Spread(t.Train, v)} | {Fmt(Estimates.Rate(t, v, false))} | {Spread(t.Sample, v)} |");
         md.AppendLine();
         md.AppendLine("| per-round ratio | train speed: median [95 % interval] | sampling speed: median [95 % interval] |").AppendLine("|---|---:|---:|");
-        foreach (var (i, e) in Claims.HeadlinePairs.Concat(Claims.WithinMethodPairs).Distinct())
+        foreach (var (i, e) in Claims.HeadlinePairsOf(study).Concat(Claims.WithinMethodPairs).Distinct())
             if (Estimates.RateRatio(t, i, e, true) is { } train)
                 md.AppendLine($"| {i} ÷ {e} | {train.Format("F3")} | {Fmt(Estimates.RateRatio(t, i, e, false), "F3")} |");
         var method = variants.Select(v => Estimates.Rate(t, v, true)?.Method).OfType<string>().FirstOrDefault();

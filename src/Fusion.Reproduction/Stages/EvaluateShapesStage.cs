@@ -154,6 +154,9 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         context.Summary["fid"] = fid.ToString("F3");
         context.Summary["clip_score"] = score.Value.ToString("F3");
         context.Summary["alignment_all"] = summary.AllCorrect.ToString("F4");
+        context.Summary["alignment_count"] = summary.CountAccuracy.ToString("F4");
+        context.Summary["alignment_colour"] = summary.ColourAccuracy.ToString("F4");
+        context.Summary["alignment_shape"] = summary.ShapeAccuracy.ToString("F4");
     }
 
     private static async Task<List<long>> ReadImageIdsAsync(string path, CancellationToken ct)

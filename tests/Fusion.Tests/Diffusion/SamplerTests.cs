@@ -83,8 +83,8 @@ public class SamplerTests(ITestOutputHelper output)
     [Fact]
     public void ClipX0KeepsPixelSamplesInRangeAndChangesNothingInside()
     {
-        // Data with std 3 leave [−1, 1] far behind; clipped x̂0 keep every solver's sample there (the last update of each
-        // is a combination of clipped x̂0 and a tiny multiple of x, hence the small slack).
+        // Data with std 3 leave [−1, 1] far behind; clipped x̂0 keep every solver's sample near it (the updates combine
+        // clipped x̂0 and a tiny multiple of x; the higher-order ones extrapolate between x̂0s a little, hence the slack).
         using var g = new Generator(5);
         var context = randn([4, 3, 2], generator: g);
         var xT = randn([4, 2, 4, 4], generator: g);
@@ -95,7 +95,7 @@ public class SamplerTests(ITestOutputHelper output)
             var clipped = DiffusionSampler.Run(Guidance.ClassifierFree(wide, context, null, 0), xT, o with { ClipX0 = true }, Sd).abs().max().item<float>();
             output.WriteLine($"{o.Kind}: max |x| {free:F3} free, {clipped:F4} with x̂0 clipped");
             Assert.True(free > 2, $"{o.Kind}: unclipped max {free}");
-            Assert.True(clipped <= 1.02f, $"{o.Kind}: clipped max {clipped}");
+            Assert.True(clipped <= 1.1f, $"{o.Kind}: clipped max {clipped}");
         }
         // Data well inside the range: x̂0 leaves it only at the first, noisiest steps, so the result moves little.
         var narrow = new GaussianOracle(Vp, dataStd: 0.1);

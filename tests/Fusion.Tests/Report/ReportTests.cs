@@ -85,6 +85,32 @@ public class ReportTests
     }
 
     [Fact]
+    public void A_parameter_matched_intermediate_variant_joins_the_headline_against_early_concat()
+    {
+        var runs = new List<RunResult>();
+        foreach (var seed in new[] { 1L, 2L, 3L })
+        {
+            runs.Add(Run("early-concat", seed, 20 + 0.1 * seed, 100));
+            runs.Add(Run("intermediate-cross", seed, 21 + 0.1 * seed, 99));
+            runs.Add(Run("intermediate-cross-matched", seed, 19 + 0.1 * seed, 99));
+        }
+        var study = new StudyResults(runs, new Dictionary<string, IReadOnlyDictionary<string, double>>
+        {
+            ["early-concat"] = Macs(16.23), ["intermediate-cross"] = Macs(13.40), ["intermediate-cross-matched"] = Macs(13.0),
+        });
+        var rows = Claims.Evaluate(study);
+        var matched = rows.Single(r => r.Headline && r.Claim.StartsWith("Higher CLIP", StringComparison.Ordinal)
+                                       && r.Comparison.StartsWith("intermediate-cross-matched vs early-concat", StringComparison.Ordinal));
+        Assert.Contains("(parameter-matched)", matched.Comparison);
+        Assert.Equal(Verdict.NotSupported, matched.Verdict);   // 1 below early-concat in every seed
+        Assert.Equal(Verdict.Supported, rows.Single(r => r.Headline && r.Claim.StartsWith("Higher CLIP", StringComparison.Ordinal)
+                                                         && r.Comparison.StartsWith("intermediate-cross vs", StringComparison.Ordinal)).Verdict);
+        // No matched variant, no matched rows: the paper's two headline pairs per claim.
+        Assert.Equal(4 * 2, Claims.Evaluate(new StudyResults(runs.Where(r => !r.Variant.EndsWith("-matched")).ToList(),
+            study.Exact.Where(kv => !kv.Key.EndsWith("-matched")).ToDictionary())).Count(r => r.Headline));
+    }
+
+    [Fact]
     public void One_seed_uses_the_paired_bootstrap_over_evaluation_samples_and_says_so()
     {
         // Both evaluations resampled the same 4 captions; replicate differences are 0.5..1.5, all above 0.
