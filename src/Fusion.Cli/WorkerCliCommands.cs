@@ -13,7 +13,11 @@ public static class WorkerCliCommands
     public static IEnumerable<Command> Build()
     {
         var setup = new EngineSetup();
-        WorkerEngine Open(ParseResult parse) => new(setup.OpenStore(parse), setup.Registry(parse), setup.Facts(parse));
+        WorkerEngine Open(ParseResult parse)
+        {
+            var facts = setup.Facts(parse);
+            return new(setup.OpenStore(parse), setup.Registry(parse), facts, (spec, nodes) => EngineSetup.Devices(spec, facts.GetFacts(), nodes));
+        }
         void AddOptions(Command command) => setup.AddTo(command, withPipeline: false);
         yield return WorkerCommands.Worker(Open, AddOptions);
         yield return WorkerCommands.Baseline(Open, AddOptions);

@@ -81,6 +81,28 @@ public sealed class DevicePlacementTests : IDisposable
         Assert.Equal("cuda:3", run.Nodes.Single(n => n.NodeId == "t").Device);
     }
 
+    [Fact]
+    public async Task A_worker_places_its_concurrent_nodes_on_distinct_devices_and_reports_them()
+    {
+        var (gate, journal) = (h.Dir["gate"], h.Dir["journal"]);
+        var pipeline = h.Load($"stages:\n  c: {{kind: constant}}\n  a: {{kind: count, params: {{steps: 2, gate: '{gate}', journal: '{journal}'}}}}\n" +
+                              $"  b: {{kind: count, params: {{steps: 2, gate: '{gate}', journal: '{journal}', delay_ms: 1}}}}\n");
+        var executor = new Fusion.Worker.Engine.EngineNodeExecutor(h.Store, h.Registry, new FixedEnvironmentFacts(h.Facts), NullLoggerFactory.Instance, DevicePool.Parse("cpu,cpu", "cpu", 0));
+        var dag = Fusion.Worker.Engine.EngineDag.From("w-run", pipeline, h.Fingerprints(pipeline));
+        var running = Fusion.Worker.Distributed.LocalDagRunner.RunAsync(dag, executor, "worker-1", CancellationToken.None);
+
+        // Both torch nodes are inside their stage (each wrote its journal line) while the gate holds them.
+        var attempts = Path.Combine(journal, "attempts.txt");
+        await new Recorder().WaitAsync(() => File.Exists(attempts) && File.ReadAllLines(attempts).Length == 2, running);
+        File.WriteAllText(gate, "");
+        var result = await running;
+
+        Assert.True(result.Succeeded);
+        var devices = result.Completed.ToDictionary(r => r.NodeId, r => r.Device);
+        Assert.Equal(["cpu:0", "cpu:1"], new[] { devices["a"], devices["b"] }.Order());
+        Assert.Null(devices["c"]);
+    }
+
     public static TheoryData<string, string, int, string> BadDevices => new()
     {
         { "gpu0", "cpu", 0, "'gpu0' is not a device (expected cpu or cuda:N" },
