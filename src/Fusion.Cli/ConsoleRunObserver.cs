@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Fusion.Reproduction.Stages;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Fingerprints;
 using Spectre.Console;
@@ -14,6 +15,8 @@ public sealed class ConsoleRunObserver(ProgressContext? progress) : IRunObserver
 {
     private readonly ConcurrentDictionary<string, (ProgressTask? Task, ProgressMeter Meter)> running = new();
     private readonly ConcurrentDictionary<string, (ProgressTask? Task, ProgressMeter Meter, string Label)> transfers = new();
+    private readonly ConcurrentDictionary<string, string> placed = new();
+    private int curvesShown;
 
     /// <summary>Transfers below this size come and go too fast to be worth a line.</summary>
     public const long ShownTransferBytes = 16L << 20;
@@ -21,12 +24,22 @@ public sealed class ConsoleRunObserver(ProgressContext? progress) : IRunObserver
 
     public void NodeWaiting(PlannedNode node, string why) => Line($"[yellow]…[/] {Markup.Escape(node.Id)} {Markup.Escape(why)}", $"wait    {node.Id}: {why}");
 
+    public void NodePlaced(PlannedNode node, string device) => placed[node.Id] = device;
+
+    /// <summary>Once per run, for the first training node: where TensorBoard finds the live curves of every node.</summary>
+    public void NodeScratch(PlannedNode node, string scratchDirectory)
+    {
+        if (node.Definition.Kind != TrainStage.KindName || Interlocked.Exchange(ref curvesShown, 1) == 1) return;
+        var root = Path.GetDirectoryName(Path.GetFullPath(scratchDirectory).TrimEnd(Path.DirectorySeparatorChar))!;
+        Line($"[blue]📈[/] live curves: [bold]tensorboard --logdir {Markup.Escape(root)}[/]", $"curves  tensorboard --logdir {root}");
+    }
+
     public void NodeStarted(PlannedNode node, IReadOnlyList<string> reasons)
     {
         var task = progress?.AddTask(Markup.Escape(node.Id), maxValue: 1);
         if (task is not null) task.IsIndeterminate = true;
         running[node.Id] = (task, new ProgressMeter("it"));
-        var why = reasons.Count > 0 ? " — " + string.Join("; ", reasons) : "";
+        var why = (placed.TryRemove(node.Id, out var device) ? $" on {device}" : "") + (reasons.Count > 0 ? " — " + string.Join("; ", reasons) : "");
         Line($"[blue]▶[/] {Markup.Escape(node.Id)} [grey]{node.Short}{Markup.Escape(why)}[/]", $"run     {node.Id} {node.Short}{why}");
     }
 

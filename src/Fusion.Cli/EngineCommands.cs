@@ -32,7 +32,8 @@ public static class EngineCommands
         var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "how many independent nodes may run at once", DefaultValueFactory = _ => 1 }.Within(new() { Min = 1 });
-        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs };
+        var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job)" };
+        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, devices };
         setup.AddTo(cmd);
         cmd.SetAction(async (parse, _) =>
         {
@@ -54,8 +55,10 @@ public static class EngineCommands
             };
             Executor.Select(pipeline, options); // selector errors before anything starts
             var facts = setup.Facts(parse);
+            var pool = EngineSetup.Devices(parse.GetValue(devices), facts.GetFacts(), options.Jobs);
             AnsiConsole.MarkupLine($"[bold]fusion run[/] {Markup.Escape(pipeline.File)}{(pipeline.Profile is null ? "" : $" --profile {Markup.Escape(pipeline.Profile)}")} · store {Markup.Escape(store.Location)} · " +
-                                   Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))));
+                                   Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))) +
+                                   $" · devices {Markup.Escape(string.Join(",", pool.Slots.Select(d => d.Name)))}");
             RunRecord run;
             if (interactive)
             {
@@ -67,14 +70,14 @@ public static class EngineCommands
                     {
                         observer = new ConsoleRunObserver(ctx);
                         setup.OnTransfer = observer.Transfer;
-                        return await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
+                        return await new Executor(store, registry, facts, loggers, observer, pool).RunAsync(pipeline, options, shutdown.Token);
                     });
             }
             else
             {
                 var observer = new ConsoleRunObserver(null);
                 setup.OnTransfer = observer.Transfer;
-                run = await new Executor(store, registry, facts, loggers, observer).RunAsync(pipeline, options, shutdown.Token);
+                run = await new Executor(store, registry, facts, loggers, observer, pool).RunAsync(pipeline, options, shutdown.Token);
             }
             WriteRun(run);
             return run.State switch { RunState.Succeeded => ExitCodes.Ok, RunState.Interrupted => ExitCodes.Interrupted, _ => ExitCodes.Failed };
@@ -304,13 +307,13 @@ public static class EngineCommands
     private static void WriteRun(RunRecord run)
     {
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"run {run.RunId} · {Markup.Escape(run.Pipeline)} · {StateMarkup(run)}") }
-            .AddColumns("node", "state", "fingerprint", "time", "note");
+            .AddColumns("node", "state", "fingerprint", "device", "time", "note");
         foreach (var n in run.Nodes)
         {
             var note = n.Error ?? (n.Reasons is { Count: > 0 } r ? string.Join("; ", r) : "");
             if (n.Summary is { Count: > 0 } summary) note = string.Join(", ", summary.Select(kv => $"{kv.Key}={kv.Value}")) + (note.Length > 0 ? "; " + note : "");
             var color = n.State switch { NodeState.Ran or NodeState.Cached => "green", NodeState.Interrupted or NodeState.Skipped => "yellow", _ => "red" };
-            table.AddRow(Markup.Escape(n.NodeId), $"[{color}]{n.State.ToString().ToLowerInvariant()}[/]", n.Fingerprint[..12],
+            table.AddRow(Markup.Escape(n.NodeId), $"[{color}]{n.State.ToString().ToLowerInvariant()}[/]", n.Fingerprint[..12], Markup.Escape(n.Device ?? ""),
                 ProgressMeter.Format(TimeSpan.FromSeconds(n.Seconds)), Markup.Escape(note));
         }
         AnsiConsole.Write(table);

@@ -4,6 +4,7 @@ using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Models;
+using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
 
@@ -55,6 +56,16 @@ public sealed class EngineSetup
         // Here because every engine command builds its facts before any torch work, and the switch must come first.
         if (deterministic) TorchEnvironment.UseDeterministicAlgorithms();
         return new TorchFacts(parse.GetValue(Device) ?? "auto", parse.GetValue(Dtype) ?? "float32", deterministic);
+    }
+
+    /// <summary>
+    /// Where `run` places concurrent torch nodes: the <c>--devices</c> list (<paramref name="spec"/>), else every visible
+    /// GPU on CUDA, else one CPU slot per job.
+    /// </summary>
+    public static DevicePool Devices(string? spec, EnvironmentFacts facts, int jobs)
+    {
+        var gpus = facts.Device == "cuda" ? (int)TorchSharp.torch.cuda.device_count() : 0;
+        return spec is null ? DevicePool.Default(facts.Device, gpus, jobs) : DevicePool.Parse(spec, facts.Device, gpus);
     }
 
     /// <summary>The pipeline file: the argument (a path, or a name in pipelines/), else pipelines/shapes.yaml here or at the repository root.</summary>

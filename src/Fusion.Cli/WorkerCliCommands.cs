@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Fusion.Worker.Hosting;
+using Fusion.Workflow.Execution;
+using Fusion.Workflow.Pipelines;
 
 namespace Fusion.Cli;
 
@@ -13,7 +15,18 @@ public static class WorkerCliCommands
     public static IEnumerable<Command> Build()
     {
         var setup = new EngineSetup();
-        WorkerEngine Open(ParseResult parse) => new(setup.OpenStore(parse), setup.Registry(parse), setup.Facts(parse));
+        WorkerEngine Open(ParseResult parse)
+        {
+            var facts = setup.Facts(parse);
+            return new(setup.OpenStore(parse), setup.Registry(parse), facts, Devices);
+
+            // The same rules as `run --devices`, named by the setting that broke them.
+            DevicePool Devices(string? spec, int nodes)
+            {
+                try { return EngineSetup.Devices(spec, facts.GetFacts(), nodes); }
+                catch (PipelineException e) { throw new ArgumentException($"Worker:Distributed:Devices: {e.Reason}", e); }
+            }
+        }
         void AddOptions(Command command) => setup.AddTo(command, withPipeline: false);
         yield return WorkerCommands.Worker(Open, AddOptions);
         yield return WorkerCommands.Baseline(Open, AddOptions);

@@ -61,18 +61,34 @@ public sealed class LossRecord
     public double LearningRate { get; set; }
 }
 
+/// <summary>A line of the scratch log: the loss record, and what only the live curves show (it varies between runs).</summary>
+public sealed record LiveLogLine(LossRecord Record, double WallTime, double SamplesPerSecond);
+
 /// <summary>
 /// Trains one fusion variant: ε-prediction on the data artifact's <c>train/images*.parquet</c> (pixels) or
 /// <c>train/moments*.parquet</c> (latent moments) with the text artifact's caption contexts, checkpointing into scratch
-/// (a killed run resumes bit-exactly from its last checkpoint). Outputs the EMA weights, <c>model.json</c> and the loss curve.
+/// (a killed run resumes bit-exactly from its last checkpoint). Outputs the EMA weights, <c>model.json</c>, the loss
+/// curve and its TensorBoard event file.
+/// <para>
+/// Live curves: every log step appends loss, grad_norm, learning_rate and samples_per_second to a TensorBoard event
+/// file in <c>scratch/tensorboard/NODE/</c> (flushed at once). A resumed node rewrites that file from its scratch log
+/// up to the checkpoint's step before it goes on, so no step appears twice. The artifact's <c>tensorboard/</c> holds the
+/// same curves without samples_per_second and with wall time 0: an artifact must be a function of its fingerprint.
+/// </para>
 /// </summary>
 public sealed class TrainStage : StageKind<TrainParams>
 {
-    public override string Name => "train";
-    // 3: convolutions avoid libtorch 2.10's faulty oneDNN kernels; verified checkpoints; the loss log resumes exactly.
-    public override string CodeVersion => "3";
+    public const string KindName = "train";
+    /// <summary>The folder of the event files, in scratch (one subfolder per node) and in the artifact.</summary>
+    public const string CurvesFolder = "tensorboard";
+    /// <summary>The artifact's event file: a fixed name, so the artifact's bytes do not depend on when or where it ran.</summary>
+    public const string CurvesFile = CurvesFolder + "/" + TensorBoardEventWriter.FilePrefix + "train";
+
+    public override string Name => KindName;
+    // 4: TensorBoard event files (live in scratch, by step in the artifact).
+    public override string CodeVersion => "4";
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("text")];
-    public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet"];
+    public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet", CurvesFile];
 
     public override async Task RunAsync(StageContext context, TrainParams p)
     {
@@ -104,21 +120,30 @@ public sealed class TrainStage : StageKind<TrainParams>
         if (trainer.ResumeLatest(ckpt, warning => context.Logger.LogWarning("train {Node}: {Warning}", context.NodeId, warning)))
             context.Logger.LogInformation("train {Node}: resumed from step {Step}", context.NodeId, trainer.Step);
 
-        // The loss log survives interruptions beside the checkpoints; entries past the resumed step are dropped.
+        // The loss log survives interruptions beside the checkpoints; entries past the resumed step are dropped, and
+        // the live curves are rewritten from what is kept (TensorBoard would otherwise show those steps twice).
         var logPath = Path.Combine(context.ScratchDirectory, "loss.jsonl");
-        var log = File.Exists(logPath)
-            ? File.ReadAllLines(logPath).Select(l => JsonSerializer.Deserialize<LossRecord>(l, LogJson)!).Where(r => r.Step <= trainer.Step).ToList()
+        var lines = File.Exists(logPath)
+            ? File.ReadAllLines(logPath).Select(l => JsonSerializer.Deserialize<LiveLogLine>(l, LogJson)!).Where(r => r.Record.Step <= trainer.Step).ToList()
             : [];
-        await File.WriteAllLinesAsync(logPath, log.Select(r => JsonSerializer.Serialize(r, LogJson)), ct);
+        await File.WriteAllLinesAsync(logPath, lines.Select(r => JsonSerializer.Serialize(r, LogJson)), ct);
+        var log = lines.Select(l => l.Record).ToList();
+        var liveFolder = Path.Combine(context.ScratchDirectory, CurvesFolder, context.NodeId);
+        if (Directory.Exists(liveFolder)) Directory.Delete(liveFolder, recursive: true);
+        var now = DateTimeOffset.UtcNow;
+        using var live = new TensorBoardEventWriter(Path.Combine(liveFolder, $"{TensorBoardEventWriter.FilePrefix}{now.ToUnixTimeSeconds()}.{Environment.MachineName}"), UnixSeconds(now));
+        foreach (var l in lines) live.Scalars(l.Record.Step, l.WallTime, LiveScalars(l));
         context.Progress.Report(trainer.Step, p.Steps, "step");
         try
         {
             await Task.Run(() => trainer.Run(p.Steps, ckpt, entry =>
             {
-                var r = new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate };
+                var line = new LiveLogLine(new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate },
+                    UnixSeconds(DateTimeOffset.UtcNow), entry.ImagesPerSec);
                 context.Logger.LogDebug("{Node} step {Step}: loss {Loss:F5}, grad norm {GradNorm:F3}, {ItPerSec:F2} it/s", context.NodeId, entry.Step, entry.Loss, entry.GradNorm, entry.ItPerSec);
-                log.Add(r);
-                File.AppendAllLines(logPath, [JsonSerializer.Serialize(r, LogJson)]);
+                log.Add(line.Record);
+                File.AppendAllLines(logPath, [JsonSerializer.Serialize(line, LogJson)]);
+                live.Scalars(entry.Step, line.WallTime, LiveScalars(line));
                 context.Progress.Report(entry.Step, p.Steps, "step");
             }, ct), CancellationToken.None);
         }
@@ -131,10 +156,20 @@ public sealed class TrainStage : StageKind<TrainParams>
         trainer.ExportEma(context.OutputPath(ModelSpec.WeightsFile));
         ModelSpec.From(config, source.Kind, p.LatentScale, trainer.Step).Save(context.OutputPath(ModelSpec.FileName));
         await RecordsTable.WriteAsync(context.OutputPath("loss.parquet"), log, ct: ct);
+        using (var curves = new TensorBoardEventWriter(context.OutputPath(CurvesFile), wallTime: 0))
+            foreach (var r in log) curves.Scalars(r.Step, 0, Scalars(r));
         context.Summary["variant"] = config.Fusion.ToString();
         context.Summary["parameters"] = trainer.Model.parameters().Sum(t => t.numel()).ToString();
         if (log.Count > 0) context.Summary["final_loss"] = log[^1].Loss.ToString("F5");
     }
+
+    /// <summary>The scalars of one log step, by TensorBoard tag (the artifact's curves).</summary>
+    public static (string Tag, float Value)[] Scalars(LossRecord r) =>
+        [("loss", (float)r.Loss), ("grad_norm", (float)r.GradNorm), ("learning_rate", (float)r.LearningRate)];
+
+    private static (string Tag, float Value)[] LiveScalars(LiveLogLine l) => [.. Scalars(l.Record), ("samples_per_second", (float)l.SamplesPerSecond)];
+
+    private static double UnixSeconds(DateTimeOffset t) => t.ToUnixTimeMilliseconds() / 1000.0;
 
     // A diverging run can log ±inf (the trainer refuses to apply such steps, but the log line comes first).
     private static readonly JsonSerializerOptions LogJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };

@@ -33,6 +33,11 @@ public sealed partial class DistributedOptions
     /// <summary>Nodes one worker runs at a time: 1 for a one-GPU worker.</summary>
     public int MaxConcurrentNodes { get; set; } = 1;
 
+    /// <summary>The devices this worker's concurrent torch nodes run on, like <c>fusion run --devices</c>
+    /// ("cuda:0,cuda:1,…"); unset = every visible GPU when it computes on CUDA, else one CPU slot per concurrent node.
+    /// Set MaxConcurrentNodes to the number of GPUs to keep them all busy.</summary>
+    public string? Devices { get; set; }
+
     /// <summary>Longest pause between polls of an idle worker (Durable Task's default of 30 s makes runs start slowly).</summary>
     public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(5);
 

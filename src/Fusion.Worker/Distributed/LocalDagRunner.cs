@@ -12,7 +12,7 @@ public static class LocalDagRunner
         return new DagWalk(dag).RunAsync(item => Task.Run(async () =>
         {
             var run = await executor.ExecuteAsync(item, ct);
-            return new NodeResult(item.NodeId, item.Fingerprint, run.Output, run.Reused, workerId);
+            return new NodeResult(item.NodeId, item.Fingerprint, run.Output, run.Reused, workerId, run.Device);
         }, ct), e => e is not OperationCanceledException);
     }
 }

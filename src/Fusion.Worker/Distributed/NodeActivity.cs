@@ -35,6 +35,6 @@ public sealed class NodeActivity(INodeExecutor executor, string workerId, Cancel
         {
             throw new TaskFailureException($"node {item.NodeId} of {item.RunId} failed on {workerId}: {e.Message}", e, e.ToString());
         }
-        return Json.Serialize(new NodeResult(item.NodeId, item.Fingerprint, run.Output, run.Reused, workerId));
+        return Json.Serialize(new NodeResult(item.NodeId, item.Fingerprint, run.Output, run.Reused, workerId, run.Device));
     }
 }

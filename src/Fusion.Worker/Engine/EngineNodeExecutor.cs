@@ -15,7 +15,7 @@ namespace Fusion.Worker.Engine;
 /// recomputes the fingerprint with its own stage code and environment facts and refuses a node it would compute
 /// differently (a worker of another build or device must not commit under the client's fingerprint).
 /// </summary>
-public sealed class EngineNodeExecutor(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers) : INodeExecutor
+public sealed class EngineNodeExecutor(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, DevicePool? devices = null) : INodeExecutor
 {
     public async Task<NodeExecution> ExecuteAsync(NodeWorkItem item, CancellationToken ct)
     {
@@ -35,10 +35,10 @@ public sealed class EngineNodeExecutor(IArtifactStore store, StageRegistry regis
                 "every worker of a pool needs the same code and environment as the client that fingerprinted the run");
         }
 
-        var outcome = await new NodeRunner(store, registry, facts, loggers).RunAsync(node, new NodeRunOptions(payload.Pipeline), ct);
+        var outcome = await new NodeRunner(store, registry, facts, loggers, devices: devices).RunAsync(node, new NodeRunOptions(payload.Pipeline), ct);
         return outcome.State switch
         {
-            NodeState.Ran or NodeState.Cached => new NodeExecution(EngineDag.OutputOf(outcome.Manifest!), outcome.State == NodeState.Cached),
+            NodeState.Ran or NodeState.Cached => new NodeExecution(EngineDag.OutputOf(outcome.Manifest!), outcome.State == NodeState.Cached, outcome.Device),
             NodeState.Interrupted => throw new OperationCanceledException($"node {node.Id}: {outcome.Error}", ct),
             _ => throw new InvalidOperationException($"node {node.Id}: {outcome.State.ToString().ToLowerInvariant()}: {outcome.Error}"),
         };

@@ -67,7 +67,7 @@ public sealed class DistributedEngineRunLauncher(IArtifactStore store, StageRegi
             State = result.Succeeded ? Fusion.Workflow.Execution.RunState.Succeeded : Fusion.Workflow.Execution.RunState.Failed,
         };
         foreach (var r in result.Completed)
-            record.Nodes.Add(new NodeRecord(r.NodeId, r.Fingerprint, r.Reused ? NodeState.Cached : NodeState.Ran, null, 0, null, [$"on {r.Worker}"], null));
+            record.Nodes.Add(new NodeRecord(r.NodeId, r.Fingerprint, r.Reused ? NodeState.Cached : NodeState.Ran, null, 0, null, [$"on {r.Worker}"], null, r.Device));
         foreach (var (id, error) in result.Failed) record.Nodes.Add(new NodeRecord(id, nodes[id].Fingerprint, NodeState.Failed, null, 0, error, null, null));
         foreach (var id in result.Blocked) record.Nodes.Add(new NodeRecord(id, nodes[id].Fingerprint, NodeState.Skipped, null, 0, "an upstream node failed", null, null));
         await new EngineDocuments(store).SaveRunAsync(record, CancellationToken.None);

@@ -6,6 +6,7 @@ using Fusion.Worker.Engine;
 using Fusion.Worker.Regression;
 using Fusion.Worker.Runs;
 using Fusion.Worker.Scheduling;
+using Fusion.Workflow.Execution;
 using Fusion.Workflow.Stages;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -13,8 +14,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Fusion.Worker.Hosting;
 
-/// <summary>What the worker needs from the engine, opened by the CLI exactly as <c>fusion run</c> opens it.</summary>
-public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment);
+/// <summary>What the worker needs from the engine, opened by the CLI exactly as <c>fusion run</c> opens it.
+/// <paramref name="Devices"/> builds the device pool of Worker:Distributed:Devices (null = every visible GPU, or one CPU
+/// slot per concurrent node) for that many concurrent nodes; without it nodes run on the facts' device.</summary>
+public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment, Func<string?, int, DevicePool>? Devices = null);
 
 /// <summary>
 /// The <c>fusion worker</c> and <c>fusion baseline</c> commands. <c>open</c> returns the store, stage registry and
@@ -53,7 +56,9 @@ public static class WorkerCommands
     {
         services.AddSingleton(engine.Store);
         services.AddSingleton<IRunMetricsSource>(sp => new LedgerMetricsSource(engine.Store, sp.GetRequiredService<IDocumentStore>()));
-        services.AddSingleton<INodeExecutor>(sp => new EngineNodeExecutor(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>()));
+        // One pool per worker process: its concurrent nodes (MaxConcurrentNodes) take distinct devices.
+        services.AddSingleton<INodeExecutor>(sp => new EngineNodeExecutor(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<WorkerOptions>().Distributed is { } d ? engine.Devices?.Invoke(d.Devices, d.MaxConcurrentNodes) : null));
         services.AddSingleton<IRunLauncher>(sp => sp.GetRequiredService<WorkerOptions>().Distributed is { Enabled: true } d
             ? new DistributedEngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), d, DistributedRunTimeout)
             : new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IDocumentStore>()));

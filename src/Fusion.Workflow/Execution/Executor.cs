@@ -33,8 +33,9 @@ public sealed record RunOptions
 /// The in-process executor: walks the DAG in topological order, runs each selected node through a
 /// <see cref="NodeRunner"/> (at most <see cref="RunOptions.Jobs"/> at once), skips nodes downstream of a failure, and
 /// records the run in the ledger after every node. While it runs, it is announced to gc (<see cref="LiveRuns"/>).
+/// Concurrent torch nodes run on distinct slots of <c>devices</c> (nodes beyond the free slots wait for one).
 /// </summary>
-public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, IRunObserver? observer = null)
+public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, IRunObserver? observer = null, DevicePool? devices = null)
 {
     /// <summary>The fingerprinted nodes of <paramref name="pipeline"/> under this machine's environment facts.</summary>
     public IReadOnlyDictionary<string, PlannedNode> Fingerprint(Pipeline pipeline) => Fingerprinter.Compute(pipeline, registry, environment.GetFacts());
@@ -81,7 +82,7 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
             Facts = facts.Values,
         };
         await documents.SaveRunAsync(run, ct);
-        var runner = new NodeRunner(store, registry, facts, loggers, observer);
+        var runner = new NodeRunner(store, registry, facts, loggers, observer, devices);
         var outcomes = new Dictionary<string, Task<NodeOutcome>>(StringComparer.Ordinal);
         using var slots = new SemaphoreSlim(Math.Max(1, options.Jobs));
 

@@ -17,9 +17,10 @@ public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Ve
 /// Runs one node given its fingerprinted definition and the store: the unit a distributed executor calls as an
 /// activity. Reuses a committed output; otherwise claims the fingerprint (waiting for another process that holds it,
 /// then reusing its result), checks the inputs against their manifests, runs the stage into a staging folder with
-/// its scratch folder for checkpoints, commits atomically and deletes the scratch.
+/// its scratch folder for checkpoints, commits atomically and deletes the scratch. A torch node runs on a slot leased
+/// from <c>devices</c> (waiting for a free one); without a pool it runs on the facts' device.
 /// </summary>
-public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, EnvironmentFacts facts, ILoggerFactory loggers, IRunObserver? observer = null)
+public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, EnvironmentFacts facts, ILoggerFactory loggers, IRunObserver? observer = null, DevicePool? devices = null)
 {
     private readonly IRunObserver observer = observer ?? NullRunObserver.Instance;
     private readonly EngineDocuments documents = new(store);
@@ -29,8 +30,9 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
     {
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
+        DeviceLease? lease = null;
         NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false) =>
-            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons);
+            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, lease?.Slot.Name);
 
         if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } cached)
             return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: cached), ct);
@@ -71,9 +73,25 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 inputs[name] = list;
             }
 
+            if (devices is not null && DevicePool.NeedsDevice(kind))
+            {
+                var leasing = devices.LeaseAsync(ct);
+                if (!leasing.IsCompleted)
+                {
+                    observer.NodeWaiting(node, $"waiting for a free device (all {devices.Slots.Count} busy)");
+                    log.LogDebug("{Node}: all {Count} devices are busy; waiting", node.Id, devices.Slots.Count);
+                }
+                try { lease = await leasing; }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Finish(node, Outcome(NodeState.Interrupted, "cancelled while waiting for a free device")); }
+            }
+            using var held = lease;
+            // The stage computes on its slot; the fingerprint keeps the device type (placement does not change results).
+            var nodeFacts = lease is null ? facts : facts with { Values = new Dictionary<string, string>(facts.Values) { [EnvironmentFacts.DeviceKey] = lease.Slot.Torch } };
+
             // --force starts clean: a forced node must not resume from checkpoints (which may be what is wrong).
             if (options.Force) await store.DeleteScratchAsync(node.Fingerprint, ct);
             var staging = await store.BeginStagingAsync(node.Fingerprint, ct);
+            var scratch = await store.GetScratchDirectoryAsync(node.Fingerprint, ct);
             var context = new StageContext
             {
                 NodeId = node.Id,
@@ -81,14 +99,16 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 Fingerprint = node.Fingerprint,
                 Inputs = inputs,
                 OutputDirectory = staging.Directory,
-                ScratchDirectory = await store.GetScratchDirectoryAsync(node.Fingerprint, ct),
+                ScratchDirectory = scratch,
                 Progress = new ObservedProgress(observer, node),
                 Logger = loggers.CreateLogger($"fusion.{node.Id}"),
                 CancellationToken = ct,
-                Environment = facts,
+                Environment = nodeFacts,
             };
+            if (lease is not null) observer.NodePlaced(node, lease.Slot.Name);
+            observer.NodeScratch(node, scratch);
             observer.NodeStarted(node, options.Reasons ?? []);
-            log.LogDebug("{Node}: running {Kind} ({Fingerprint}){Why}", node.Id, kind.Name, node.Short,
+            log.LogDebug("{Node}: running {Kind} ({Fingerprint}){Device}{Why}", node.Id, kind.Name, node.Short, lease is null ? "" : " on " + lease.Slot.Name,
                 options.Reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
             try
             {

@@ -18,7 +18,9 @@ public sealed record NodeOutcome(
     /// <summary>True when another process computed it while this one waited for the claim.</summary>
     bool ReusedFromConcurrentRun = false,
     /// <summary>Why it ran (plan reasons), empty when cached.</summary>
-    IReadOnlyList<string>? Reasons = null);
+    IReadOnlyList<string>? Reasons = null,
+    /// <summary>The device slot it ran on (cuda:3, cpu:1); null when it ran no torch or no pool placed it.</summary>
+    string? Device = null);
 
 /// <summary>The ledger entry of one node.</summary>
 public sealed record NodeRecord(
@@ -29,10 +31,12 @@ public sealed record NodeRecord(
     double Seconds,
     string? Error,
     IReadOnlyList<string>? Reasons,
-    IReadOnlyDictionary<string, string>? Summary)
+    IReadOnlyDictionary<string, string>? Summary,
+    /// <summary>The device slot the node ran on (cuda:3, cpu:1), or null.</summary>
+    string? Device = null)
 {
     public static NodeRecord From(NodeOutcome o) =>
-        new(o.NodeId, o.Fingerprint, o.State, o.StartedUtc, o.Elapsed.TotalSeconds, o.Error, o.Reasons, o.Manifest?.Info.Summary);
+        new(o.NodeId, o.Fingerprint, o.State, o.StartedUtc, o.Elapsed.TotalSeconds, o.Error, o.Reasons, o.Manifest?.Info.Summary, o.Device);
 }
 
 /// <summary>One `fusion run`: stored as the document runs/&lt;RunId&gt;.json and rewritten after every node.</summary>

@@ -171,6 +171,9 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
             "-p", "train.steps=60", "-p", "train.save_every=3", "-p", "train.log_every=2"];
         var (code, log) = await FusionCli.RunAsync([.. args, "--store", _dir["straight"]], TimeSpan.FromMinutes(15));
         Assert.True(code == 0, log);
+        // `fusion run` says once where the live curves are, and on which device slot the training node ran.
+        Assert.Single(log.Split('\n'), l => l.Contains($"tensorboard --logdir {Path.Combine(Path.GetFullPath(_dir["straight"]), "scratch")}"));
+        Assert.Contains(log.Split('\n'), l => l.Contains("train[early-concat]") && l.Contains("on cpu:0"));
 
         var killedStore = _dir["interrupted"];
         using (var child = FusionCli.Start([.. args, "--store", killedStore]))

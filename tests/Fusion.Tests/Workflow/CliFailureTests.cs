@@ -58,6 +58,8 @@ public sealed class CliFailureTests : IDisposable
         { Chain, "-p a.repeat=-1", "-p a.repeat: param 'repeat' of kind 'constant': must be ≥ 0, got -1" },
         { Chain, "--only nope", "no node or stage 'nope'" },
         { Chain, "--jobs 0", "--jobs must be ≥ 1, got 0" },
+        { Chain, "--devices cuda:0", "--devices: 'cuda:0' is not a cpu device" },
+        { Chain, "--jobs 2 --devices cpu,gpu", "--devices: 'gpu' is not a device" },
         { "stages:\n  a: {kind: transform, inputs: {source: b}}\n  b: {kind: transform, inputs: {source: a}}\n", "", "cycle: a → b → a" },
         { "stages:\n  a: {kind: constant}\n  a: {kind: constant}\n", "", "p.yaml:3:3" },
         { "extends: gone.yaml\n", "", "p.yaml:1:10: extends: pipeline file 'gone.yaml' does not exist" },
