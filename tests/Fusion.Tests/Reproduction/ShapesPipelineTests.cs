@@ -59,7 +59,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         var report = await ManifestOf(clean, nodes["report"].Fingerprint);
         var csv = (await File.ReadAllLinesAsync(await clean.GetLocalPathAsync(report, "results.csv"))).Select(l => l.Split(',')).ToList();
         var header = csv[0].ToList();
-        foreach (var variant in new[] { "early-concat", "early-cross", "intermediate-concat", "intermediate-cross" })
+        foreach (var variant in new[] { "early-concat", "early-cross", "intermediate-concat", "intermediate-cross", "intermediate-concat-matched", "intermediate-cross-matched" })
         {
             var row = csv.Single(r => r[0] == variant);
             double Cell(string column) => double.Parse(row[header.IndexOf(column)], CultureInfo.InvariantCulture);
@@ -78,6 +78,12 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         }
         var markdown = await File.ReadAllTextAsync(await clean.GetLocalPathAsync(report, "report.md"));
         Assert.Contains("## Claims", markdown);
+        // The parameter-matched intermediate variants have exactly the early variants' parameter count, and their own headline rows.
+        string ParametersOf(string variant) => csv.Single(r => r[0] == variant)[header.IndexOf("parameters")];
+        Assert.Equal(ParametersOf("early-concat"), ParametersOf("intermediate-cross-matched"));
+        Assert.Equal(ParametersOf("early-concat"), ParametersOf("intermediate-concat-matched"));
+        Assert.NotEqual(ParametersOf("early-concat"), ParametersOf("intermediate-cross"));
+        Assert.Contains("intermediate-cross-matched vs early-concat (parameter-matched)", markdown);
         Assert.Contains("grid-intermediate-cross.png", markdown);
         Assert.Contains("CLIP Score convention", markdown);
         Assert.Contains("bootstrap over 24 evaluation samples (200 resamples), 1 seed", markdown);
@@ -212,22 +218,26 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Nightly_pipeline_is_the_shapes_pipeline_with_a_longer_budget_sharing_its_data_and_clip()
+    public void Nightly_pipeline_is_the_shapes_pipeline_with_relations_a_longer_budget_and_three_seeds()
     {
         var registry = Registry();
         var shapes = Fingerprinter.Compute(PipelineLoader.Load(PipelineFile, registry), registry, Facts.GetFacts());
         var nightlyPipeline = PipelineLoader.Load(Path.Combine(Fixtures.RepoRoot, "pipelines", "nightly.yaml"), registry);
         var nightly = Fingerprinter.Compute(nightlyPipeline, registry, Facts.GetFacts());
         Assert.Equal("nightly", nightlyPipeline.Name);
-        // The same stages, with every variant trained (and sampled, evaluated) under three seeds.
-        Assert.Equal(18, shapes.Count);
-        Assert.Equal(18 + 3 * 4 * 2, nightly.Count);
+        // The same stages, with every variant (the paper's four and the two parameter-matched ones) trained, sampled and
+        // evaluated under three seeds.
+        Assert.Equal(24, shapes.Count);
+        Assert.Equal(24 + 6 * 3 * 2, nightly.Count);
         Assert.Equal(shapes.Keys.Select(k => k.Replace("]", "")).Order().Distinct(), nightly.Keys.Select(k => k.Replace("]", "").Split("/seed=")[0]).Order().Distinct());
         Assert.Equal("2000", nightly["train[early-concat/seed=3]"].Definition.Params["steps"]);
         Assert.Equal("3", nightly["train[early-concat/seed=3]"].Definition.Params["seed"]);
-        Assert.Equal(12, nightly["report"].Definition.Inputs["evaluate"].Count);
-        Assert.Equal(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
-        Assert.Equal(shapes["clip"].Fingerprint, nightly["clip"].Fingerprint);
+        Assert.Equal("0", nightly["train[intermediate-cross-matched/seed=2]"].Definition.Params["c"]);
+        Assert.Equal(18, nightly["report"].Definition.Inputs["evaluate"].Count);
+        // Single groups in the default, three in four images with a spatial relation in the nightly.
+        Assert.Equal("0", shapes["data"].Definition.Params["relation_fraction"]);
+        Assert.Equal("0.75", nightly["data"].Definition.Params["relation_fraction"]);
+        Assert.NotEqual(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
         Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
         // The worker's example configuration schedules it.
         var schedule = WorkerConfig()["Worker:Schedules:nightly:Pipeline"];

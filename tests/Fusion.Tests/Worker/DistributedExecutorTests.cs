@@ -169,7 +169,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         async Task<RunRecord> SubmitAsync(string runId)
         {
             var (code, text) = await FusionCli.RunAsync(["submit", pipelineFile, "--store", dir["store"], "--plugin", typeof(EchoStage).Assembly.Location,
-                "--device", "cpu", "--run-id", runId, .. Config(options)], RunTimeout);
+                "--device", "cpu", "--run-id", runId, .. Config(options)], PatientRunTimeout);
             Assert.True(code == 0, $"fusion submit exited {code}:\n{text}\n--- w1:\n{string.Join('\n', w1.Log)}\n--- w2:\n{string.Join('\n', w2.Log)}");
             Assert.Contains($"run {runId}", text);
             await using var store = new LocalArtifactStore(dir["store"]);
