@@ -21,7 +21,7 @@ public sealed class EngineSetup
     public readonly Option<string?> Store = new("--store") { Description = "artifact store: a folder (default .fusion/ in the working directory, or $FUSION_STORE) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
     public readonly Option<string[]> Plugins = new("--plugin") { Description = "assembly with extra stage kinds (also $FUSION_PLUGINS, ':'-separated)" };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
-    public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32 or bfloat16", DefaultValueFactory = _ => "float32" };
+    public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32, bfloat16, or auto (bfloat16 on CUDA and on CPUs with native bf16 dot products, else float32)", DefaultValueFactory = _ => "float32" };
     public readonly Option<bool> Deterministic = new("--deterministic") { Description = "CUDA: deterministic kernels (slower), so two runs give the same bytes (CPU runs already do)" };
 
     public void AddTo(Command command, bool withPipeline = true)
@@ -115,15 +115,17 @@ public sealed class TorchFacts(string device, string dtype, bool deterministic =
 
     public EnvironmentFacts GetFacts()
     {
-        if (dtype is not ("float32" or "bfloat16" or "float16" or "float64"))
-            throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16 or float64)", SourceLocation.CommandLine, "--dtype");
+        if (dtype is not ("float32" or "bfloat16" or "float16" or "float64" or "auto"))
+            throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16, float64 or auto)", SourceLocation.CommandLine, "--dtype");
         var type = TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant();
+        // The resolved dtype is the fact: an auto run on a bf16 CPU and one on an AVX2 CPU have different fingerprints.
+        var resolved = dtype == "auto" ? TorchEnvironment.FastTrainingDtype(type) : dtype;
         (string, string)[] all =
         [
             ("torchsharp", TorchEnvironment.TorchSharpVersion),
             ("libtorch", TorchEnvironment.LibTorchVersion),
             (EnvironmentFacts.DeviceKey, type),
-            (EnvironmentFacts.DtypeKey, dtype),
+            (EnvironmentFacts.DtypeKey, resolved),
         ];
         // On the CPU the last bits depend on the kernel family, the intra-op thread count and how convolutions run.
         var cpu = type == "cpu" ? TorchEnvironment.CpuFacts() : [];

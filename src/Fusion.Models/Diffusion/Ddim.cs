@@ -18,7 +18,7 @@ public static class Ddim
         return grid;
     }
 
-    public static Tensor Sample(EpsModel model, Tensor xT, DiscreteSchedule schedule, SamplerOptions o)
+    public static Tensor Sample(EpsModel model, Tensor xT, DiscreteSchedule schedule, SamplerOptions o, Prediction prediction = Prediction.Epsilon)
     {
         using var _ = no_grad();
         var grid = Timesteps(schedule.N, o.Steps, o.Denoise);
@@ -30,6 +30,8 @@ public static class Ddim
             using var scope = NewDisposeScope();
             using var time = full([x.shape[0]], (float)n, ScalarType.Float32, x.device);
             var eps = model(x, time);
+            if (prediction == Prediction.Velocity)   // ε̂ = √ᾱ_n·v̂ + √(1 − ᾱ_n)·x_n
+                eps = eps * (float)Math.Sqrt(schedule.AlphasCumprod[n]) + x * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]);
             var x0 = (x - eps * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n])) / (float)Math.Sqrt(schedule.AlphasCumprod[n]);
             if (o.ClipX0)
             {

@@ -15,20 +15,20 @@ public static class DiffusionSampler
     /// <param name="context">[B, L, D] caption contexts.</param>
     /// <param name="nullContext">The null-caption context [L, D]; required unless GuidanceScale is 0.</param>
     public static Tensor Sample(Denoiser net, Tensor context, Tensor? nullContext, long[] sampleShape, SamplerOptions options,
-        long seed, DiscreteSchedule? schedule = null)
+        long seed, DiscreteSchedule? schedule = null, Prediction prediction = Prediction.Epsilon)
     {
         schedule ??= DiscreteSchedule.StableDiffusion();
         using var generator = new Generator((ulong)seed);
         using var noise = randn([context.shape[0], .. sampleShape], generator: generator);
         using var xT = noise.to(context.device);
         var eps = Guidance.ClassifierFree(net, context, nullContext?.to(context.device), options.GuidanceScale);
-        return Run(eps, xT, options, schedule);
+        return Run(eps, xT, options, schedule, prediction);
     }
 
     /// <summary>Runs the sampler of <paramref name="options"/> from <paramref name="xT"/> with any noise predictor.</summary>
-    public static Tensor Run(EpsModel eps, Tensor xT, SamplerOptions options, DiscreteSchedule schedule) => options.Kind switch
+    public static Tensor Run(EpsModel eps, Tensor xT, SamplerOptions options, DiscreteSchedule schedule, Prediction prediction = Prediction.Epsilon) => options.Kind switch
     {
-        SamplerKind.Ddim => Ddim.Sample(eps, xT, schedule, options),
-        _ => new DpmSolver(VPSchedule.From(schedule)).Sample(eps, xT, options),
+        SamplerKind.Ddim => Ddim.Sample(eps, xT, schedule, options, prediction),
+        _ => new DpmSolver(VPSchedule.From(schedule), prediction).Sample(eps, xT, options),
     };
 }

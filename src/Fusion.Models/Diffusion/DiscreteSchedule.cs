@@ -2,6 +2,15 @@ using static TorchSharp.torch;
 
 namespace Fusion.Models.Diffusion;
 
+/// <summary>How β_n runs from β_start to β_end.</summary>
+public enum BetaSchedule
+{
+    /// <summary>Stable Diffusion's and U-ViT's: β linear in √β (made for KL-f8 latents).</summary>
+    ScaledLinear,
+    /// <summary>DDPM's: β linear (made for pixels).</summary>
+    Linear,
+}
+
 /// <summary>
 /// The discrete noise schedule used for training (U-ViT's <c>Schedule</c> over Stable Diffusion's "scaled linear" betas).
 /// Arrays are indexed by the step n = 0..N with β_0 = 0, ᾱ_0 = 1, all in float64 as the reference computes them.
@@ -42,6 +51,31 @@ public sealed class DiscreteSchedule
         return new DiscreteSchedule(sq.data<double>().ToArray());
     }
 
+    /// <summary>
+    /// DDPM's linear schedule (Ho et al. 2020): β = linspace(start, end, n) in float64 (their values: 1e-4 → 0.02). It ends
+    /// at ᾱ_N ≈ 4·10⁻⁵, where Stable Diffusion's latent schedule keeps ᾱ_N ≈ 0.005: in pixel space that leftover signal
+    /// lets a model read each image's mean colour from x_N during training, which pure noise at sampling time lacks.
+    /// </summary>
+    public static DiscreteSchedule Linear(int steps = 1000, double betaStart = 1e-4, double betaEnd = 0.02)
+    {
+        if (steps < 2) throw new ArgumentOutOfRangeException(nameof(steps), steps, "a schedule needs at least 2 steps");
+        if (!(betaStart > 0 && betaEnd < 1 && betaStart <= betaEnd))
+            throw new ArgumentException($"beta range must satisfy 0 < start ≤ end < 1, got {betaStart} → {betaEnd}");
+        using var lin = linspace(betaStart, betaEnd, steps, dtype: ScalarType.Float64);
+        return new DiscreteSchedule(lin.data<double>().ToArray());
+    }
+
+    /// <summary>The schedule of <paramref name="kind"/> over <paramref name="steps"/> steps from β_start to β_end.</summary>
+    public static DiscreteSchedule Of(BetaSchedule kind, int steps, double betaStart, double betaEnd) => kind switch
+    {
+        BetaSchedule.ScaledLinear => StableDiffusion(steps, betaStart, betaEnd),
+        BetaSchedule.Linear => Linear(steps, betaStart, betaEnd),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown beta schedule"),
+    };
+
+    /// <summary>ᾱ_N, the signal variance left at the last step (0 would be pure noise).</summary>
+    public double TerminalAlphaBar => AlphasCumprod[N];
+
     public static DiscreteSchedule FromBetas(IReadOnlyList<double> betas)
     {
         if (betas.Count < 2 || betas.Any(b => !(b > 0 && b < 1)))
@@ -70,6 +104,14 @@ public sealed class DiscreteSchedule
         var (sa, sb) = Coefficients(steps, x0.dtype);
         var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
         return sa.to(x0.device).view(view) * x0 + sb.to(x0.device).view(view) * eps;
+    }
+
+    /// <summary>v = √ᾱ_n·ε − √(1 − ᾱ_n)·x0 for steps n [B] (the target of <see cref="Prediction.Velocity"/>).</summary>
+    public Tensor Velocity(Tensor x0, Tensor steps, Tensor eps)
+    {
+        var (sa, sb) = Coefficients(steps, x0.dtype);
+        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
+        return sa.to(x0.device).view(view) * eps - sb.to(x0.device).view(view) * x0;
     }
 
     // skip_betas[0, t] = Σ_k β_k · skip_alphas[k, t], accumulated from k = t down to 1 (the reference's reversed cumsum);

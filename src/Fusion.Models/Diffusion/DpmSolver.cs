@@ -8,7 +8,8 @@ namespace Fusion.Models.Diffusion;
 /// points inside each step (r1, r2 from their λ), and the multistep method (orders 1..3, lower orders for the first
 /// steps). The network is called at model time N·t. Arithmetic on schedule quantities is float32, like the reference.
 /// </summary>
-public sealed class DpmSolver(VPSchedule schedule)
+/// <para>A v-predicting network (<paramref name="prediction"/>) is read as ε̂ = α_t·v̂ + σ_t·x at the solver's own α_t, σ_t.</para>
+public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Prediction.Epsilon)
 {
     public VPSchedule Schedule { get; } = schedule;
 
@@ -103,7 +104,9 @@ public sealed class DpmSolver(VPSchedule schedule)
     {
         Evaluations++;
         using var time = full([x.shape[0]], Schedule.ModelTime(t), ScalarType.Float32, x.device);
-        return model(x, time);
+        if (prediction == Prediction.Epsilon) return model(x, time);
+        using var v = model(x, time);
+        return v * Schedule.MarginalAlpha(t) + x * Schedule.MarginalStd(t);
     }
 
     private Tensor DataPrediction(EpsModel model, Tensor x, float t)

@@ -1,5 +1,18 @@
 namespace Fusion.Models.Diffusion;
 
+/// <summary>What the network predicts from x_n (the samplers turn either into ε̂).</summary>
+public enum Prediction
+{
+    /// <summary>The noise ε (the reference, DDPM).</summary>
+    Epsilon,
+    /// <summary>
+    /// v = √ᾱ·ε − √(1 − ᾱ)·x0 (Salimans &amp; Ho 2022). x̂0 = √ᾱ·x_n − √(1 − ᾱ)·v̂, so an error in v̂ reaches x̂0 unamplified,
+    /// where an ε̂ error is amplified √((1 − ᾱ)/ᾱ)-fold (≈ 15× at the last step of the scaled-linear schedule): the
+    /// noisy steps that lay out an image are learnt sooner.
+    /// </summary>
+    Velocity,
+}
+
 /// <summary>Compute precision of a training step.</summary>
 public enum TrainPrecision
 {
@@ -39,8 +52,21 @@ public sealed record TrainConfig
     /// <summary>Latent scale applied to posterior samples drawn from moments (ignored for <see cref="BatchKind.Samples"/>).</summary>
     public double LatentScale { get; init; } = 0.23010;
     public int DiffusionSteps { get; init; } = 1000;
+    public BetaSchedule BetaSchedule { get; init; } = BetaSchedule.ScaledLinear;
     public double BetaStart { get; init; } = 0.00085;
     public double BetaEnd { get; init; } = 0.012;
+
+    /// <summary>
+    /// Min-SNR-γ loss weighting (Hang et al. 2023), off (0) in the reference: sample i's ε-MSE is weighted by
+    /// min(SNR_n, γ)/SNR_n, SNR_n = ᾱ_n/(1 − ᾱ_n). Uniform weighting lets the nearly clean steps dominate the gradient,
+    /// while samples get their layout from the noisy ones, where an ε error is amplified √((1 − ᾱ)/ᾱ)-fold in x̂0 (up to
+    /// 15× here); they report ≈ 3× faster convergence with γ = 5.
+    /// </summary>
+    public double MinSnrGamma { get; init; }
+    public Prediction Prediction { get; init; } = Prediction.Epsilon;
+
+    /// <summary>The training noise schedule; samplers must use the same one.</summary>
+    public DiscreteSchedule NoiseSchedule() => DiscreteSchedule.Of(BetaSchedule, DiffusionSteps, BetaStart, BetaEnd);
     public TrainPrecision Precision { get; init; } = TrainPrecision.Float32;
     /// <summary>Seeds the trainer's generator (timesteps, noise, posterior samples, caption drop) and the model initialisation.</summary>
     public long Seed { get; init; } = 1234;
@@ -68,6 +94,7 @@ public sealed record TrainConfig
         Require(EmaRate is >= 0 and <= 1, $"EmaRate must be in [0, 1], got {EmaRate}");
         Require(PUncond is >= 0 and <= 1, $"PUncond must be in [0, 1], got {PUncond}");
         Require(LatentScale > 0, $"LatentScale must be > 0, got {LatentScale}");
+        Require(MinSnrGamma >= 0, $"MinSnrGamma must be ≥ 0 (0 = off), got {MinSnrGamma}");
         Require(DiffusionSteps >= 2, $"DiffusionSteps must be ≥ 2, got {DiffusionSteps}");
         Require(LogEvery > 0, $"LogEvery must be > 0, got {LogEvery}");
         Require(SaveEvery >= 0 && KeepCheckpoints >= 0, "SaveEvery and KeepCheckpoints must be ≥ 0");

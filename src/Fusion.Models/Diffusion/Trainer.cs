@@ -65,7 +65,7 @@ public sealed class Trainer : IDisposable
         _createModel = createModel;
         _initialDataPosition = data.GetPosition();
         _device = TorchEnvironment.ResolveDevice(config.Device);
-        Schedule = DiscreteSchedule.StableDiffusion(config.DiffusionSteps, config.BetaStart, config.BetaEnd);
+        Schedule = config.NoiseSchedule();
 
         // Only the master's initial values come from the seed; the EMA and compute copies are overwritten from it.
         Model = TorchRandom.Seeded(config.Seed, createModel).to(ScalarType.Float32).to(_device);
@@ -129,7 +129,9 @@ public sealed class Trainer : IDisposable
         var pred = _compute.call(xn, t, context);
         if (!pred.shape.SequenceEqual(eps.shape))
             throw new InvalidOperationException($"denoiser returned shape [{string.Join(", ", pred.shape)}] for input [{string.Join(", ", eps.shape)}]");
-        var perSample = (eps - pred.to(ScalarType.Float32)).square().flatten(1).mean([1]);
+        var target = Config.Prediction == Prediction.Velocity ? Schedule.Velocity(x0, n, eps) : eps;
+        var perSample = (target - pred.to(ScalarType.Float32)).square().flatten(1).mean([1]);
+        if (Config.MinSnrGamma > 0) perSample = perSample * MinSnrWeights(n, Config.MinSnrGamma).to(_device);
         var loss = perSample.mean();
         var lossValue = loss.item<float>();
         if (!float.IsFinite(lossValue)) throw new NonFiniteTrainingException(Step + 1, $"loss {lossValue}", LastCheckpoint);
@@ -148,6 +150,14 @@ public sealed class Trainer : IDisposable
         var seconds = clock.Elapsed.TotalSeconds;
         return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);
     }
+
+    /// <summary>min(SNR_n, γ)/SNR_n for steps n [B] (float32, CPU), from the float64 schedule; over SNR_n + 1 for v, whose
+    /// MSE is (SNR_n + 1) times ε's.</summary>
+    private Tensor MinSnrWeights(Tensor n, double gamma) => tensor(n.data<long>().ToArray().Select(k =>
+    {
+        var snr = Schedule.AlphasCumprod[(int)k] / Schedule.OneMinusAlphasCumprod[(int)k];
+        return (float)(Math.Min(snr, gamma) / (Config.Prediction == Prediction.Velocity ? snr + 1 : snr));
+    }).ToArray());
 
     private NonFiniteTrainingException NonFiniteGradient(Tensor[] grads, float norm)
     {

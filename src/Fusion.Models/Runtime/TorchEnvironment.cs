@@ -87,6 +87,14 @@ public static class TorchEnvironment
         return capIndex >= 0 && capIndex < Array.IndexOf(order, isa) ? order[capIndex] : isa;
     }
 
+    /// <summary>
+    /// The dtype `--dtype auto` trains in on <paramref name="deviceType"/> ("cpu" or "cuda"): bfloat16 on CUDA and on CPUs
+    /// with native bf16 dot products (avx512_bf16, AMX), where oneDNN's bf16 GEMMs run ≈ 4× fp32 (docs/benchmarks.md);
+    /// float32 elsewhere, since AVX2 and plain AVX-512 emulate bf16 and run it slower than fp32.
+    /// </summary>
+    public static string FastTrainingDtype(string deviceType) =>
+        deviceType == "cuda" || CpuIsa is "avx512_core_bf16" or "avx512_core_amx" ? "bfloat16" : "float32";
+
     /// <summary>What CPU results depend on besides the versions: the kernel family, the thread count, the convolution policy.</summary>
     public static IReadOnlyList<(string Key, string Value)> CpuFacts() =>
         [("cpu.isa", CpuIsa), ("threads", get_num_threads().ToString()), ("cpu.conv", ConvKernels.Fact)];

@@ -26,16 +26,26 @@ public sealed record ModelSpec(
     int CrossMidBlockQueryTokens,
     BatchKind DataKind,
     double LatentScale,
-    long TrainedSteps)
+    long TrainedSteps,
+    // Absent from model.json files written before the schedule was a choice: those models trained on the reference's.
+    BetaSchedule BetaSchedule = BetaSchedule.ScaledLinear,
+    double BetaStart = 0.00085,
+    double BetaEnd = 0.012,
+    int DiffusionSteps = 1000,
+    Prediction Prediction = Prediction.Epsilon)
 {
     public const string FileName = "model.json";
     public const string WeightsFile = "ema.safetensors";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
-    public static ModelSpec From(UViTConfig c, BatchKind kind, double latentScale, long steps) =>
+    public static ModelSpec From(UViTConfig c, BatchKind kind, double latentScale, long steps, TrainConfig train) =>
         new(c.Fusion.Family, c.TextBlocks, c.ImageOnlyBlocks, c.ImageSize, c.InChannels, c.PatchSize, c.EmbedDim, c.Depth, c.NumHeads,
-            c.MlpRatio, c.NumClipTokens, c.ClipDim, c.CrossMidBlockQueryTokens, kind, latentScale, steps);
+            c.MlpRatio, c.NumClipTokens, c.ClipDim, c.CrossMidBlockQueryTokens, kind, latentScale, steps,
+            train.BetaSchedule, train.BetaStart, train.BetaEnd, train.DiffusionSteps, train.Prediction);
+
+    /// <summary>The noise schedule the model was trained with (its samplers must use it).</summary>
+    public DiscreteSchedule NoiseSchedule() => DiscreteSchedule.Of(BetaSchedule, DiffusionSteps, BetaStart, BetaEnd);
 
     public UViTConfig ToConfig()
     {

@@ -78,6 +78,7 @@ public sealed class SampleStage : StageKind<SampleParams>
         using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
         var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale, ClipX0 = p.ClipX0 };
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
+        var schedule = spec.NoiseSchedule();
         long[] pixelShape = vae is null ? shape : [3, spec.ImageSize * vae.Config.DownsamplingFactor, spec.ImageSize * vae.Config.DownsamplingFactor];
 
         var eval = await TableTensors.ReadAsync(await text.PathsAsync("eval", "contexts.parquet", ct), ct);
@@ -104,7 +105,7 @@ public sealed class SampleStage : StageKind<SampleParams>
                     {
                         ct.ThrowIfCancellationRequested();
                         var n = Math.Min(p.BatchSize, len - b);
-                        var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device, vae);
+                        var pixels = Generate(net, contexts.narrow(0, start + b, n), nullContext, shape, options, Seed(p.Seed, s, b / p.BatchSize), device, vae, schedule, spec.Prediction);
                         var per = (int)(pixelShape[0] * pixelShape[1] * pixelShape[2]);
                         for (var i = 0; i < n; i++) await writer.AddAsync(captionIds[start + b + i], pixels.AsSpan(i * per, per), imageIds[start + b + i], ct);
                         drawn += n;
@@ -127,7 +128,7 @@ public sealed class SampleStage : StageKind<SampleParams>
         var gridBatch = vae is null ? (int)repeated.shape[0] : p.BatchSize;
         var grid = new List<byte>();
         for (var b = 0; b < repeated.shape[0]; b += gridBatch)
-            grid.AddRange(Generate(net, repeated.narrow(0, b, Math.Min(gridBatch, repeated.shape[0] - b)), nullContext, shape, options, Seed(p.Seed, -1, b / gridBatch), device, vae));
+            grid.AddRange(Generate(net, repeated.narrow(0, b, Math.Min(gridBatch, repeated.shape[0] - b)), nullContext, shape, options, Seed(p.Seed, -1, b / gridBatch), device, vae, schedule, spec.Prediction));
         var floats = grid.Select(v => v / 255f).ToArray();
         await File.WriteAllBytesAsync(context.OutputPath("grid.png"),
             SampleGrid.Png(floats, (int)pixelShape[1], (int)pixelShape[2], prompts, p.GridColumns, p.GridScale,
@@ -143,11 +144,12 @@ public sealed class SampleStage : StageKind<SampleParams>
     /// save_image: floor(255·(x+1)/2 + 0.5), clamped.
     /// </summary>
     public static byte[] Generate(TorchSharp.torch.nn.Module<Tensor, Tensor, Tensor, Tensor> net, Tensor contexts, Tensor nullContext, long[] shape,
-        SamplerOptions options, long seed, Device device, AutoencoderKL? vae = null)
+        SamplerOptions options, long seed, Device device, AutoencoderKL? vae = null, DiscreteSchedule? schedule = null,
+        Prediction prediction = Prediction.Epsilon)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var x = DiffusionSampler.Sample(net, contexts.to(device), nullContext, shape, options, seed);
+        var x = DiffusionSampler.Sample(net, contexts.to(device), nullContext, shape, options, seed, schedule, prediction);
         if (vae is not null) x = vae.Decode(x.to(ScalarType.Float32));
         var img = ((x.cpu().to(ScalarType.Float32) + 1) / 2).clamp(0, 1);
         var bytes = (img * 255 + 0.5).floor().clamp(0, 255).to(ScalarType.Byte).contiguous();

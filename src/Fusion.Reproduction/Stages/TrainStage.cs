@@ -40,6 +40,17 @@ public sealed class TrainParams : UViTParams
     /// <summary>KL-f8 latent scale (U-ViT's MS-COCO value); unused for pixel data.</summary>
     [ParamRange(Above = 0)]
     public double LatentScale { get; set; } = 0.23010;
+    /// <summary>The noise schedule: scaled-linear (the reference's, for latents) or linear (DDPM's, for pixels).</summary>
+    public BetaSchedule BetaSchedule { get; set; } = BetaSchedule.ScaledLinear;
+    [ParamRange(Above = 0, Below = 1)]
+    public double BetaStart { get; set; } = 0.00085;
+    [ParamRange(Above = 0, Below = 1)]
+    public double BetaEnd { get; set; } = 0.012;
+    /// <summary>Min-SNR-γ loss weighting (0 = off, the reference's uniform ε-MSE); see <see cref="TrainConfig.MinSnrGamma"/>.</summary>
+    [ParamRange(Min = 0)]
+    public double MinSnrGamma { get; set; }
+    /// <summary>epsilon (the reference) or velocity (v-prediction); see <see cref="Fusion.Models.Diffusion.Prediction"/>.</summary>
+    public Prediction Prediction { get; set; } = Prediction.Epsilon;
     /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
     public long Seed { get; set; } = 1234;
@@ -112,7 +123,8 @@ public sealed class TrainStage : StageKind<TrainParams>
         var train = new TrainConfig
         {
             BatchSize = p.BatchSize, LearningRate = p.LearningRate, WeightDecay = p.WeightDecay, Beta1 = p.Beta1, Beta2 = p.Beta2,
-            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
+            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale,
+            BetaSchedule = p.BetaSchedule, MinSnrGamma = p.MinSnrGamma, Prediction = p.Prediction, BetaStart = p.BetaStart, BetaEnd = p.BetaEnd, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
             Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
         };
         using var trainer = new Trainer(() => new UViT(config), train, source, nullContext);
@@ -154,7 +166,7 @@ public sealed class TrainStage : StageKind<TrainParams>
         }
 
         trainer.ExportEma(context.OutputPath(ModelSpec.WeightsFile));
-        ModelSpec.From(config, source.Kind, p.LatentScale, trainer.Step).Save(context.OutputPath(ModelSpec.FileName));
+        ModelSpec.From(config, source.Kind, p.LatentScale, trainer.Step, train).Save(context.OutputPath(ModelSpec.FileName));
         await RecordsTable.WriteAsync(context.OutputPath("loss.parquet"), log, ct: ct);
         using (var curves = new TensorBoardEventWriter(context.OutputPath(CurvesFile), wallTime: 0))
             foreach (var r in log) curves.Scalars(r.Step, 0, Scalars(r));

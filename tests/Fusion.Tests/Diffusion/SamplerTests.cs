@@ -179,4 +179,57 @@ public class SamplerTests(ITestOutputHelper output)
         var steps = logSnr.Zip(logSnr.Skip(1), (a, b) => b - a).ToArray();
         Assert.True(steps.Max() - steps.Min() < 1e-3 * steps.Average(), "logSNR grid not uniform in λ");
     }
+
+    [Fact]
+    public void VelocityPredictingNetworksFollowTheSameOde()
+    {
+        // The oracle's v = (ε − σ·x)/α at the model's time: read as v, every sampler must land where the ε oracle does
+        // (on the exact ODE solution); read as ε (the wrong reading), it must not.
+        double VError(SamplerOptions o, Prediction reading)
+        {
+            var (net, context, xT) = Problem();
+            var velocity = new VelocityOracle(net, Vp);
+            var x = DiffusionSampler.Run(Guidance.ClassifierFree(velocity, context, null, 0), xT, o, Sd, reading);
+            var exact = net.ExactOdeSolution(xT, context, 1.0f, 1e-3f);
+            return (x.to(ScalarType.Float64) - exact).abs().max().item<double>() / exact.abs().max().item<double>();
+        }
+        var fast = VError(SamplerOptions.Reference, Prediction.Velocity);
+        var logSnr = VError(SamplerOptions.Reference with { Steps = 24, Spacing = TimeSpacing.LogSnr }, Prediction.Velocity);
+        var ddim = VError(SamplerOptions.Ddim(999), Prediction.Velocity);
+        output.WriteLine($"v-prediction: fast-50 {fast:E2}, fast-24 logSNR {logSnr:E2}, DDIM-999 {ddim:E2}");
+        Assert.True(fast < 1.5e-2, $"fast-50 error {fast}");
+        Assert.True(logSnr < 2e-4, $"fast-24 (logSNR) error {logSnr}");
+        Assert.True(ddim < 3e-3, $"DDIM-999 error {ddim}");
+        Assert.True(VError(SamplerOptions.Reference, Prediction.Epsilon) > 0.1, "a v network read as ε must not sample correctly");
+    }
+
+    [Fact]
+    public void TheLinearScheduleIsDdpms()
+    {
+        var linear = DiscreteSchedule.Linear();
+        Assert.Equal(1e-4, linear.Betas[1], 1e-15);
+        Assert.Equal(0.02, linear.Betas[1000], 1e-15);
+        Assert.Equal(1e-4 + 500 * (0.02 - 1e-4) / 999, linear.Betas[501], 1e-12);
+        var product = 1.0;
+        for (var i = 0; i < 1000; i++) product *= 1 - (1e-4 + i * (0.02 - 1e-4) / 999);
+        Assert.Equal(product, linear.TerminalAlphaBar, 1e-12);
+        Assert.InRange(linear.TerminalAlphaBar, 4.0e-5, 4.1e-5);   // DDPM's ᾱ_T; Stable Diffusion's keeps ≈ 0.0047
+        Assert.Equal(0.0046601, Sd.TerminalAlphaBar, 1e-7);
+        Assert.Same(typeof(DiscreteSchedule), DiscreteSchedule.Of(BetaSchedule.Linear, 1000, 1e-4, 0.02).GetType());
+        Assert.Equal(linear.AlphasCumprod, DiscreteSchedule.Of(BetaSchedule.Linear, 1000, 1e-4, 0.02).AlphasCumprod);
+        Assert.Equal(Sd.AlphasCumprod, DiscreteSchedule.Of(BetaSchedule.ScaledLinear, 1000, 0.00085, 0.012).AlphasCumprod);
+    }
+}
+
+/// <summary>The v-predictor of <see cref="GaussianOracle"/>'s problem: v = α·ε − σ·x̂0 = (ε − σ·x)/α at t = modelTime/N.</summary>
+public sealed class VelocityOracle(GaussianOracle eps, VPSchedule schedule) : TorchSharp.torch.nn.Module<Tensor, Tensor, Tensor, Tensor>(nameof(VelocityOracle))
+{
+    public override Tensor forward(Tensor x, Tensor modelTime, Tensor context)
+    {
+        var ts = modelTime.to(ScalarType.Float32).data<float>().ToArray();
+        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 1)).ToArray();
+        var a = tensor(ts.Select(t => schedule.MarginalAlpha(t / schedule.N)).ToArray()).view(view);
+        var s = tensor(ts.Select(t => schedule.MarginalStd(t / schedule.N)).ToArray()).view(view);
+        return (eps.forward(x, modelTime, context) - s * x) / a;
+    }
 }

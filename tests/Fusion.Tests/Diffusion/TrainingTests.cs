@@ -138,4 +138,37 @@ public class TrainingTests(ITestOutputHelper output)
         output.WriteLine($"loss {first:F4} → {last:F4}");
         Assert.True(first / last >= 10, $"loss fell only from {first} to {last}");
     }
+
+    [Theory]
+    [InlineData(Prediction.Epsilon, 0.0)]
+    [InlineData(Prediction.Epsilon, 5.0)]
+    [InlineData(Prediction.Velocity, 0.0)]
+    [InlineData(Prediction.Velocity, 5.0)]
+    public void TheLossIsTheWeightedMseOfTheChosenTarget(Prediction prediction, double gamma)
+    {
+        // Recomputed in float64 from the same batch, draws and weights: the target (ε, or v = √ᾱ·ε − √(1−ᾱ)·x0) and the
+        // min-SNR-γ weight min(SNR, γ)/SNR (ε) or /(SNR + 1) (v), over steps from nearly clean (SNR ≈ 10⁴) to the last.
+        var config = Small with { PUncond = 0, Prediction = prediction, MinSnrGamma = gamma };
+        using var trainer = new Trainer(Tiny(), config, Source(BatchKind.Samples), null);
+        using var batch = Source(BatchKind.Samples).Next(4);
+        var n = tensor(new long[] { 1, 10, 300, 1000 });
+        using var g = new Generator(5);
+        var eps = randn(batch.Data.shape, generator: g);
+        var schedule = config.NoiseSchedule();
+        Tensor pred;
+        using (no_grad()) pred = trainer.Model.call(schedule.AddNoise(batch.Data, n, eps), n.to(ScalarType.Float32), batch.Context).to(ScalarType.Float64);
+        var expected = 0.0;
+        for (var i = 0; i < 4; i++)
+        {
+            var k = (int)n[i].item<long>();
+            double ab = schedule.AlphasCumprod[k], oneMinus = schedule.OneMinusAlphasCumprod[k], snr = ab / oneMinus;
+            var e = eps[i].to(ScalarType.Float64);
+            var target = prediction == Prediction.Velocity ? e * Math.Sqrt(ab) - batch.Data[i].to(ScalarType.Float64) * Math.Sqrt(oneMinus) : e;
+            var weight = gamma == 0 ? 1 : Math.Min(snr, gamma) / (prediction == Prediction.Velocity ? snr + 1 : snr);
+            expected += weight * (target - pred[i]).square().mean().item<double>() / 4;
+        }
+        var log = trainer.TrainStep(new StepDraws(null, null, n, eps));
+        output.WriteLine($"{prediction}, γ = {gamma}: loss {log.Loss:G7}, expected {expected:G7}");
+        Assert.Equal(expected, log.Loss, expected * 1e-5);
+    }
 }

@@ -40,4 +40,19 @@ public sealed class DeterministicModeTests
         if (OperatingSystem.IsLinux() && File.ReadAllText("/proc/cpuinfo").Contains(" avx2") && Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA") is null)
             Assert.NotEqual("baseline", TorchEnvironment.CpuIsa);
     }
+
+    [Fact]
+    public void Dtype_auto_resolves_to_bf16_only_where_the_cpu_has_bf16_dot_products_and_the_fact_is_the_resolved_dtype()
+    {
+        var facts = new TorchFacts("cpu", "auto").GetFacts().Values;
+        var flags = OperatingSystem.IsLinux() ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags")) ?? "" : "";
+        var native = flags.Split(' ').Contains("avx512_bf16") && Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA") is null;
+        Assert.Equal(native ? "bfloat16" : "float32", facts["dtype"]);
+        Assert.Equal(native ? "bfloat16" : "float32", TorchEnvironment.FastTrainingDtype("cpu"));
+        Assert.Equal("bfloat16", TorchEnvironment.FastTrainingDtype("cuda"));
+        // An explicit dtype is kept as given, and an unknown one is named.
+        Assert.Equal("float32", new TorchFacts("cpu", "float32").GetFacts().Values["dtype"]);
+        var e = Assert.ThrowsAny<Exception>(() => new TorchFacts("cpu", "bf16").GetFacts());
+        Assert.Contains("'bf16'", e.Message);
+    }
 }
