@@ -70,7 +70,7 @@ public static class WorkerCommands
         var name = new Option<string?>("--name") { Description = "baseline name (default: the schedule that started the run)" };
         var config = new Option<string?>("--config") { Description = "worker configuration JSON with Worker:Regression rules" };
 
-        var runs = new Argument<string[]>("runs") { Description = "run ids, e.g. the nightly under seeds 1..3 (-p train.seed=K); their spread sets the Spreads tolerances", Arity = ArgumentArity.OneOrMore };
+        var runs = new Argument<string[]>("runs") { Description = "run ids; every seed of a seed axis (evaluate[v/seed=N]) and every run is one replicate, and their spread sets the Spreads tolerances (one nightly run of three seeds is enough)", Arity = ArgumentArity.OneOrMore };
         var bless = new Command("bless", "Store the metrics of RUNS (their mean, standard deviation and values) as the baseline that later runs are compared to.") { runs, name };
         bless.SetAction((parse, ct) => Guard(async () =>
         {

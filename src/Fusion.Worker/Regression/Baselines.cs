@@ -38,7 +38,8 @@ public sealed class Baselines(IDocumentStore documents)
 
     /// <summary>
     /// Stores the metrics of <paramref name="runIds"/> (e.g. one pipeline under several training seeds) as baseline
-    /// <paramref name="name"/>: per metric the mean, the sample standard deviation and every run's value. Refuses a run
+    /// <paramref name="name"/>: per metric the mean, the sample standard deviation and every replicate's value, where the
+    /// seeds of a seed axis are replicates too (<see cref="SeedPooling"/>: one run of a three-seed pipeline has a spread). Refuses a run
     /// without metrics or with a non-finite one (a baseline that cannot be compared would fail every night), runs of
     /// different pipelines, a metric that one run lacks or reports in another unit, and a run named twice (it would
     /// understate the spread).
@@ -49,7 +50,7 @@ public sealed class Baselines(IDocumentStore documents)
         if (runIds.GroupBy(r => r, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
             throw new ArgumentException($"run '{twice.Key}' is named twice; each run counts once in the spread");
 
-        var runs = new List<(string Id, string Pipeline, IReadOnlyDictionary<string, MetricValue> Values)>();
+        var runs = new List<(string Id, string Pipeline, SortedDictionary<string, SeedPooling.Pooled> Values)>();
         foreach (var runId in runIds)
         {
             var values = await metrics.GetMetricsAsync(runId, ct)
@@ -59,7 +60,7 @@ public sealed class Baselines(IDocumentStore documents)
             if (bad.Count > 0) throw new InvalidOperationException($"run '{runId}' has non-finite metrics ({string.Join(", ", bad)}); refusing to bless it");
             var pipeline = await metrics.GetPipelineAsync(runId, ct)
                 ?? throw new InvalidOperationException($"run '{runId}' does not record which pipeline it ran");
-            runs.Add((runId, pipeline, values));
+            runs.Add((runId, pipeline, SeedPooling.Pool(values)));
         }
 
         var first = runs[0];
@@ -81,7 +82,8 @@ public sealed class Baselines(IDocumentStore documents)
         var spread = new SortedDictionary<string, MetricSpread>(StringComparer.Ordinal);
         foreach (var metric in names)
         {
-            var (mean, s) = MetricSpread.Of(runs.Select(r => r.Values[metric].Value).ToList());
+            // Every seed of every run is one replicate.
+            var (mean, s) = MetricSpread.Of(runs.SelectMany(r => r.Values[metric].Values).ToList());
             means[metric] = new MetricValue(mean, first.Values[metric].Unit);
             spread[metric] = s;
         }

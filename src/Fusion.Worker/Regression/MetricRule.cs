@@ -7,9 +7,10 @@ public enum Better { Lower, Higher, Either }
 
 /// <summary>
 /// Tolerance of one metric: a change from the baseline mean in the bad direction fails when it exceeds
-/// <c>max(Absolute, Relative · |mean|, Spreads · sd · √(1 + 1/n))</c>, where sd is the sample standard deviation of the
-/// n blessed runs. The √(1 + 1/n) is there because one new run is compared with a mean of n runs: their difference
-/// has variance sd² + sd²/n. With n &lt; 2 there is no sd and the spread term drops out (the check row says so).
+/// <c>max(Absolute, Relative · |mean|, Spreads · sd · √(1/m + 1/n))</c>, where sd is the sample standard deviation of the
+/// baseline's n replicates (seeds × blessed runs) and m the run's own seed count: the mean of m new seeds is compared
+/// with a mean of n, and their difference has variance sd²/m + sd²/n. With n &lt; 2 there is no sd and the spread term
+/// drops out (the check row says so).
 /// </summary>
 public sealed class MetricRule
 {
@@ -20,12 +21,12 @@ public sealed class MetricRule
     /// <summary>How many (standard-error-corrected) seed-to-seed standard deviations a run may move; 0 = not used.</summary>
     public double Spreads { get; set; }
 
-    public Tolerance For(double mean, MetricSpread spread)
+    public Tolerance For(double mean, MetricSpread spread, int replicates = 1)
     {
         var terms = new List<(double Value, string Basis)> { (Absolute, "absolute"), (Relative * Math.Abs(mean), $"{Inv(100 * Relative)}% relative") };
         var noSpread = Spreads > 0 && spread.Sd is null;
         if (Spreads > 0 && spread.Sd is { } sd)
-            terms.Add((Spreads * sd * Math.Sqrt(1 + 1.0 / spread.N), $"{Inv(Spreads)} sd·√(1+1/{spread.N})"));
+            terms.Add((Spreads * sd * Math.Sqrt(1.0 / replicates + 1.0 / spread.N), $"{Inv(Spreads)} sd·√({(replicates == 1 ? "1" : $"1/{replicates}")}+1/{spread.N})"));
         var (allowed, basis) = terms.MaxBy(t => t.Value);
         return new Tolerance(allowed, basis, noSpread);
     }

@@ -1,9 +1,9 @@
 namespace Fusion.Worker.Regression;
 
 /// <summary>
-/// The seed-to-seed spread of one baseline metric over the <see cref="N"/> blessed runs: <see cref="Values"/> in the
-/// order of <see cref="Baseline.Runs"/>, and their sample standard deviation (n − 1); <see cref="Sd"/> is null when
-/// fewer than two runs were blessed (no spread measured).
+/// The seed-to-seed spread of one baseline metric over its <see cref="N"/> replicates (each seed of each blessed run):
+/// <see cref="Values"/> in the order of <see cref="Baseline.Runs"/> (seeds in order within a run), and their sample
+/// standard deviation (n − 1); <see cref="Sd"/> is null for a single replicate (no spread measured).
 /// </summary>
 public sealed record MetricSpread(double? Sd, int N, IReadOnlyList<double> Values)
 {

@@ -27,10 +27,18 @@ public static class RegressionCheck
             return new(runId, baselineName, baseline.RunId, at, Verdict.Incomparable, [],
                 $"run '{runId}' ran pipeline '{runPipeline}' but baseline '{baselineName}' was blessed from '{blessed}'") { BaselineRuns = baseline.Runs };
 
-        current = current.Where(kv => !options.Ignored(kv.Key)).ToDictionary();
+        // A run's value is the mean of its seeds (SeedPooling); the tolerance knows how many it averaged.
+        SortedDictionary<string, SeedPooling.Pooled> pooled;
+        try { pooled = SeedPooling.Pool(current.Where(kv => !options.Ignored(kv.Key)).ToDictionary()); }
+        catch (InvalidOperationException e)
+        {
+            return new(runId, baselineName, baseline.RunId, at, Verdict.Incomparable, [], e.Message) { BaselineRuns = baseline.Runs };
+        }
+        current = pooled.Where(kv => !options.Ignored(kv.Key)).ToDictionary(kv => kv.Key, kv => new MetricValue(kv.Value.Mean, kv.Value.Unit));
+        int Replicates(string n) => pooled.TryGetValue(n, out var p) ? p.Values.Count : 1;
         var names = baseline.Metrics.Keys.Union(options.RequiredMetrics, StringComparer.Ordinal)
             .Where(n => !options.Ignored(n)).Order(StringComparer.Ordinal).ToList();
-        var checks = names.Select(n => Check(n, baseline.Metrics.GetValueOrDefault(n), baseline.SpreadOf(n), current.GetValueOrDefault(n), options.RuleFor(n))).ToList();
+        var checks = names.Select(n => Check(n, baseline.Metrics.GetValueOrDefault(n), baseline.SpreadOf(n), current.GetValueOrDefault(n), options.RuleFor(n), Replicates(n))).ToList();
         // Metrics the baseline does not know are reported, not judged: bless a run that has them to start checking them.
         checks.AddRange(current.Keys.Except(names, StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(n =>
             new MetricCheck(n, current[n].Unit, null, current[n].Value, null, null, options.RuleFor(n)?.Better, MetricOutcome.New, "not in baseline")));
@@ -41,10 +49,10 @@ public static class RegressionCheck
         return new(runId, baselineName, baseline.RunId, at, verdict, checks) { BaselineRuns = baseline.Runs };
     }
 
-    private static MetricCheck Check(string name, MetricValue? baseline, MetricSpread spread, MetricValue? current, MetricRule? rule)
+    private static MetricCheck Check(string name, MetricValue? baseline, MetricSpread spread, MetricValue? current, MetricRule? rule, int replicates)
     {
         var unit = baseline?.Unit ?? current?.Unit ?? "";
-        var tolerance = baseline is not null ? rule?.For(baseline.Value, spread) : null;
+        var tolerance = baseline is not null ? rule?.For(baseline.Value, spread, replicates) : null;
         MetricCheck Row(MetricOutcome o, string note, double? delta = null, double? allowed = null) =>
             new(name, unit, baseline?.Value, current?.Value, delta, allowed, rule?.Better, o,
                 tolerance is { NoSpread: true } ? string.Join("; ", new[] { note, Tolerance.NoSpreadNote }.Where(s => s.Length > 0)) : note)

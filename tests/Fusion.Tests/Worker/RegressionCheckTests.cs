@@ -377,4 +377,49 @@ public sealed class RegressionCheckTests
         Assert.Equal("run 'r' ran pipeline 'shapes' but baseline 'nightly' was blessed from 'nightly'", report.Problem);
         Assert.Equal(Verdict.Passed, RegressionCheck.Compare("r", Metrics(), "nightly", baseline, Rules(), runPipeline: "nightly").Verdict);
     }
+
+    [Fact]
+    public void Seed_axis_metrics_fold_into_one_metric_per_variant()
+    {
+        Assert.Equal("evaluate[intermediate-cross].fid", SeedPooling.Unseeded("evaluate[intermediate-cross/seed=2].fid"));
+        Assert.Equal("evaluate.fid", SeedPooling.Unseeded("evaluate[seed=12].fid"));
+        Assert.Equal("evaluate[early-concat].fid", SeedPooling.Unseeded("evaluate[early-concat].fid"));
+        Assert.Equal("fid", SeedPooling.Unseeded("fid"));
+        var pooled = SeedPooling.Pool(new Dictionary<string, MetricValue>
+        {
+            ["evaluate[a/seed=1].fid"] = new(21, "FID"), ["evaluate[a/seed=2].fid"] = new(19, "FID"), ["evaluate[b].fid"] = new(5, "FID"),
+        });
+        Assert.Equal(["evaluate[a].fid", "evaluate[b].fid"], pooled.Keys);
+        Assert.Equal([21.0, 19.0], pooled["evaluate[a].fid"].Values);
+        Assert.Equal(20.0, pooled["evaluate[a].fid"].Mean);
+    }
+
+    [Fact]
+    public async Task One_run_of_a_three_seed_pipeline_blesses_a_spread_and_a_reseeded_run_is_judged_by_its_seed_mean()
+    {
+        // The nightly trains every variant under seeds 1–3: blessing that one run measures the seed-to-seed spread
+        // (n = 3); a run under seeds 4–6 is compared through the mean of its three seeds, allowed k·sd·√(1/3 + 1/3).
+        static Dictionary<string, MetricValue> Seeds(int first, params double[] fids) =>
+            fids.Select((f, i) => (Key: $"evaluate[v/seed={first + i}].fid", Value: new MetricValue(f, "FID"))).ToDictionary(x => x.Key, x => x.Value);
+        using var dir = new TempDir();
+        var source = new FixedMetrics(new() { ["healthy"] = Seeds(1, 19, 20, 21) });
+        var baseline = await new Baselines(new FileDocumentStore(dir.Path)).BlessAsync("nightly", ["healthy"], source);
+        Assert.Equal(["evaluate[v].fid"], baseline.Metrics.Keys);
+        Assert.Equal(20.0, baseline.Metrics["evaluate[v].fid"].Value);
+        Assert.Equal(1.0, baseline.SpreadOf("evaluate[v].fid").Sd);
+        Assert.Equal(3, baseline.SpreadOf("evaluate[v].fid").N);
+
+        var rules = new RegressionOptions { Metrics = { ["*.fid"] = new MetricRule { Better = Better.Lower, Spreads = 3 } } };
+        // 3 · 1 · √(2/3) = 2.449…: seed means 22.4 pass, 22.5 are flagged.
+        var reseeded = RegressionCheck.Compare("r", Seeds(4, 21.4, 22.4, 23.4), "nightly", baseline, rules);
+        Assert.Equal(Verdict.Passed, reseeded.Verdict);
+        var row = Assert.Single(reseeded.Checks);
+        Assert.Equal(22.4, row.Current!.Value, 12);
+        Assert.Equal(3 * Math.Sqrt(2.0 / 3), row.Allowed!.Value, 12);
+        Assert.Equal("3 sd·√(1/3+1/3)", row.Basis);
+        Assert.Equal(Verdict.Regressed, RegressionCheck.Compare("r", Seeds(4, 21.5, 22.5, 23.5), "nightly", baseline, rules).Verdict);
+        // A single-seed run against the same baseline gets the one-run band 3 · √(1 + 1/3) = 3.46.
+        Assert.Equal(Verdict.Passed, RegressionCheck.Compare("r", Seeds(7, 23.4), "nightly", baseline, rules).Verdict);
+        Assert.Equal(Verdict.Regressed, RegressionCheck.Compare("r", Seeds(7, 23.5), "nightly", baseline, rules).Verdict);
+    }
 }
