@@ -8,7 +8,9 @@ namespace Fusion.Reproduction.Benchmarks;
 /// <summary>
 /// `fusion bench trainstep`: train steps/s of the four fusion variants at U-ViT-S/2 (latent moments, 77×768 contexts)
 /// or the shapes pipeline's tiny config, on any device, through the same code the measure stage uses. Options:
-/// device (cpu|cuda), config (s2|shapes), batch, warmup, steps, precision (float32|bf16), c, v.
+/// device (cpu|cuda), config (s2|shapes), batch, warmup, steps, precision (float32|bf16), c, v, peak_tflops.
+/// Each variant also gets images/s and MFU: training FLOPs (3 × the exact forward MACs × 2) per second over the peak —
+/// <c>peak_tflops</c> when given (e.g. 989 for an H200's dense bf16), else this device's measured 1024³ matmul rate.
 /// </summary>
 public static class TrainStepBenchmark
 {
@@ -23,6 +25,11 @@ public static class TrainStepBenchmark
         var precision = Opt("precision", "float32") == "bf16" ? TrainPrecision.BFloat16Mixed : TrainPrecision.Float32;
         var (c, v) = (int.Parse(Opt("c", s2 ? "3" : "1")), int.Parse(Opt("v", s2 ? "3" : "1")));
         var results = new Dictionary<string, double>();
+        var (peak, peakBasis) = options.TryGetValue("peak_tflops", out var given)
+            ? (double.Parse(given, System.Globalization.CultureInfo.InvariantCulture) * 1000, "stated peak")
+            : (TrainProfileBenchmark.MatmulGflops(1024, precision == TrainPrecision.BFloat16Mixed ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32,
+                Fusion.Models.TorchEnvironment.ResolveDevice(device)), "measured 1024³ matmul");
+        yield return ($"peak for MFU ({peakBasis})", peak, "GFLOP/s");
         foreach (var family in new[] { "early-concat", "early-cross", "intermediate-concat", "intermediate-cross" })
         {
             var p = s2
@@ -32,7 +39,10 @@ public static class TrainStepBenchmark
             var kind = s2 ? BatchKind.Moments : BatchKind.Samples;
             results[family] = MeasureStage.TrainStepsPerSecond(config, kind, batch, precision, device, warmup, steps);
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} train steps/s (batch {batch}, {precision}, {device})", results[family], "step/s");
-            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", UViTFlops.Forward(config).GMacsWithAttention, "GMAC");
+            var gmacs = UViTFlops.Forward(config).GMacsWithAttention;
+            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", gmacs, "GMAC");
+            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} images/s", results[family] * batch, "img/s");
+            yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} MFU", 100 * results[family] * batch * 3 * 2 * gmacs / peak, "%");
         }
         foreach (var (inter, early) in Fusion.Reproduction.Report.Claims.HeadlinePairs.Concat(Fusion.Reproduction.Report.Claims.WithinMethodPairs).Distinct())
             yield return ($"speed {inter} / {early}", results[inter] / results[early], "ratio");
