@@ -4,10 +4,12 @@ namespace Fusion.Datasets.Shapes;
 public sealed record DetectedObject(ShapeColour Colour, ShapeKind Shape, double CenterX, double CenterY, int Area, double Fill);
 
 /// <summary>
-/// How an image matches its caption. Count: as many objects as stated. Colour / Shape: the multiset of detected colours
-/// (shapes) equals the stated one. Binding: the multiset of (colour, shape) pairs equals the stated one. Relation
-/// (null for single-group captions): both groups are present and every object of the first stands in the stated
-/// relation to every object of the second.
+/// How an image matches its caption, one attribute at a time (as GenEval separates counting from colours). Count: as
+/// many objects as stated. Colour / Shape: the set of detected colours (shapes) equals the stated set, whatever the
+/// number of objects, so a caption-blind generator scores 1/4 on colour and 1/3 on shape for one-group captions.
+/// Binding: the set of (colour, shape) pairs equals the stated one. Relation (null for single-group captions): both
+/// groups are present and every object of the first stands in the stated relation to every object of the second.
+/// <see cref="All"/> is the exact match: count, binding and relation together.
 /// </summary>
 public sealed record AlignmentResult(bool Count, bool Colour, bool Shape, bool Binding, bool? Relation, IReadOnlyList<DetectedObject> Objects)
 {
@@ -96,11 +98,11 @@ public static class AlignmentScorer
     public static AlignmentResult Score(IReadOnlyList<DetectedObject> found, ShapesCaption caption)
     {
         var groups = caption.Groups.ToList();
-        static string Bag<T>(IEnumerable<T> items) => string.Join(",", items.Select(i => i!.ToString()).Order(StringComparer.Ordinal));
+        static bool SameSet<T>(IEnumerable<T> found, IEnumerable<T> stated) => found.ToHashSet().SetEquals(stated);
         var count = found.Count == caption.TotalCount;
-        var colour = Bag(found.Select(o => o.Colour)) == Bag(groups.SelectMany(g => Enumerable.Repeat(g.Colour, g.Count)));
-        var shape = Bag(found.Select(o => o.Shape)) == Bag(groups.SelectMany(g => Enumerable.Repeat(g.Shape, g.Count)));
-        var binding = Bag(found.Select(o => (o.Colour, o.Shape))) == Bag(groups.SelectMany(g => Enumerable.Repeat((g.Colour, g.Shape), g.Count)));
+        var colour = SameSet(found.Select(o => o.Colour), groups.Select(g => g.Colour));
+        var shape = SameSet(found.Select(o => o.Shape), groups.Select(g => g.Shape));
+        var binding = SameSet(found.Select(o => (o.Colour, o.Shape)), groups.Select(g => (g.Colour, g.Shape)));
         bool? relation = null;
         if (caption.Second is { } second)
         {
@@ -123,6 +125,20 @@ public static class AlignmentScorer
     public static AlignmentResult Score(ReadOnlySpan<byte> rgb, int size, ShapesCaption caption) => Score(Detect(rgb, size), caption);
 
     public static AlignmentResult Score(ReadOnlySpan<float> chw, int size, ShapesCaption caption) => Score(Detect(chw, size), caption);
+
+    /// <summary>
+    /// Chance level: the accuracies of a generator that draws perfect images but ignores its caption — every image's
+    /// objects scored against every other image's caption (all ordered pairs i ≠ j).
+    /// </summary>
+    public static AlignmentSummary CaptionBlind(IReadOnlyList<IReadOnlyList<DetectedObject>> found, IReadOnlyList<ShapesCaption> captions)
+    {
+        if (found.Count != captions.Count) throw new ArgumentException($"{found.Count} images but {captions.Count} captions");
+        var results = new List<AlignmentResult>(found.Count * Math.Max(0, found.Count - 1));
+        for (var i = 0; i < found.Count; i++)
+            for (var j = 0; j < captions.Count; j++)
+                if (i != j) results.Add(Score(found[i], captions[j]));
+        return Summarize(results);
+    }
 
     public static AlignmentSummary Summarize(IReadOnlyCollection<AlignmentResult> results)
     {

@@ -69,7 +69,12 @@ public sealed class ReportMarkdown(string title, StageContext context, StudyResu
         md.AppendLine("|---|" + string.Join("", shown.Select(_ => "---:|")));
         foreach (var v in variants) md.AppendLine($"| {v} | " + string.Join(" | ", shown.Select(c => Format(c, cell(v, c)))) + " |");
         if (reference is not null)
+        {
             md.AppendLine("| *real val images* | " + string.Join(" | ", shown.Select(c => reference.TryGetValue(c, out var r) ? Format(c, Interval.Point(r.Value, 1, "")) : "")) + " |");
+            if (reference.Keys.Any(k => k.StartsWith("chance_", StringComparison.Ordinal)))
+                md.AppendLine("| *chance (real images, captions shuffled)* | " + string.Join(" | ", shown.Select(c =>
+                    reference.TryGetValue("chance_" + c, out var r) ? Format(c, Interval.Point(r.Value, 1, "")) : "")) + " |");
+        }
         md.AppendLine();
         md.AppendLine("Each cell is the estimate with its 95 % interval in brackets. How each column's interval was made:").AppendLine();
         foreach (var c in shown)

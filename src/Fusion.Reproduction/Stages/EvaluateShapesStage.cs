@@ -26,13 +26,14 @@ public sealed class EvaluateShapesParams
 /// binding, relation) from the deterministic scorer, the shapes CLIP Score (torchmetrics convention, 100·cos, with
 /// the shapes CLIP), and FID in the shapes CLIP's image feature space (its pooled image-tower output) against all val
 /// images. With a <c>samples</c> input it scores generated images; without, the real val images of the same captions
-/// (the ceiling a perfect generator reaches). <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
+/// (the ceiling a perfect generator reaches) and, as <c>chance_alignment_*</c>, the floor: those real images scored
+/// against each other's captions (a perfect generator that ignores its caption). <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
 /// the scored images (FID: the generated features resampled against the fixed val statistics).
 /// </summary>
 public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
 {
     public override string Name => "evaluate-shapes";
-    public override string CodeVersion => "2";
+    public override string CodeVersion => "3";
     public override IReadOnlyList<StageInput> Inputs => [new("samples", Optional: true), new("data"), new("clip"), new("text")];
     public override IReadOnlyList<string> Outputs => ["metrics.parquet", SampleBootstrap.FileName];
 
@@ -83,6 +84,8 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
             results.Add(AlignmentScorer.Score(hwc.AsSpan(i * per, per), size, meaning));
         }
         var summary = AlignmentScorer.Summarize(results);
+        var chance = generated ? null : AlignmentScorer.CaptionBlind(results.Select(r => r.Objects).ToList(),
+            captionIds.Select(id => meanings[id]).ToList());
 
         // CLIP Score and FID in the shapes CLIP's feature space.
         var clipScore = new ClipScoreAccumulator(ClipScoreConvention.Torchmetrics);
@@ -123,7 +126,7 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
             foreach (var f in featureBatches) f.Dispose();
             var pairScores = clipScore.PairScores;
             double Align(int[] idx, Func<AlignmentSummary, double> pick) => pick(AlignmentScorer.Summarize(idx.Select(i => results[i]).ToList()));
-            replicates = SampleBootstrap.Compute(captionIds, new Dictionary<string, Func<int[], double>>
+            var statistics = new Dictionary<string, Func<int[], double>>
             {
                 ["fid"] = fidBootstrap.Fid,
                 ["clip_score"] = idx => ClipScoreAccumulator.Final(clipScore.Convention, SampleBootstrap.Mean(pairScores, idx)),
@@ -131,9 +134,11 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
                 ["alignment_colour"] = idx => Align(idx, x => x.ColourAccuracy),
                 ["alignment_shape"] = idx => Align(idx, x => x.ShapeAccuracy),
                 ["alignment_binding"] = idx => Align(idx, x => x.BindingAccuracy),
-                ["alignment_relation"] = idx => Align(idx, x => x.RelationAccuracy),
                 ["alignment_all"] = idx => Align(idx, x => x.AllCorrect),
-            }, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
+            };
+            // Relation accuracy exists only where captions state relations (the default's single groups have none).
+            if (summary.RelationImages > 0) statistics["alignment_relation"] = idx => Align(idx, x => x.RelationAccuracy);
+            replicates = SampleBootstrap.Compute(captionIds, statistics, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
         }
         await replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
 
@@ -147,9 +152,10 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
             new MetricRow("alignment_colour", summary.ColourAccuracy, "fraction", With()),
             new MetricRow("alignment_shape", summary.ShapeAccuracy, "fraction", With()),
             new MetricRow("alignment_binding", summary.BindingAccuracy, "fraction", With()),
-            new MetricRow("alignment_relation", summary.RelationAccuracy, "fraction", With(("images_with_relation", summary.RelationImages.ToString()))),
             new MetricRow("alignment_all", summary.AllCorrect, "fraction", With()),
             new MetricRow("images", n, "count", With()),
+            .. summary.RelationImages == 0 ? [] : new[] { new MetricRow("alignment_relation", summary.RelationAccuracy, "fraction", With(("images_with_relation", summary.RelationImages.ToString()))) },
+            .. chance is null ? [] : ChanceRows(chance, With(("captions", "every other image's (caption-blind)"))),
         ], ct: ct);
         context.Summary["fid"] = fid.ToString("F3");
         context.Summary["clip_score"] = score.Value.ToString("F3");
@@ -158,6 +164,17 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         context.Summary["alignment_colour"] = summary.ColourAccuracy.ToString("F4");
         context.Summary["alignment_shape"] = summary.ShapeAccuracy.ToString("F4");
     }
+
+    /// <summary>The caption-blind floor next to each alignment metric: <c>chance_alignment_colour</c>, …</summary>
+    private static IEnumerable<MetricRow> ChanceRows(AlignmentSummary chance, Dictionary<string, string> labels) =>
+    [
+        new("chance_alignment_count", chance.CountAccuracy, "fraction", labels),
+        new("chance_alignment_colour", chance.ColourAccuracy, "fraction", labels),
+        new("chance_alignment_shape", chance.ShapeAccuracy, "fraction", labels),
+        new("chance_alignment_binding", chance.BindingAccuracy, "fraction", labels),
+        .. chance.RelationImages == 0 ? [] : new[] { new MetricRow("chance_alignment_relation", chance.RelationAccuracy, "fraction", labels) },
+        new("chance_alignment_all", chance.AllCorrect, "fraction", labels),
+    ];
 
     private static async Task<List<long>> ReadImageIdsAsync(string path, CancellationToken ct)
     {

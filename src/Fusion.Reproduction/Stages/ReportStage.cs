@@ -23,7 +23,7 @@ public sealed class ReportParams
 public sealed class ReportStage : StageKind<ReportParams>
 {
     public override string Name => "report";
-    public override string CodeVersion => "2";
+    public override string CodeVersion => "3";
     public override IReadOnlyList<StageInput> Inputs =>
         [new("train", Many: true), new("measure", Many: true), new("evaluate", Many: true, Optional: true), new("sample", Many: true, Optional: true),
          new("reference", Optional: true)];
@@ -117,7 +117,7 @@ public sealed class ReportStage : StageKind<ReportParams>
         // Plots (bars with their 95 % intervals) and grids.
         var images = new List<(string Title, string File)>();
         async Task Png(string file, string title, byte[] png) { await File.WriteAllBytesAsync(context.OutputPath(file), png, ct); images.Add((title, file)); }
-        if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (ε-prediction MSE)", "step", "loss", losses, logY: true));
+        if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (MSE of each model's target, ε or v, with its weighting)", "step", "loss", losses, logY: true));
         async Task Bars(string metric, string file, string title, string unit)
         {
             var cells = variants.Select(v => (v, x: Cell(v, metric))).Where(t => t.x is not null).ToList();

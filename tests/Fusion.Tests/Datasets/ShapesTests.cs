@@ -106,11 +106,34 @@ public sealed class ShapesTests
             Assert.False(r.Count);
             Assert.False(r.All);
         }
+        // Attributes are judged separately: a one-group image with an object missing has the wrong count only.
+        foreach (var s in samples.Where(s => s.Captions[0].Second is null && s.Objects.Count > 1).Take(20))
+        {
+            var r = AlignmentScorer.Score(ShapesRenderer.Render(s.Objects.Skip(1), 32), 32, s.Captions[0]);
+            Assert.True(r.Colour && r.Shape && r.Binding, $"'{s.Captions[0]}' with one object missing lost more than its count");
+        }
 
         var circles = samples.First(s => s.Captions[0].Second is null && s.Captions[0].First.Shape == ShapeKind.Circle);
         var asSquares = AlignmentScorer.Score(ShapesRenderer.Render(circles.Objects.Select(o => o with { Shape = ShapeKind.Square }), 32), 32, circles.Captions[0]);
         Assert.True(asSquares.Count && asSquares.Colour);
         Assert.False(asSquares.Shape);
+    }
+
+    [Fact]
+    public void Caption_blind_chance_is_one_in_four_colours_three_shapes_four_counts()
+    {
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Val, 240, Seed, new ShapesOptions { RelationFraction = 0 }).ToList();
+        var found = samples.Select(s => AlignmentScorer.Detect(s.Rgb, s.Size)).ToList();
+        var chance = AlignmentScorer.CaptionBlind(found, samples.Select(s => s.Captions[0]).ToList());
+        Assert.Equal(240 * 239, chance.Images);
+        // Uniform draws: 1/4, 1/3, 1/4, 1/12 for binding, 1/48 for all; ±0.04 covers the sampling of 240 captions.
+        Assert.InRange(chance.ColourAccuracy, 0.21, 0.29);
+        Assert.InRange(chance.ShapeAccuracy, 0.29, 0.37);
+        Assert.InRange(chance.CountAccuracy, 0.21, 0.29);
+        Assert.InRange(chance.BindingAccuracy, 0.05, 0.12);
+        Assert.InRange(chance.AllCorrect, 0.005, 0.04);
+        // Scored against their own captions the same images are perfect, so the floor is not the scorer failing.
+        Assert.Equal(1.0, AlignmentScorer.Summarize(samples.Select((s, i) => AlignmentScorer.Score(found[i], s.Captions[0])).ToList()).AllCorrect);
     }
 
     [Fact]

@@ -86,6 +86,8 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("intermediate-cross-matched vs early-concat (parameter-matched)", markdown);
         Assert.Contains("grid-intermediate-cross.png", markdown);
         Assert.Contains("CLIP Score convention", markdown);
+        // Alignment is shown between its ceiling (real images) and its floor (real images, captions shuffled).
+        Assert.Matches(@"\| \*chance \(real images, captions shuffled\)\* \|.* %", markdown);
         Assert.Contains("bootstrap over 24 evaluation samples (200 resamples), 1 seed", markdown);
         Assert.Contains("## Timing (interleaved rounds)", markdown);
         Assert.Contains("intermediate-cross vs early-concat (the paper's model)", markdown);
