@@ -113,6 +113,36 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// Replaces the patch rows of <c>pos_embed</c> with the fixed 2-D sine–cosine table of MAE and DiT (half the width
+    /// encodes the row, half the column; frequencies 1/10000^(k/(D/4))); the time and text rows keep their
+    /// initialisation. Still a learnable parameter under the reference's name: only the starting point differs, which
+    /// lets a short run lay out objects before it has learnt where its patches are. Not the reference's
+    /// initialisation (trunc-normal 0.02); an option of the train stage.
+    /// </summary>
+    public void InitPositionsSinCos()
+    {
+        var c = Config;
+        int d = c.EmbedDim, side = c.ImageSize / c.PatchSize, quarter = d / 4;
+        if (d % 4 != 0) throw new InvalidOperationException($"a 2-D sine–cosine table needs a width divisible by 4, got {d}");
+        var table = new float[side * side * d];
+        for (var row = 0; row < side; row++)
+            for (var col = 0; col < side; col++)
+                for (var k = 0; k < quarter; k++)
+                {
+                    var omega = 1.0 / Math.Pow(10000, k / (double)quarter);
+                    var at = (row * side + col) * d;
+                    table[at + k] = (float)Math.Sin(row * omega);
+                    table[at + quarter + k] = (float)Math.Cos(row * omega);
+                    table[at + 2 * quarter + k] = (float)Math.Sin(col * omega);
+                    table[at + 3 * quarter + k] = (float)Math.Cos(col * omega);
+                }
+        // Patch rows follow time and text in early-concat ([time | text | patches]), lead otherwise ([patches | time | text]).
+        var first = c.Fusion == UViTFusion.EarlyConcat ? 1 + c.NumClipTokens : 0;
+        using var _ = no_grad();
+        pos_embed.narrow(1, first, side * side).copy_(tensor(table, [1, side * side, d]).to(pos_embed.dtype, pos_embed.device));
+    }
+
     public override Tensor forward(Tensor x, Tensor timesteps, Tensor context)
     {
         var c = Config;

@@ -51,6 +51,9 @@ public sealed class TrainParams : UViTParams
     public double MinSnrGamma { get; set; }
     /// <summary>epsilon (the reference) or velocity (v-prediction); see <see cref="Fusion.Models.Diffusion.Prediction"/>.</summary>
     public Prediction Prediction { get; set; } = Prediction.Epsilon;
+    /// <summary>How pos_embed starts: trunc-normal (the reference) or sincos (the fixed 2-D table of MAE/DiT for the
+    /// patch rows, still learnt; see <see cref="UViT.InitPositionsSinCos"/>).</summary>
+    public PositionInit PosEmbedInit { get; set; } = PositionInit.TruncNormal;
     /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
     public long Seed { get; set; } = 1234;
@@ -59,6 +62,9 @@ public sealed class TrainParams : UViTParams
     [ParamRange(Min = 1)]
     public int LogEvery { get; set; } = 10;
 }
+
+/// <summary>The starting value of pos_embed (<see cref="TrainParams.PosEmbedInit"/>).</summary>
+public enum PositionInit { TruncNormal, Sincos }
 
 /// <summary>
 /// One logged point of the loss curve (<c>loss.parquet</c>). No wall-clock fields: the artifact must be a function of
@@ -127,7 +133,12 @@ public sealed class TrainStage : StageKind<TrainParams>
             BetaSchedule = p.BetaSchedule, MinSnrGamma = p.MinSnrGamma, Prediction = p.Prediction, BetaStart = p.BetaStart, BetaEnd = p.BetaEnd, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
             Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
         };
-        using var trainer = new Trainer(() => new UViT(config), train, source, nullContext);
+        using var trainer = new Trainer(() =>
+        {
+            var net = new UViT(config);
+            if (p.PosEmbedInit == PositionInit.Sincos) net.InitPositionsSinCos();
+            return net;
+        }, train, source, nullContext);
         var ckpt = Path.Combine(context.ScratchDirectory, "ckpt");
         if (trainer.ResumeLatest(ckpt, warning => context.Logger.LogWarning("train {Node}: {Warning}", context.NodeId, warning)))
             context.Logger.LogInformation("train {Node}: resumed from step {Step}", context.NodeId, trainer.Step);

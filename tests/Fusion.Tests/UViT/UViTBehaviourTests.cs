@@ -32,6 +32,30 @@ public class UViTBehaviourTests
     private static double RelativeError(Tensor actual, Tensor expected) =>
         (actual - expected).abs().max().item<float>() / (double)expected.abs().max().item<float>();
 
+    [Theory]
+    [InlineData("early-concat")]
+    [InlineData("intermediate-cross(1,1)")]
+    public void Sincos_positions_fill_the_patch_rows_with_the_2d_table_and_leave_time_and_text_rows(string variant)
+    {
+        var c = UViTConfig.Tiny(UViTFusion.Parse(variant)) with { ImageSize = 8, PatchSize = 2 };
+        using var net = TorchRandom.Seeded(3, () => new Fusion.Models.UViT.UViT(c));
+        using var before = net.pos_embed.detach().clone();
+        net.InitPositionsSinCos();
+        int side = 4, d = c.EmbedDim, first = variant == "early-concat" ? 1 + c.NumClipTokens : 0;
+        var table = net.pos_embed.detach().narrow(1, first, side * side).reshape(side, side, d);
+        // Patch (row 2, column 3), frequency k = 1 of width 64: sin/cos of position·10000^(−1/16) in each quarter.
+        var omega = Math.Pow(10000, -1.0 / 16);
+        Assert.Equal(Math.Sin(2 * omega), table[2, 3, 1].item<float>(), 6);
+        Assert.Equal(Math.Cos(2 * omega), table[2, 3, 16 + 1].item<float>(), 6);
+        Assert.Equal(Math.Sin(3 * omega), table[2, 3, 32 + 1].item<float>(), 6);
+        Assert.Equal(Math.Cos(3 * omega), table[2, 3, 48 + 1].item<float>(), 6);
+        // Every other row is untouched, and the table is still the learnable parameter.
+        var rows = Enumerable.Range(0, c.NumTokens).Where(r => r < first || r >= first + side * side).ToArray();
+        using var idx = tensor(rows.Select(r => (long)r).ToArray());
+        Assert.True(net.pos_embed.detach().index_select(1, idx).eq(before.index_select(1, idx)).all().item<bool>());
+        Assert.True(net.pos_embed.requires_grad);
+    }
+
     public static TheoryData<string> Shapes => new()
     {
         "early-concat", "early-cross", "intermediate-concat(1,1)", "intermediate-cross(1,1)", "intermediate-concat(0,2)",
