@@ -78,9 +78,20 @@ public sealed record TrainConfig
     /// <summary>How many of the newest checkpoints to keep (0 = all).</summary>
     public int KeepCheckpoints { get; init; }
 
+    /// <summary>
+    /// Cosine decay after the warm-up, reaching 0 at this step (0 = none: the reference's constant rate). Short runs
+    /// end on a small rate instead of mid-stride, the annealing a 1M-step run gets from its EMA.
+    /// </summary>
+    public long CosineDecaySteps { get; init; }
+
     /// <summary>Learning rate of the optimizer step taken after <paramref name="completedSteps"/> steps (LambdaLR semantics).</summary>
-    public double LearningRateAt(long completedSteps) =>
-        WarmupSteps <= 0 ? LearningRate : LearningRate * Math.Min((double)completedSteps / WarmupSteps, 1.0);
+    public double LearningRateAt(long completedSteps)
+    {
+        var warm = WarmupSteps <= 0 ? 1.0 : Math.Min((double)completedSteps / WarmupSteps, 1.0);
+        if (CosineDecaySteps <= 0 || completedSteps <= WarmupSteps) return LearningRate * warm;
+        var progress = Math.Min(1.0, (completedSteps - WarmupSteps) / (double)Math.Max(1, CosineDecaySteps - WarmupSteps));
+        return LearningRate * 0.5 * (1 + Math.Cos(Math.PI * progress));
+    }
 
     public void Validate()
     {

@@ -51,6 +51,9 @@ public sealed class TrainParams : UViTParams
     public double MinSnrGamma { get; set; }
     /// <summary>epsilon (the reference) or velocity (v-prediction); see <see cref="Fusion.Models.Diffusion.Prediction"/>.</summary>
     public Prediction Prediction { get; set; } = Prediction.Epsilon;
+    /// <summary>constant after the warm-up (the reference) or cosine (decays to 0 at the last step; see
+    /// <see cref="TrainConfig.CosineDecaySteps"/>).</summary>
+    public LearningRateSchedule LrSchedule { get; set; } = LearningRateSchedule.Constant;
     /// <summary>How pos_embed starts: trunc-normal (the reference) or sincos (the fixed 2-D table of MAE/DiT for the
     /// patch rows, still learnt; see <see cref="UViT.InitPositionsSinCos"/>).</summary>
     public PositionInit PosEmbedInit { get; set; } = PositionInit.TruncNormal;
@@ -65,6 +68,9 @@ public sealed class TrainParams : UViTParams
 
 /// <summary>The starting value of pos_embed (<see cref="TrainParams.PosEmbedInit"/>).</summary>
 public enum PositionInit { TruncNormal, Sincos }
+
+/// <summary>The learning rate after the warm-up (<see cref="TrainParams.LrSchedule"/>).</summary>
+public enum LearningRateSchedule { Constant, Cosine }
 
 /// <summary>
 /// One logged point of the loss curve (<c>loss.parquet</c>). No wall-clock fields: the artifact must be a function of
@@ -129,7 +135,7 @@ public sealed class TrainStage : StageKind<TrainParams>
         var train = new TrainConfig
         {
             BatchSize = p.BatchSize, LearningRate = p.LearningRate, WeightDecay = p.WeightDecay, Beta1 = p.Beta1, Beta2 = p.Beta2,
-            WarmupSteps = p.WarmupSteps, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale,
+            WarmupSteps = p.WarmupSteps, CosineDecaySteps = p.LrSchedule == LearningRateSchedule.Cosine ? p.Steps : 0, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale,
             BetaSchedule = p.BetaSchedule, MinSnrGamma = p.MinSnrGamma, Prediction = p.Prediction, BetaStart = p.BetaStart, BetaEnd = p.BetaEnd, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
             Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
         };

@@ -43,7 +43,7 @@ public class TrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void WarmupIsLinearFromZeroThenConstant()
+    public void WarmupIsLinearFromZeroThenConstantOrCosine()
     {
         var c = new TrainConfig();
         Assert.Equal(0.0, c.LearningRateAt(0));
@@ -52,6 +52,14 @@ public class TrainingTests(ITestOutputHelper output)
         Assert.Equal(2e-4, c.LearningRateAt(5000));
         Assert.Equal(2e-4, c.LearningRateAt(1_000_000));
         Assert.Equal(2e-4, (c with { WarmupSteps = 0 }).LearningRateAt(0));
+        // Cosine decay: the warm-up unchanged, then half the rate midway between warm-up and the end, 0 at the end.
+        var cos = c with { WarmupSteps = 100, CosineDecaySteps = 900 };
+        Assert.Equal(2e-4 / 2, cos.LearningRateAt(50), 1e-18);
+        Assert.Equal(2e-4, cos.LearningRateAt(100), 1e-18);
+        Assert.Equal(1e-4, cos.LearningRateAt(500), 1e-15);
+        Assert.Equal(2e-4 * 0.5 * (1 + Math.Cos(Math.PI / 4)), cos.LearningRateAt(300), 1e-15);
+        Assert.Equal(0.0, cos.LearningRateAt(900), 1e-18);
+        Assert.Equal(0.0, cos.LearningRateAt(2000), 1e-18);
         // The first optimizer step uses lr 0: with decoupled decay (1 − lr·wd) = 1 the weights do not move at all.
         using var trainer = new Trainer(Tiny(), Small with { WarmupSteps = 5000, LearningRate = 2e-4, WeightDecay = 0.03 }, Source(BatchKind.Samples), Null);
         var before = Weights(trainer.Model);
