@@ -56,7 +56,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var h = fc1.forward(x);
-        using var a = activation == ClipActivation.QuickGelu ? h * sigmoid(1.702 * h) : nn.functional.gelu(h);
+        using var a = activation == ClipActivation.QuickGelu ? h * sigmoid(h.Times(1.702)) : nn.functional.gelu(h);
         return fc2.forward(a);
     }
 
@@ -144,7 +144,8 @@ internal static class ClipInit
         foreach (var (_, child) in m.named_modules())
             if (child is LayerNorm ln)
             {
-                ln.weight!.fill_(1);
+                using var one = 1.ToScalar();
+                ln.weight!.fill_(one);
                 ln.bias!.zero_();
             }
     }

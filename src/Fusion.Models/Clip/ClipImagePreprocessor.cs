@@ -65,7 +65,7 @@ public static class ClipImagePreprocessor
     /// <c>(x·255 + 0.5).clamp(0, 255)</c> truncated, in float32.
     /// </summary>
     public static Tensor ToUInt8(Tensor images) =>
-        images.to(ScalarType.Float32).mul(255).add(0.5).clamp(0, 255).to(ScalarType.Byte);
+        images.to(ScalarType.Float32).Times(255).Plus(0.5).Clamp(0, 255).to(ScalarType.Byte);
 
     /// <summary>torchvision's <c>Resize(size)</c> output (width, height): short side → size, long side → <c>int(size·long/short)</c>.</summary>
     public static (int Width, int Height) ResizedSize(int width, int height, int size) =>

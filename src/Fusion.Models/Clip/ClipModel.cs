@@ -89,8 +89,9 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
     public static Tensor ContrastiveLoss(Tensor logitsPerText)
     {
         using var scope = NewDisposeScope();
-        var target = arange(logitsPerText.shape[0], dtype: ScalarType.Int64, device: logitsPerText.device);
-        var loss = (nn.functional.cross_entropy(logitsPerText, target) + nn.functional.cross_entropy(logitsPerText.t(), target)) / 2;
+        using var count = logitsPerText.shape[0].ToScalar();
+        var target = arange(count, dtype: ScalarType.Int64, device: logitsPerText.device);
+        var loss = (nn.functional.cross_entropy(logitsPerText, target) + nn.functional.cross_entropy(logitsPerText.t(), target)).Over(2);
         return loss.MoveToOuterDisposeScope();
     }
 

@@ -67,7 +67,8 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
     public static Tensor Pool(Tensor lastHiddenState, Tensor ids)
     {
         using var eot = ids.argmax(-1);
-        using var rows = arange(ids.shape[0], device: ids.device);
+        using var count = ids.shape[0].ToScalar();
+        using var rows = arange(count, device: ids.device);
         return lastHiddenState[rows, eot];
     }
 

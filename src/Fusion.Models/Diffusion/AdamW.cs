@@ -35,15 +35,18 @@ public sealed class AdamW : IDisposable
         var bias1 = 1 - Math.Pow(_beta1, StepCount);
         var bias2Sqrt = Math.Pow(1 - Math.Pow(_beta2, StepCount), 0.5);
         var stepSize = lr / bias1;
+        // Explicit scalars, alive until the step ends (ScalarMath says why).
+        using Scalar decay = (1 - lr * _weightDecay).ToScalar(), beta2 = _beta2.ToScalar(), oneMinusBeta2 = (1 - _beta2).ToScalar(),
+            bias2 = bias2Sqrt.ToScalar(), eps = _eps.ToScalar(), minusStep = (-stepSize).ToScalar();
         for (var i = 0; i < _params.Length; i++)
         {
             var (p, g, m, v) = (_params[i].Param, grads[i], _expAvg[i], _expAvgSq[i]);
             if (!g.shape.SequenceEqual(p.shape)) throw new ArgumentException($"gradient of '{_params[i].Name}' has shape [{string.Join(", ", g.shape)}], parameter [{string.Join(", ", p.shape)}]");
-            p.mul_(1 - lr * _weightDecay);
+            p.mul_(decay);
             m.lerp_(g, tensor(1 - _beta1, p.dtype, p.device));
-            v.mul_(_beta2).addcmul_(g, g, 1 - _beta2);
-            var denom = (v.sqrt() / bias2Sqrt).add_(_eps);
-            p.addcdiv_(m, denom, -stepSize);
+            v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            var denom = v.sqrt().div(bias2).add_(eps);
+            p.addcdiv_(m, denom, minusStep);
         }
     }
 

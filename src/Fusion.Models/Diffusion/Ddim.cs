@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.Diffusion;
@@ -28,18 +29,19 @@ public static class Ddim
             var n = grid[k];
             var next = k + 1 < grid.Length ? grid[k + 1] : 0; // 0: ᾱ_0 = 1, the clean sample
             using var scope = NewDisposeScope();
-            using var time = full([x.shape[0]], (float)n, ScalarType.Float32, x.device);
+            using var nScalar = ((float)n).ToScalar();
+            using var time = full([x.shape[0]], nScalar, ScalarType.Float32, x.device);
             var eps = model(x, time);
             if (prediction == Prediction.Velocity)   // ε̂ = √ᾱ_n·v̂ + √(1 − ᾱ_n)·x_n
-                eps = eps * (float)Math.Sqrt(schedule.AlphasCumprod[n]) + x * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]);
-            var x0 = (x - eps * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n])) / (float)Math.Sqrt(schedule.AlphasCumprod[n]);
+                eps = eps.Times((float)Math.Sqrt(schedule.AlphasCumprod[n])) + x.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]));
+            var x0 = (x - eps.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]))).Over((float)Math.Sqrt(schedule.AlphasCumprod[n]));
             if (o.ClipX0)
             {
                 // Clamp x̂0 and take the ε consistent with it, so the step stays on the DDIM trajectory of the clipped x̂0.
-                x0 = x0.clamp(-1f, 1f);
-                eps = (x - x0 * (float)Math.Sqrt(schedule.AlphasCumprod[n])) / (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]);
+                x0 = x0.Clamp(-1f, 1f);
+                eps = (x - x0.Times((float)Math.Sqrt(schedule.AlphasCumprod[n]))).Over((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]));
             }
-            var updated = x0 * (float)Math.Sqrt(schedule.AlphasCumprod[next]) + eps * (float)Math.Sqrt(schedule.OneMinusAlphasCumprod[next]);
+            var updated = x0.Times((float)Math.Sqrt(schedule.AlphasCumprod[next])) + eps.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[next]));
             x.Dispose();
             x = updated.MoveToOuterDisposeScope();
         }

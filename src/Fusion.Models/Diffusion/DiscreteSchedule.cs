@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.Diffusion;
@@ -47,7 +48,8 @@ public sealed class DiscreteSchedule
             throw new ArgumentException($"beta range must satisfy 0 < start ≤ end < 1, got {betaStart} → {betaEnd}");
         // torch.linspace in float64, exactly as the reference (its two-sided formula differs from start + i·step in the last bit).
         using var lin = linspace(Math.Sqrt(betaStart), Math.Sqrt(betaEnd), steps, dtype: ScalarType.Float64);
-        using var sq = lin.pow(2);
+        using var two = 2.ToScalar();
+        using var sq = lin.pow(two);
         return new DiscreteSchedule(sq.data<double>().ToArray());
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.Diffusion;
@@ -103,17 +104,20 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
     private Tensor Eps(EpsModel model, Tensor x, float t)
     {
         Evaluations++;
-        using var time = full([x.shape[0]], Schedule.ModelTime(t), ScalarType.Float32, x.device);
+        using var modelTime = Schedule.ModelTime(t).ToScalar();
+        using var time = full([x.shape[0]], modelTime, ScalarType.Float32, x.device);
         if (prediction == Prediction.Epsilon) return model(x, time);
         using var v = model(x, time);
-        return v * Schedule.MarginalAlpha(t) + x * Schedule.MarginalStd(t);
+        return v.Times(Schedule.MarginalAlpha(t)) + x.Times(Schedule.MarginalStd(t));
     }
 
     private Tensor DataPrediction(EpsModel model, Tensor x, float t)
     {
         var (alpha, sigma) = (Schedule.MarginalAlpha(t), Schedule.MarginalStd(t));
-        var x0 = (x - Eps(model, x, t) * sigma) / alpha;
-        return clipX0 ? x0.clamp_(-1f, 1f) : x0;
+        var x0 = (x - Eps(model, x, t).Times(sigma)).Over(alpha);
+        if (!clipX0) return x0;
+        using Scalar lo = (-1f).ToScalar(), hi = 1f.ToScalar();
+        return x0.clamp_(lo, hi);
     }
 
     private Tensor Output(EpsModel model, Tensor x, float t, bool predictX0)
@@ -131,8 +135,8 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         var m0 = Output(model, x, s, predictX0);
         if (order == 1)
             return predictX0
-                ? x * (sigT / sigS) + m0 * (alphaT * ((MathF.Exp(-h) - 1f) / -1f))
-                : x * MathF.Exp(logAt - logAs) - m0 * (sigT * ExpM1(h));
+                ? x.Times(sigT / sigS) + m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f))
+                : x.Times(MathF.Exp(logAt - logAs)) - m0.Times(sigT * ExpM1(h));
 
         var r1 = r1In ?? (order == 2 ? 0.5f : 1f / 3f);
         var s1 = ns.InverseLambda(lamS + r1 * h);
@@ -142,16 +146,16 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
             if (predictX0)
             {
                 float phi11 = ExpM1(-r1 * h), phi1 = ExpM1(-h);
-                var xs1 = x * (sigS1 / sigS) - m0 * (alphaS1 * phi11);
+                var xs1 = x.Times(sigS1 / sigS) - m0.Times(alphaS1 * phi11);
                 var m1 = Output(model, xs1, s1, true);
-                return x * (sigT / sigS) - m0 * (alphaT * phi1) - (m1 - m0) * (alphaT * phi1) * (0.5f / r1);
+                return x.Times(sigT / sigS) - m0.Times(alphaT * phi1) - (m1 - m0).Times(alphaT * phi1).Times(0.5f / r1);
             }
             else
             {
                 float phi11 = ExpM1(r1 * h), phi1 = ExpM1(h);
-                var xs1 = x * MathF.Exp(logAs1 - logAs) - m0 * (sigS1 * phi11);
+                var xs1 = x.Times(MathF.Exp(logAs1 - logAs)) - m0.Times(sigS1 * phi11);
                 var m1 = Output(model, xs1, s1, false);
-                return x * MathF.Exp(logAt - logAs) - m0 * (sigT * phi1) - (m1 - m0) * (sigT * phi1) * (0.5f / r1);
+                return x.Times(MathF.Exp(logAt - logAs)) - m0.Times(sigT * phi1) - (m1 - m0).Times(sigT * phi1).Times(0.5f / r1);
             }
         }
         if (order != 3) throw new ArgumentOutOfRangeException(nameof(order), order, "single-step order must be 1, 2 or 3");
@@ -162,21 +166,21 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         {
             float phi11 = ExpM1(-r1 * h), phi12 = ExpM1(-r2 * h), phi1 = ExpM1(-h);
             float phi22 = ExpM1(-r2 * h) / (r2 * h) + 1f, phi2 = phi1 / h + 1f;
-            var xs1 = x * (sigS1 / sigS) - m0 * (alphaS1 * phi11);
+            var xs1 = x.Times(sigS1 / sigS) - m0.Times(alphaS1 * phi11);
             var m1 = Output(model, xs1, s1, true);
-            var xs2 = x * (sigS2 / sigS) - m0 * (alphaS2 * phi12) + (m1 - m0) * (alphaS2 * phi22) * (r2 / r1);
+            var xs2 = x.Times(sigS2 / sigS) - m0.Times(alphaS2 * phi12) + (m1 - m0).Times(alphaS2 * phi22).Times(r2 / r1);
             var m2 = Output(model, xs2, s2, true);
-            return x * (sigT / sigS) - m0 * (alphaT * phi1) + (m2 - m0) * (alphaT * phi2) * (1f / r2);
+            return x.Times(sigT / sigS) - m0.Times(alphaT * phi1) + (m2 - m0).Times(alphaT * phi2).Times(1f / r2);
         }
         else
         {
             float phi11 = ExpM1(r1 * h), phi12 = ExpM1(r2 * h), phi1 = ExpM1(h);
             float phi22 = ExpM1(r2 * h) / (r2 * h) - 1f, phi2 = phi1 / h - 1f;
-            var xs1 = x * MathF.Exp(logAs1 - logAs) - m0 * (sigS1 * phi11);
+            var xs1 = x.Times(MathF.Exp(logAs1 - logAs)) - m0.Times(sigS1 * phi11);
             var m1 = Output(model, xs1, s1, false);
-            var xs2 = x * MathF.Exp(logAs2 - logAs) - m0 * (sigS2 * phi12) - (m1 - m0) * (sigS2 * phi22) * (r2 / r1);
+            var xs2 = x.Times(MathF.Exp(logAs2 - logAs)) - m0.Times(sigS2 * phi12) - (m1 - m0).Times(sigS2 * phi22).Times(r2 / r1);
             var m2 = Output(model, xs2, s2, false);
-            return x * MathF.Exp(logAt - logAs) - m0 * (sigT * phi1) - (m2 - m0) * (sigT * phi2) * (1f / r2);
+            return x.Times(MathF.Exp(logAt - logAs)) - m0.Times(sigT * phi1) - (m2 - m0).Times(sigT * phi2).Times(1f / r2);
         }
     }
 
@@ -188,27 +192,27 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         float logAp0 = ns.MarginalLogMeanCoeff(p0), logAt = ns.MarginalLogMeanCoeff(t);
         float sigP0 = ns.MarginalStd(p0), sigT = ns.MarginalStd(t), alphaT = MathF.Exp(logAt);
         var m0 = outs[^1];
-        var baseX = predictX0 ? x * (sigT / sigP0) - m0 * (alphaT * (MathF.Exp(-h) - 1f))
-                              : x * MathF.Exp(logAt - logAp0) - m0 * (sigT * (MathF.Exp(h) - 1f));
+        var baseX = predictX0 ? x.Times(sigT / sigP0) - m0.Times(alphaT * (MathF.Exp(-h) - 1f))
+                              : x.Times(MathF.Exp(logAt - logAp0)) - m0.Times(sigT * (MathF.Exp(h) - 1f));
         if (order == 1)
-            return predictX0 ? x * (sigT / sigP0) + m0 * (alphaT * ((MathF.Exp(-h) - 1f) / -1f))
-                             : x * MathF.Exp(logAt - logAp0) - m0 * (sigT * ExpM1(h));
+            return predictX0 ? x.Times(sigT / sigP0) + m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f))
+                             : x.Times(MathF.Exp(logAt - logAp0)) - m0.Times(sigT * ExpM1(h));
         var m1 = outs[^2];
         var h0 = lamP0 - Lambda(times[^2]);
         var r0 = h0 / h;
-        var d10 = (m0 - m1) * (1f / r0);
+        var d10 = (m0 - m1).Times(1f / r0);
         if (order == 2)
-            return predictX0 ? baseX - d10 * (0.5f * (alphaT * (MathF.Exp(-h) - 1f)))
-                             : baseX - d10 * (0.5f * (sigT * (MathF.Exp(h) - 1f)));
+            return predictX0 ? baseX - d10.Times(0.5f * (alphaT * (MathF.Exp(-h) - 1f)))
+                             : baseX - d10.Times(0.5f * (sigT * (MathF.Exp(h) - 1f)));
         var m2 = outs[^3];
         var h1 = Lambda(times[^2]) - Lambda(times[^3]);
         var r1 = h1 / h;
-        var d11 = (m1 - m2) * (1f / r1);
-        var d1 = d10 + (d10 - d11) * (r0 / (r0 + r1));
-        var d2 = (d10 - d11) * (1f / (r0 + r1));
+        var d11 = (m1 - m2).Times(1f / r1);
+        var d1 = d10 + (d10 - d11).Times(r0 / (r0 + r1));
+        var d2 = (d10 - d11).Times(1f / (r0 + r1));
         return predictX0
-            ? baseX + d1 * (alphaT * ((MathF.Exp(-h) - 1f) / h + 1f)) - d2 * (alphaT * ((MathF.Exp(-h) - 1f + h) / (h * h) - 0.5f))
-            : baseX - d1 * (sigT * ((MathF.Exp(h) - 1f) / h - 1f)) - d2 * (sigT * ((MathF.Exp(h) - 1f - h) / (h * h) - 0.5f));
+            ? baseX + d1.Times(alphaT * ((MathF.Exp(-h) - 1f) / h + 1f)) - d2.Times(alphaT * ((MathF.Exp(-h) - 1f + h) / (h * h) - 0.5f))
+            : baseX - d1.Times(sigT * ((MathF.Exp(h) - 1f) / h - 1f)) - d2.Times(sigT * ((MathF.Exp(h) - 1f - h) / (h * h) - 0.5f));
     }
 
     // expm1 in float32 (torch.expm1 on a float32 tensor), through double to keep small arguments accurate.

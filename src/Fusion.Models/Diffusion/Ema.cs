@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.Diffusion;
@@ -13,12 +14,13 @@ public static class Ema
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var keep = rate.ToScalar();
         var src = source.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         foreach (var (name, p) in target.named_parameters())
         {
             if (!src.TryGetValue(name, out var s)) throw new ArgumentException($"EMA source has no parameter '{name}'");
             if (!s.shape.SequenceEqual(p.shape)) throw new ArgumentException($"EMA parameter '{name}': target [{string.Join(", ", p.shape)}], source [{string.Join(", ", s.shape)}]");
-            p.mul_(rate).add_(s * (1 - rate));
+            p.mul_(keep).add_(s.Times(1 - rate));
         }
         var srcBuffers = source.named_buffers().ToDictionary(b => b.name, b => b.buffer);
         foreach (var (name, b) in target.named_buffers()) b.copy_(srcBuffers[name]);

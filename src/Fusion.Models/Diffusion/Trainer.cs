@@ -195,7 +195,12 @@ public sealed class Trainer : IDisposable
     private StepDraws Draw(TrainBatch batch)
     {
         var b = Config.BatchSize;
-        var drop = Config.PUncond > 0 ? rand([b], generator: _generator) < Config.PUncond : null;
+        Tensor? drop = null;
+        if (Config.PUncond > 0)
+        {
+            using var p = Config.PUncond.ToScalar();
+            drop = rand([b], generator: _generator) < p;
+        }
         var noise = _data.Kind == BatchKind.Moments ? randn(LatentShape(batch), generator: _generator) : null;
         var n = randint(1, Schedule.N + 1, [b], ScalarType.Int64, generator: _generator);
         var eps = randn(LatentShape(batch), generator: _generator);
@@ -212,8 +217,8 @@ public sealed class Trainer : IDisposable
     public static Tensor LatentSample(Tensor moments, Tensor noise, double scale)
     {
         var halves = moments.chunk(2, 1);
-        var std = (halves[1].clamp(-30.0, 20.0) * 0.5).exp();
-        return (halves[0] + std * noise) * scale;
+        var std = halves[1].Clamp(-30.0, 20.0).Times(0.5).exp();
+        return (halves[0] + std * noise).Times(scale);
     }
 
     /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps (the mean

@@ -30,7 +30,7 @@ public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
         var tokens = (imageSize / patch) * (imageSize / patch);
         patch_embed = new SafeConv2d(channels, dim, patch, stride: patch);
         context_embed = Linear(contextDim, dim);
-        pos_embed = Parameter(randn(1, 1 + contextTokens + tokens, dim) * 0.02);
+        pos_embed = Parameter(randn(1, 1 + contextTokens + tokens, dim).Times(0.02));
         blocks = new ModuleList<Block>(Enumerable.Range(0, depth).Select(_ => new Block(dim, heads)).ToArray());
         norm = LayerNorm(dim);
         decoder_pred = Linear(dim, patch * patch * channels);
@@ -56,7 +56,8 @@ public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
     public static Tensor Sinusoid(Tensor timesteps, int dim, double maxPeriod = 10000)
     {
         var half = dim / 2;
-        using var freqs = exp(arange(half, ScalarType.Float32, timesteps.device) * (-Math.Log(maxPeriod) / half));
+        using var stop = half.ToScalar();
+        using var freqs = exp(arange(stop, ScalarType.Float32, timesteps.device).Times(-Math.Log(maxPeriod) / half));
         using var args = timesteps.to(ScalarType.Float32).unsqueeze(1) * freqs.unsqueeze(0);
         return cat([cos(args), sin(args)], 1);
     }

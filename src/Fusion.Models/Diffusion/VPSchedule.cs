@@ -20,7 +20,7 @@ public sealed class VPSchedule
     {
         if (betas.Count < 2) throw new ArgumentException("a VP schedule needs at least 2 betas");
         using var b = tensor(betas.ToArray()).to(ScalarType.Float32);
-        using var logAlpha = (1 - b).log().cumsum(0) * 0.5;
+        using var logAlpha = b.SubtractedFrom(1).log().cumsum(0).Times(0.5);
         using var t = linspace(1.0 / betas.Count, 1.0, betas.Count, dtype: ScalarType.Float32);
         _logAlpha = logAlpha.data<float>().ToArray();
         _t = t.data<float>().ToArray();

@@ -61,7 +61,7 @@ public sealed class FidInceptionV3 : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var x = F.interpolate(images.to(float32), [InputSize, InputSize], mode: InterpolationMode.Bilinear, align_corners: false);
-        x = (2 * x - 1).to(fc.weight!.dtype);
+        x = x.Times(2).Minus(1).to(fc.weight!.dtype);
         return forward(x).to(float32).MoveToOuterDisposeScope();
     }
 

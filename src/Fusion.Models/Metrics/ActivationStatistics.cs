@@ -117,8 +117,10 @@ public sealed class ActivationAccumulator : IDisposable
         var n = merged + buffered;
         var delta = chunkMean - mean;
         m2.addmm_(centred.t(), centred);
-        m2.add_(delta.outer(delta).mul_((double)merged * buffered / n)); // float64 scalar (addr_'s alpha is float32)
-        mean.add_(delta, alpha: (double)buffered / n);
+        using var productWeight = ((double)merged * buffered / n).ToScalar();
+        m2.add_(delta.outer(delta).mul_(productWeight)); // float64 scalar (addr_'s alpha is float32)
+        using var meanWeight = ((double)buffered / n).ToScalar();
+        mean.add_(delta, alpha: meanWeight);
         merged = n;
         buffered = 0;
     }
@@ -128,7 +130,7 @@ public sealed class ActivationAccumulator : IDisposable
     {
         if (Count < 2) throw new InvalidOperationException($"covariance needs at least 2 samples, got {Count}");
         Merge();
-        using var cov = m2 / (Count - 1);
+        using var cov = m2.Over(Count - 1);
         return new ActivationStatistics(mean, cov, Count);
     }
 

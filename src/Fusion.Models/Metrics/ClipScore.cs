@@ -65,7 +65,8 @@ public sealed class ClipScoreAccumulator(ClipScoreConvention convention)
         var img = imageEmbeds.to(float64);
         var txt = textEmbeds.to(float64);
         var cos = (img * txt).sum(1) / (img.norm(1) * txt.norm(1));
-        var perPair = Convention == ClipScoreConvention.HesselClipS ? 2.5 * cos.clamp_min(0) : 100 * cos;
+        using var zero = 0.ToScalar();
+        var perPair = Convention == ClipScoreConvention.HesselClipS ? cos.clamp_min(zero).Times(2.5) : cos.Times(100);
         sum += perPair.sum().item<double>();
         pairs += imageEmbeds.shape[0];
         pairScores.AddRange(perPair.cpu().data<double>().ToArray());

@@ -46,7 +46,8 @@ public static class FrechetDistance
         foreach (var (name, t) in new[] { ("mu1", m1), ("mu2", m2), ("sigma1", a), ("sigma2", b) })
             if (!t.isfinite().all().item<bool>()) throw new ArgumentException($"Fréchet distance: {name} has non-finite entries");
 
-        var traceSqrt = linalg.eigvalsh(Symmetric(SimilarToProduct(a, b, method))).clamp_min(0).sqrt().sum().item<double>();
+        using var zero = 0.ToScalar();
+        var traceSqrt = linalg.eigvalsh(Symmetric(SimilarToProduct(a, b, method))).clamp_min(zero).sqrt().sum().item<double>();
         var diff = m1 - m2;
         return new FrechetTerms(diff.dot(diff).item<double>(), a.trace().item<double>(), b.trace().item<double>(), traceSqrt);
     }
@@ -60,9 +61,10 @@ public static class FrechetDistance
             if (info.item<int>() == 0) return l.t().mm(b).mm(l); // a·b = L(LᵀbL)L⁻¹
         }
         var (lambda, u) = linalg.eigh(a);
-        var sqrtA = (u * lambda.clamp_min(0).sqrt()).mm(u.t()); // U·diag(√λ)·Uᵀ
+        using var zero = 0.ToScalar();
+        var sqrtA = (u * lambda.clamp_min(zero).sqrt()).mm(u.t()); // U·diag(√λ)·Uᵀ
         return sqrtA.mm(b).mm(sqrtA);
     }
 
-    private static Tensor Symmetric(Tensor s) => (s + s.t()) / 2; // remove round-off asymmetry
+    private static Tensor Symmetric(Tensor s) => (s + s.t()).Over(2); // remove round-off asymmetry
 }

@@ -20,7 +20,7 @@ public static class MetricsBenchmark
         var gen = new Generator(0);
         // Inception pool3 features are non-negative (post-ReLU averages): uniform [0, 1) float32 is a fair stand-in.
         using var generated = rand([n, dim], generator: gen);
-        using var reference = ActivationStatistics.Of(rand([n, dim], generator: gen) * 1.1);
+        using var reference = ActivationStatistics.Of(rand([n, dim], generator: gen).Times(1.1));
 
         // CPU seconds too: on a shared machine wall time mostly measures the neighbours.
         var process = Process.GetCurrentProcess();

@@ -63,7 +63,7 @@ public static class ConvBenchmark
     {
         using var scope = NewDisposeScope();
         var x = randn([batch, s.In, size, size], generator: g).to(dtype).requires_grad_(training);
-        var w = (randn([s.Out, s.In, s.KH, s.KW], generator: g) * 0.1).to(dtype).requires_grad_(training);
+        var w = randn([s.Out, s.In, s.KH, s.KW], generator: g).Times(0.1).to(dtype).requires_grad_(training);
         var b = zeros(s.Out, dtype).requires_grad_(training);
         using var grad = enable_grad(training);
         var clock = Stopwatch.StartNew();

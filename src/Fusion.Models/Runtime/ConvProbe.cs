@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -29,9 +30,10 @@ public static class ConvProbe
     /// <summary>Allocates and frees NaN-filled blocks of many sizes (16 KiB to 64 MiB).</summary>
     public static void PoisonAllocator()
     {
+        using var nan = float.NaN.ToScalar();
         foreach (var kib in new[] { 16, 64, 256, 1024, 4096, 16384, 65536 })
             for (var i = 0; i < 2; i++)
-                full(kib * 256L + i * 16, float.NaN).Dispose();
+                full(kib * 256L + i * 16, nan).Dispose();
     }
 
     /// <summary>A float32 result is off float64 by ≤ 6e-6 of its largest value (measured), a bfloat16 one by ≤ 2e-2; the fault: NaN or O(1).</summary>
@@ -45,7 +47,7 @@ public static class ConvProbe
         var h = height ?? Math.Max(2 * shape.KH, 8) + shape.SH;   // at least two output rows for every stride
         var w = width ?? Math.Max(2 * shape.KW, 8) + shape.SW;
         var x64 = randn([batch, shape.In, h, w], ScalarType.Float64, generator: generator);
-        var w64 = randn([shape.Out, shape.In, shape.KH, shape.KW], ScalarType.Float64, generator: generator) / Math.Sqrt(shape.In * shape.KH * shape.KW);
+        var w64 = randn([shape.Out, shape.In, shape.KH, shape.KW], ScalarType.Float64, generator: generator).Over(Math.Sqrt(shape.In * shape.KH * shape.KW));
         var b64 = randn([shape.Out], ScalarType.Float64, generator: generator);
         // The reference computes from the low-precision values, so only the kernels' arithmetic differs.
         var (x, weight, bias) = (x64.to(dtype).requires_grad_(), w64.to(dtype).requires_grad_(), b64.to(dtype).requires_grad_());

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.UViT;
@@ -12,7 +13,9 @@ public static class TimestepEmbedding
         using var scope = NewDisposeScope();
         int half = dim / 2;
         // Same op order as the reference so the float32 rounding of the frequencies is identical.
-        var freqs = arange(0, half, dtype: ScalarType.Float32).mul(-Math.Log(maxPeriod)).div(half).exp().to(timesteps.device);
+        using var start = 0.ToScalar();
+        using var stop = half.ToScalar();
+        var freqs = arange(start, stop, dtype: ScalarType.Float32).Times(-Math.Log(maxPeriod)).Over(half).exp().to(timesteps.device);
         var args = timesteps.to_type(ScalarType.Float32).unsqueeze(1) * freqs.unsqueeze(0);
         var embedding = cat([args.cos(), args.sin()], -1);
         if (dim % 2 == 1) embedding = cat([embedding, zeros_like(embedding.narrow(1, 0, 1))], -1);

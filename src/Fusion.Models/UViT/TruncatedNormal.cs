@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Fusion.Models.UViT;
@@ -15,9 +16,13 @@ public static class TruncatedNormal
         double lower = NormalCdf((a - mean) / std), upper = NormalCdf((b - mean) / std);
         tensor.uniform_(2 * lower - 1, 2 * upper - 1);
         tensor.erfinv_();
-        tensor.mul_(std * Math.Sqrt(2.0));
-        tensor.add_(mean);
-        tensor.clamp_(a, b);
+        using var scale = (std * Math.Sqrt(2.0)).ToScalar();
+        tensor.mul_(scale);
+        using var shift = mean.ToScalar();
+        tensor.add_(shift);
+        using var lo = a.ToScalar();
+        using var hi = b.ToScalar();
+        tensor.clamp_(lo, hi);
         return tensor;
     }
 

@@ -107,7 +107,8 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
             }
             else if (m is LayerNorm ln)
             {
-                ln.weight!.fill_(1.0);
+                using var one = 1.0.ToScalar();
+                ln.weight!.fill_(one);
                 ln.bias!.zero_();
             }
         }

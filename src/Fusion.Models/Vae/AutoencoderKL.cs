@@ -17,8 +17,8 @@ public sealed class DiagonalGaussian : IDisposable
         var halves = moments.chunk(2, 1);
         Mean = halves[0];
         using var raw = halves[1];
-        LogVar = raw.clamp(-30.0, 20.0);
-        Std = (0.5 * LogVar).exp_();
+        LogVar = raw.Clamp(-30.0, 20.0);
+        Std = LogVar.Times(0.5).exp_();
     }
 
     public Tensor Mean { get; }
@@ -85,14 +85,14 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     {
         using var posterior = new DiagonalGaussian(moments);
         using var z = posterior.Sample(generator);
-        return z * Config.ScaleFactor;
+        return z.Times(Config.ScaleFactor);
     }
 
     /// <summary>Scaled posterior mean (deterministic latents): scale · mean.</summary>
     public Tensor ScaledMean(Tensor moments)
     {
         using var posterior = new DiagonalGaussian(moments);
-        return posterior.Mean * Config.ScaleFactor;
+        return posterior.Mean.Times(Config.ScaleFactor);
     }
 
     /// <summary>Images → scaled sampled latents [B, embed_dim, H/f, W/f].</summary>
@@ -108,7 +108,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         if (scaledLatents.dim() != 4 || scaledLatents.shape[1] != Config.EmbedDim)
             throw new ArgumentException($"autoencoder latents must be [B, {Config.EmbedDim}, h, w], got {StateDict.Shape(scaledLatents)}");
         using var scope = NewDisposeScope();
-        return decoder.forward(post_quant_conv.forward(scaledLatents / Config.ScaleFactor)).MoveToOuterDisposeScope();
+        return decoder.forward(post_quant_conv.forward(scaledLatents.Over(Config.ScaleFactor))).MoveToOuterDisposeScope();
     }
 
     /// <summary>Deterministic reconstruction: decode(scale · posterior mean).</summary>

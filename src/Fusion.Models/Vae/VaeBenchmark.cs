@@ -27,7 +27,7 @@ public static class VaeBenchmark
         {
             var dtype = BenchTiming.ParseDtype(name);
             model.to(dtype);
-            using var images = rand([batch, 3, size, size], generator: g).mul(2).sub(1).to(dtype);
+            using var images = rand([batch, 3, size, size], generator: g).Times(2).Minus(1).to(dtype);
             using var latents = randn([batch, model.Config.EmbedDim, size / f, size / f], generator: g).to(dtype);
             var encode = BenchTiming.SecondsPerCall(() => model.EncodeMoments(images), iters);
             yield return ($"KL-f8 encode {size}² {name}, batch {batch}", batch / encode, "images/s");

@@ -12,7 +12,8 @@ internal static class Ldm
     {
         var norm = nn.GroupNorm(AutoencoderKLConfig.NormGroups, channels, eps: 1e-6);
         using var _ = no_grad();
-        norm.weight!.fill_(1); // TorchSharp 0.107 leaves GroupNorm's affine parameters uninitialised (torch.empty)
+        using var one = 1.ToScalar();
+        norm.weight!.fill_(one); // TorchSharp 0.107 leaves GroupNorm's affine parameters uninitialised (torch.empty)
         norm.bias!.zero_();
         return norm;
     }

@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.Inception;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ public static class FidFeatures
     {
         if (uint8Images.dtype != ScalarType.Byte) throw new ArgumentException($"FID features take uint8 images, got {uint8Images.dtype}");
         using var scope = NewDisposeScope();
-        var x = uint8Images.to(device).to(ScalarType.Float32).div(255);
+        var x = uint8Images.to(device).to(ScalarType.Float32).Over(255);
         return inception.Features(x).cpu().MoveToOuterDisposeScope();
     }
 

@@ -38,5 +38,5 @@ public sealed record ShapesClipSpec(ClipConfig Config, IReadOnlyList<string> Voc
     }
 
     /// <summary>uint8 CHW pixels [N, 3, S, S] → the tower's input in [−1, 1].</summary>
-    public static Tensor Pixels(Tensor uint8Chw) => uint8Chw.to(ScalarType.Float32) / 127.5 - 1.0;
+    public static Tensor Pixels(Tensor uint8Chw) => uint8Chw.to(ScalarType.Float32).Over(127.5).Minus(1.0);
 }

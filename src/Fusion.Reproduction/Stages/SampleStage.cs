@@ -151,8 +151,8 @@ public sealed class SampleStage : StageKind<SampleParams>
         using var scope = NewDisposeScope();
         var x = DiffusionSampler.Sample(net, contexts.to(device), nullContext, shape, options, seed, schedule, prediction);
         if (vae is not null) x = vae.Decode(x.to(ScalarType.Float32));
-        var img = ((x.cpu().to(ScalarType.Float32) + 1) / 2).clamp(0, 1);
-        var bytes = (img * 255 + 0.5).floor().clamp(0, 255).to(ScalarType.Byte).contiguous();
+        var img = x.cpu().to(ScalarType.Float32).Plus(1).Over(2).Clamp(0, 1);
+        var bytes = img.Times(255).Plus(0.5).floor().Clamp(0, 255).to(ScalarType.Byte).contiguous();
         return bytes.data<byte>().ToArray();
     }
 }

@@ -94,7 +94,9 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
             optimizer.zero_grad();
             l.backward();
             optimizer.step();
-            using (no_grad()) model.LogitScale.clamp_(0, Math.Log(100));   // openai clamps the temperature at 100
+            using var scaleMin = 0.ToScalar();
+            using var scaleMax = Math.Log(100).ToScalar();
+            using (no_grad()) model.LogitScale.clamp_(scaleMin, scaleMax);   // openai clamps the temperature at 100
             loss = l.item<float>();
             if (!double.IsFinite(loss)) throw new InvalidOperationException($"shapes-clip: loss is {loss} at step {step + 1}");
             step++;

@@ -1,3 +1,4 @@
+using Fusion.Models;
 using Fusion.Models.Metrics;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ public sealed class FidBootstrap(Tensor features, ActivationStatistics reference
         var x = rows.index_select(0, tensor(indices.Select(i => (long)i).ToArray()).to(rows.device));
         var mean = x.mean([0]);
         var centred = x - mean;
-        var cov = centred.t().mm(centred) / (indices.Length - 1);
+        var cov = centred.t().mm(centred).Over(indices.Length - 1);
         return FrechetDistance.Compute(mean, cov, reference.Mean, reference.Covariance);
     }
 

@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Fusion.Models;
+
+/// <summary>
+/// Tensor–number arithmetic that keeps each native scalar alive through the call that reads it. TorchSharp 0.107's
+/// operators (<c>x * 0.5</c>) and implicit conversions (<c>x.mul_(rate)</c>) leave the scalar to its finalizer, and
+/// the JIT may drop the last reference once the handle is read: a garbage collection during the native call frees the
+/// scalar in use (a training run died of it; see ScalarLifetimeTests). Each method here holds its scalar in a
+/// <c>using</c> and computes exactly what the TorchSharp operator it replaces computes; methods that take a
+/// <see cref="Scalar"/> get one made the same way (<c>using var s = value.ToScalar();</c>).
+/// </summary>
+public static class ScalarMath
+{
+    /// <summary>t · v (TorchSharp's <c>t * v</c>).</summary>
+    public static Tensor Times(this Tensor t, double v) { using var s = v.ToScalar(); return t.mul(s); }
+    public static Tensor Times(this Tensor t, long v) { using var s = v.ToScalar(); return t.mul(s); }
+
+    /// <summary>t + v.</summary>
+    public static Tensor Plus(this Tensor t, double v) { using var s = v.ToScalar(); return t.add(s); }
+    public static Tensor Plus(this Tensor t, long v) { using var s = v.ToScalar(); return t.add(s); }
+
+    /// <summary>t − v.</summary>
+    public static Tensor Minus(this Tensor t, double v) { using var s = v.ToScalar(); return t.sub(s); }
+    public static Tensor Minus(this Tensor t, long v) { using var s = v.ToScalar(); return t.sub(s); }
+
+    /// <summary>t / v.</summary>
+    public static Tensor Over(this Tensor t, double v) { using var s = v.ToScalar(); return t.div(s); }
+    public static Tensor Over(this Tensor t, long v) { using var s = v.ToScalar(); return t.div(s); }
+
+    /// <summary>v − t, computed as TorchSharp's <c>v - t</c> does: (−t) + v.</summary>
+    public static Tensor SubtractedFrom(this Tensor t, double v) { using var s = v.ToScalar(); using var neg = t.negative(); return neg.add(s); }
+
+    /// <summary>v / t, computed as TorchSharp's <c>v / t</c> does: (1/t) · v.</summary>
+    public static Tensor DividedInto(this Tensor t, double v) { using var s = v.ToScalar(); using var r = t.reciprocal(); return r.mul(s); }
+
+    /// <summary>t clamped to [lo, hi].</summary>
+    public static Tensor Clamp(this Tensor t, double lo, double hi) { using var a = lo.ToScalar(); using var b = hi.ToScalar(); return t.clamp(a, b); }
+}
