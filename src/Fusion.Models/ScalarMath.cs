@@ -13,13 +13,26 @@ namespace Fusion.Models;
 /// </summary>
 public static class ScalarMath
 {
+    /// <summary>The alpha of every tensor sum, rooted in a static field for the process lifetime, so never finalized.
+    /// TorchSharp's <c>a + b</c> and <c>add(s)</c> make a scalar 1 of their own, with the same hazard.</summary>
+    private static readonly Scalar One = 1.ToScalar();
+
+    /// <summary>a + b for tensors (TorchSharp's <c>a + b</c> is <c>a.add(b, 1)</c>).</summary>
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary>a += b in place.</summary>
+    public static Tensor PlusInPlace(this Tensor a, Tensor b) => a.add_(b, One);
+
+    /// <summary>a += v in place.</summary>
+    public static Tensor PlusInPlace(this Tensor a, double v) { using var s = v.ToScalar(); return a.add_(s, One); }
+
     /// <summary>t · v (TorchSharp's <c>t * v</c>).</summary>
     public static Tensor Times(this Tensor t, double v) { using var s = v.ToScalar(); return t.mul(s); }
     public static Tensor Times(this Tensor t, long v) { using var s = v.ToScalar(); return t.mul(s); }
 
     /// <summary>t + v.</summary>
-    public static Tensor Plus(this Tensor t, double v) { using var s = v.ToScalar(); return t.add(s); }
-    public static Tensor Plus(this Tensor t, long v) { using var s = v.ToScalar(); return t.add(s); }
+    public static Tensor Plus(this Tensor t, double v) { using var s = v.ToScalar(); return t.add(s, One); }
+    public static Tensor Plus(this Tensor t, long v) { using var s = v.ToScalar(); return t.add(s, One); }
 
     /// <summary>t − v.</summary>
     public static Tensor Minus(this Tensor t, double v) { using var s = v.ToScalar(); return t.sub(s); }
@@ -30,7 +43,7 @@ public static class ScalarMath
     public static Tensor Over(this Tensor t, long v) { using var s = v.ToScalar(); return t.div(s); }
 
     /// <summary>v − t, computed as TorchSharp's <c>v - t</c> does: (−t) + v.</summary>
-    public static Tensor SubtractedFrom(this Tensor t, double v) { using var s = v.ToScalar(); using var neg = t.negative(); return neg.add(s); }
+    public static Tensor SubtractedFrom(this Tensor t, double v) { using var s = v.ToScalar(); using var neg = t.negative(); return neg.add(s, One); }
 
     /// <summary>v / t, computed as TorchSharp's <c>v / t</c> does: (1/t) · v.</summary>
     public static Tensor DividedInto(this Tensor t, double v) { using var s = v.ToScalar(); using var r = t.reciprocal(); return r.mul(s); }

@@ -86,8 +86,8 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        x = x + self_attn.forward(layer_norm1.forward(x));
-        x = x + mlp.forward(layer_norm2.forward(x));
+        x = x.Plus(self_attn.forward(layer_norm1.forward(x)));
+        x = x.Plus(mlp.forward(layer_norm2.forward(x)));
         return x.MoveToOuterDisposeScope();
     }
 

@@ -91,7 +91,7 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, ClipOutput>
         using var scope = NewDisposeScope();
         using var count = logitsPerText.shape[0].ToScalar();
         var target = arange(count, dtype: ScalarType.Int64, device: logitsPerText.device);
-        var loss = (nn.functional.cross_entropy(logitsPerText, target) + nn.functional.cross_entropy(logitsPerText.t(), target)).Over(2);
+        var loss = (nn.functional.cross_entropy(logitsPerText, target).Plus(nn.functional.cross_entropy(logitsPerText.t(), target))).Over(2);
         return loss.MoveToOuterDisposeScope();
     }
 

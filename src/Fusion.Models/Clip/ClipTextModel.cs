@@ -23,7 +23,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         if (length > position_embedding.weight!.shape[0])
             throw new ArgumentException($"CLIP text input has {length} tokens, the model has {position_embedding.weight.shape[0]} positions");
         using var tokens = token_embedding.forward(ids);
-        return tokens + position_embedding.weight.narrow(0, 0, length);
+        return tokens.Plus(position_embedding.weight.narrow(0, 0, length));
     }
 
     internal void Initialize()

@@ -30,7 +30,7 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var patches = patch_embedding.forward(pixels).flatten(2).transpose(1, 2);            // [B, N, W]
         var cls = class_embedding.to(patches.dtype).expand(patches.shape[0], 1, -1);
-        return (cat([cls, patches], 1) + position_embedding.weight!).MoveToOuterDisposeScope();
+        return (cat([cls, patches], 1).Plus(position_embedding.weight!)).MoveToOuterDisposeScope();
     }
 
     internal void Initialize(ClipConfig c)

@@ -37,7 +37,7 @@ public sealed class AdamW : IDisposable
         var stepSize = lr / bias1;
         // Explicit scalars, alive until the step ends (ScalarMath says why).
         using Scalar decay = (1 - lr * _weightDecay).ToScalar(), beta2 = _beta2.ToScalar(), oneMinusBeta2 = (1 - _beta2).ToScalar(),
-            bias2 = bias2Sqrt.ToScalar(), eps = _eps.ToScalar(), minusStep = (-stepSize).ToScalar();
+            bias2 = bias2Sqrt.ToScalar(), eps = _eps.ToScalar(), minusStep = (-stepSize).ToScalar(), one = 1.ToScalar();
         for (var i = 0; i < _params.Length; i++)
         {
             var (p, g, m, v) = (_params[i].Param, grads[i], _expAvg[i], _expAvgSq[i]);
@@ -45,7 +45,7 @@ public sealed class AdamW : IDisposable
             p.mul_(decay);
             m.lerp_(g, tensor(1 - _beta1, p.dtype, p.device));
             v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
-            var denom = v.sqrt().div(bias2).add_(eps);
+            var denom = v.sqrt().div(bias2).add_(eps, one);
             p.addcdiv_(m, denom, minusStep);
         }
     }

@@ -33,7 +33,7 @@ public static class Ddim
             using var time = full([x.shape[0]], nScalar, ScalarType.Float32, x.device);
             var eps = model(x, time);
             if (prediction == Prediction.Velocity)   // ε̂ = √ᾱ_n·v̂ + √(1 − ᾱ_n)·x_n
-                eps = eps.Times((float)Math.Sqrt(schedule.AlphasCumprod[n])) + x.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]));
+                eps = eps.Times((float)Math.Sqrt(schedule.AlphasCumprod[n])).Plus(x.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n])));
             var x0 = (x - eps.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]))).Over((float)Math.Sqrt(schedule.AlphasCumprod[n]));
             if (o.ClipX0)
             {
@@ -41,7 +41,7 @@ public static class Ddim
                 x0 = x0.Clamp(-1f, 1f);
                 eps = (x - x0.Times((float)Math.Sqrt(schedule.AlphasCumprod[n]))).Over((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[n]));
             }
-            var updated = x0.Times((float)Math.Sqrt(schedule.AlphasCumprod[next])) + eps.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[next]));
+            var updated = x0.Times((float)Math.Sqrt(schedule.AlphasCumprod[next])).Plus(eps.Times((float)Math.Sqrt(schedule.OneMinusAlphasCumprod[next])));
             x.Dispose();
             x = updated.MoveToOuterDisposeScope();
         }

@@ -105,7 +105,7 @@ public sealed class DiscreteSchedule
     {
         var (sa, sb) = Coefficients(steps, x0.dtype);
         var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
-        return sa.to(x0.device).view(view) * x0 + sb.to(x0.device).view(view) * eps;
+        return (sa.to(x0.device).view(view) * x0).Plus(sb.to(x0.device).view(view) * eps);
     }
 
     /// <summary>v = √ᾱ_n·ε − √(1 − ᾱ_n)·x0 for steps n [B] (the target of <see cref="Prediction.Velocity"/>).</summary>

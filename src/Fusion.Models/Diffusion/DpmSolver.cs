@@ -108,7 +108,7 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         using var time = full([x.shape[0]], modelTime, ScalarType.Float32, x.device);
         if (prediction == Prediction.Epsilon) return model(x, time);
         using var v = model(x, time);
-        return v.Times(Schedule.MarginalAlpha(t)) + x.Times(Schedule.MarginalStd(t));
+        return v.Times(Schedule.MarginalAlpha(t)).Plus(x.Times(Schedule.MarginalStd(t)));
     }
 
     private Tensor DataPrediction(EpsModel model, Tensor x, float t)
@@ -135,7 +135,7 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         var m0 = Output(model, x, s, predictX0);
         if (order == 1)
             return predictX0
-                ? x.Times(sigT / sigS) + m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f))
+                ? x.Times(sigT / sigS).Plus(m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f)))
                 : x.Times(MathF.Exp(logAt - logAs)) - m0.Times(sigT * ExpM1(h));
 
         var r1 = r1In ?? (order == 2 ? 0.5f : 1f / 3f);
@@ -168,9 +168,9 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
             float phi22 = ExpM1(-r2 * h) / (r2 * h) + 1f, phi2 = phi1 / h + 1f;
             var xs1 = x.Times(sigS1 / sigS) - m0.Times(alphaS1 * phi11);
             var m1 = Output(model, xs1, s1, true);
-            var xs2 = x.Times(sigS2 / sigS) - m0.Times(alphaS2 * phi12) + (m1 - m0).Times(alphaS2 * phi22).Times(r2 / r1);
+            var xs2 = (x.Times(sigS2 / sigS) - m0.Times(alphaS2 * phi12)).Plus((m1 - m0).Times(alphaS2 * phi22).Times(r2 / r1));
             var m2 = Output(model, xs2, s2, true);
-            return x.Times(sigT / sigS) - m0.Times(alphaT * phi1) + (m2 - m0).Times(alphaT * phi2).Times(1f / r2);
+            return (x.Times(sigT / sigS) - m0.Times(alphaT * phi1)).Plus((m2 - m0).Times(alphaT * phi2).Times(1f / r2));
         }
         else
         {
@@ -195,7 +195,7 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         var baseX = predictX0 ? x.Times(sigT / sigP0) - m0.Times(alphaT * (MathF.Exp(-h) - 1f))
                               : x.Times(MathF.Exp(logAt - logAp0)) - m0.Times(sigT * (MathF.Exp(h) - 1f));
         if (order == 1)
-            return predictX0 ? x.Times(sigT / sigP0) + m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f))
+            return predictX0 ? x.Times(sigT / sigP0).Plus(m0.Times(alphaT * ((MathF.Exp(-h) - 1f) / -1f)))
                              : x.Times(MathF.Exp(logAt - logAp0)) - m0.Times(sigT * ExpM1(h));
         var m1 = outs[^2];
         var h0 = lamP0 - Lambda(times[^2]);
@@ -208,10 +208,10 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         var h1 = Lambda(times[^2]) - Lambda(times[^3]);
         var r1 = h1 / h;
         var d11 = (m1 - m2).Times(1f / r1);
-        var d1 = d10 + (d10 - d11).Times(r0 / (r0 + r1));
+        var d1 = d10.Plus((d10 - d11).Times(r0 / (r0 + r1)));
         var d2 = (d10 - d11).Times(1f / (r0 + r1));
         return predictX0
-            ? baseX + d1.Times(alphaT * ((MathF.Exp(-h) - 1f) / h + 1f)) - d2.Times(alphaT * ((MathF.Exp(-h) - 1f + h) / (h * h) - 0.5f))
+            ? baseX.Plus(d1.Times(alphaT * ((MathF.Exp(-h) - 1f) / h + 1f))) - d2.Times(alphaT * ((MathF.Exp(-h) - 1f + h) / (h * h) - 0.5f))
             : baseX - d1.Times(sigT * ((MathF.Exp(h) - 1f) / h - 1f)) - d2.Times(sigT * ((MathF.Exp(h) - 1f - h) / (h * h) - 0.5f));
     }
 

@@ -20,7 +20,7 @@ public static class Ema
         {
             if (!src.TryGetValue(name, out var s)) throw new ArgumentException($"EMA source has no parameter '{name}'");
             if (!s.shape.SequenceEqual(p.shape)) throw new ArgumentException($"EMA parameter '{name}': target [{string.Join(", ", p.shape)}], source [{string.Join(", ", s.shape)}]");
-            p.mul_(keep).add_(s.Times(1 - rate));
+            p.mul_(keep).PlusInPlace(s.Times(1 - rate));
         }
         var srcBuffers = source.named_buffers().ToDictionary(b => b.name, b => b.buffer);
         foreach (var (name, b) in target.named_buffers()) b.copy_(srcBuffers[name]);

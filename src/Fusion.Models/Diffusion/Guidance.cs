@@ -13,7 +13,7 @@ public delegate Tensor EpsModel(Tensor x, Tensor modelTime);
 public static class Guidance
 {
     /// <summary>ε̂ = ε_c + s·(ε_c − ε_u) (the reference's convention: s = 1 means w = 2 in ε_u + w(ε_c − ε_u)).</summary>
-    public static Tensor Combine(Tensor epsCond, Tensor epsUncond, double scale) => epsCond + (epsCond - epsUncond).Times(scale);
+    public static Tensor Combine(Tensor epsCond, Tensor epsUncond, double scale) => epsCond.Plus((epsCond - epsUncond).Times(scale));
 
     /// <summary>
     /// Wraps <paramref name="net"/> (in eval mode, no gradients) with guidance scale <paramref name="scale"/>: one forward over

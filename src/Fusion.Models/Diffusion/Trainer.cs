@@ -218,7 +218,7 @@ public sealed class Trainer : IDisposable
     {
         var halves = moments.chunk(2, 1);
         var std = halves[1].Clamp(-30.0, 20.0).Times(0.5).exp();
-        return (halves[0] + std * noise).Times(scale);
+        return halves[0].Plus(std * noise).Times(scale);
     }
 
     /// <summary>Trains until <see cref="Step"/> = <paramref name="totalSteps"/>, reporting every LogEvery steps (the mean

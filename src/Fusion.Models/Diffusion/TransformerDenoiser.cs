@@ -44,7 +44,7 @@ public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
         var tokens = patch_embed.call(x).flatten(2).transpose(1, 2);
         var time = Sinusoid(timesteps, _dim).to(x.dtype).unsqueeze(1);
         var ctx = context_embed.call(context);
-        var z = cat([time, ctx, tokens], 1) + pos_embed;
+        var z = cat([time, ctx, tokens], 1).Plus(pos_embed);
         foreach (var block in blocks) z = block.call(z);
         z = decoder_pred.call(norm.call(z)).narrow(1, 1 + _contextTokens, h * w);
         // [B, h·w, p·p·C] → [B, C, h·p, w·p]
@@ -85,8 +85,8 @@ public sealed class TransformerDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
             var (b, l, d) = (x.shape[0], x.shape[1], x.shape[2]);
             var q = qkv.call(norm1.call(x)).reshape(b, l, 3, _heads, d / _heads).permute(2, 0, 3, 1, 4);
             var a = functional.scaled_dot_product_attention(q[0], q[1], q[2]).transpose(1, 2).reshape(b, l, d);
-            x = x + proj.call(a);
-            return x + fc2.call(functional.gelu(fc1.call(norm2.call(x))));
+            x = x.Plus(proj.call(a));
+            return x.Plus(fc2.call(functional.gelu(fc1.call(norm2.call(x)))));
         }
     }
 }

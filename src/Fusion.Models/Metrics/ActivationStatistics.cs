@@ -118,7 +118,7 @@ public sealed class ActivationAccumulator : IDisposable
         var delta = chunkMean - mean;
         m2.addmm_(centred.t(), centred);
         using var productWeight = ((double)merged * buffered / n).ToScalar();
-        m2.add_(delta.outer(delta).mul_(productWeight)); // float64 scalar (addr_'s alpha is float32)
+        m2.PlusInPlace(delta.outer(delta).mul_(productWeight)); // float64 scalar (addr_'s alpha is float32)
         using var meanWeight = ((double)buffered / n).ToScalar();
         mean.add_(delta, alpha: meanWeight);
         merged = n;

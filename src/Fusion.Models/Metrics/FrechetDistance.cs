@@ -66,5 +66,5 @@ public static class FrechetDistance
         return sqrtA.mm(b).mm(sqrtA);
     }
 
-    private static Tensor Symmetric(Tensor s) => (s + s.t()).Over(2); // remove round-off asymmetry
+    private static Tensor Symmetric(Tensor s) => s.Plus(s.t()).Over(2); // remove round-off asymmetry
 }

@@ -67,7 +67,7 @@ public static class ConvKernels
         {
             var columns = F.unfold(part, (kh, kw), padding: (padding.H, padding.W), stride: (stride.H, stride.W));   // [b, C·kH·kW, Ho·Wo]
             var y = w.matmul(columns);
-            return bias is null ? y : y + bias.view(1, o, 1);
+            return bias is null ? y : y.Plus(bias.view(1, o, 1));
         }).ToArray();
         var output = parts.Length == 1 ? parts[0] : cat(parts, 0);
         return output.view(x.shape[0], o, ho, wo).MoveToOuterDisposeScope();

@@ -49,8 +49,8 @@ public sealed class Block : nn.Module
             var fused = skip_linear.call(cat([x.narrow(1, 0, l), skip], -1));
             x = l == n ? fused : cat([fused, x.narrow(1, l, n - l)], 1);
         }
-        var h = x.narrow(1, 0, l) + attn.call(norm1.call(x));
-        h = h + mlp.call(norm2.call(h));
+        var h = x.narrow(1, 0, l).Plus(attn.call(norm1.call(x)));
+        h = h.Plus(mlp.call(norm2.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

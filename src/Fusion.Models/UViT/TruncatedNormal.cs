@@ -18,8 +18,7 @@ public static class TruncatedNormal
         tensor.erfinv_();
         using var scale = (std * Math.Sqrt(2.0)).ToScalar();
         tensor.mul_(scale);
-        using var shift = mean.ToScalar();
-        tensor.add_(shift);
+        tensor.PlusInPlace(mean);
         using var lo = a.ToScalar();
         using var hi = b.ToScalar();
         tensor.clamp_(lo, hi);

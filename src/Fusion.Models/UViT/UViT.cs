@@ -169,14 +169,14 @@ public sealed class UViT : nn.Module<Tensor, Tensor, Tensor, Tensor>
         if (c.Fusion == UViTFusion.EarlyConcat)
         {
             // uvit_t2i_old: tokens [time | text | patches], all blocks joint.
-            h = RunU(cat([time, text, patches], 1) + pos_embed, null, withText: null);
+            h = RunU(cat([time, text, patches], 1).Plus(pos_embed), null, withText: null);
             patchStart = 1 + c.NumClipTokens;
         }
         else
         {
             // uvit_t2i / uvit_t2i_cross: image+time [patches | time], text with its own rows of the table.
-            var image = cat([patches, time], 1) + pos_embed.narrow(1, 0, l + 1);
-            var caption = text + pos_embed.narrow(1, l + 1, c.NumClipTokens);
+            var image = cat([patches, time], 1).Plus(pos_embed.narrow(1, 0, l + 1));
+            var caption = text.Plus(pos_embed.narrow(1, l + 1, c.NumClipTokens));
             foreach (var block in caption_blocks) caption = block.forward(caption);
             h = RunU(image, caption, withText: c.Fusion.Method);
             patchStart = 0;

@@ -32,7 +32,7 @@ public sealed class DiagonalGaussian : IDisposable
     public Tensor Sample(Generator generator)
     {
         using var eps = randn(Mean.shape, Mean.dtype, Mean.device, generator: generator);
-        return Mean + Std * eps;
+        return Mean.Plus(Std * eps);
     }
 
     /// <summary>The distribution's mode (= its mean).</summary>

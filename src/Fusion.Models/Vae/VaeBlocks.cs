@@ -46,7 +46,7 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
         var h = conv1.forward(Ldm.Swish(norm1.forward(x)));
         h = conv2.forward(dropout.forward(Ldm.Swish(norm2.forward(h))));
         var skip = nin_shortcut is null ? x : nin_shortcut.forward(x);
-        return (skip + h).MoveToOuterDisposeScope();
+        return (skip.Plus(h)).MoveToOuterDisposeScope();
     }
 }
 
@@ -74,7 +74,7 @@ public sealed class AttnBlock : nn.Module<Tensor, Tensor>
         Tensor Tokens(SafeConv2d proj) => proj.forward(n).view(b, c, h * w).transpose(1, 2);          // [B, HW, C]
         var y = nn.functional.scaled_dot_product_attention(Tokens(q), Tokens(k), Tokens(v));
         var out_ = proj_out.forward(y.transpose(1, 2).reshape(b, c, h, w));
-        return (x + out_).MoveToOuterDisposeScope();
+        return (x.Plus(out_)).MoveToOuterDisposeScope();
     }
 }
 

@@ -46,6 +46,15 @@ public sealed class ScalarLifetimeTests
             // Tensor's operators with a number operand make the scalar inside TorchSharp, with the same hazard.
             bool NumberOperator(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Parameters.Any(p => p.Type.SpecialType is
                 SpecialType.System_Double or SpecialType.System_Single or SpecialType.System_Int32 or SpecialType.System_Int64);
+            // TorchSharp methods that make a scalar of their own: add(t) and add_(t) call add(t, 1), add(s) calls add(s, 1),
+            // addcdiv(a, b) calls addcdiv(a, b, 1); tensor + tensor is add(t). Their overloads with the scalar are safe.
+            bool HiddenScalar(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Name switch
+            {
+                "op_Addition" => m.Parameters.All(p => Is(p.Type, tensor)),
+                "add" or "add_" => m.Parameters.Length == 1,
+                "addcdiv" or "addcdiv_" => m.Parameters.Length == 2,
+                _ => false,
+            };
             foreach (var tree in trees)
             {
                 var model = compilation.GetSemanticModel(tree);
@@ -55,9 +64,9 @@ public sealed class ScalarLifetimeTests
                     var hazard = op switch
                     {
                         { Parent: IConversionOperation { IsImplicit: true, OperatorMethod: { } m } } when Is(m.ContainingType, scalar) => true,
-                        IBinaryOperation b => NumberOperator(b.OperatorMethod),
-                        ICompoundAssignmentOperation c => NumberOperator(c.OperatorMethod),
-                        IUnaryOperation u => false,
+                        IBinaryOperation b => NumberOperator(b.OperatorMethod) || HiddenScalar(b.OperatorMethod),
+                        ICompoundAssignmentOperation c => NumberOperator(c.OperatorMethod) || HiddenScalar(c.OperatorMethod),
+                        IInvocationOperation i => HiddenScalar(i.TargetMethod),
                         _ => false,
                     };
                     if (!hazard) continue;
