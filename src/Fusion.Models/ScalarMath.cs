@@ -50,4 +50,24 @@ public static class ScalarMath
 
     /// <summary>t clamped to [lo, hi].</summary>
     public static Tensor Clamp(this Tensor t, double lo, double hi) { using var a = lo.ToScalar(); using var b = hi.ToScalar(); return t.clamp(a, b); }
+
+    /// <summary>
+    /// Runs third-party TorchSharp code that makes scalars of its own and cannot be rewritten here (torch.optim.AdamW's
+    /// step: <c>mul_(beta1).add_(grad, alpha: 1 - beta1)</c>, …) with garbage collection held off, so no finalizer can
+    /// free a scalar while a native call reads it. If another thread already holds a no-GC region, or the work allocates
+    /// more than the budget, it runs unprotected (and still correct unless a collection lands mid-call).
+    /// </summary>
+    public static void WithoutCollection(Action work, long budgetBytes = 32L << 20)
+    {
+        var started = false;
+        try { started = GC.TryStartNoGCRegion(budgetBytes); }
+        catch (InvalidOperationException) { }   // a region is already in progress on another thread
+        catch (ArgumentOutOfRangeException) { } // a budget larger than this GC configuration allows
+        try { work(); }
+        finally
+        {
+            if (started && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion)
+                try { GC.EndNoGCRegion(); } catch (InvalidOperationException) { }   // the budget ran out and a GC ended it
+        }
+    }
 }

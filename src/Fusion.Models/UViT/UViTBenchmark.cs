@@ -159,7 +159,7 @@ public static class UViTBenchmark
             loss.backward();
             if (compute is not null)
                 for (int i = 0; i < masterParams.Count; i++) masterParams[i].grad = computeParams![i].grad!.to_type(ScalarType.Float32);
-            optimizer.step();
+            ScalarMath.WithoutCollection(() => optimizer.step());
         }
 
         for (int i = 0; i < warmup; i++) Step();

@@ -93,7 +93,7 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
             var l = ClipModel.ContrastiveLoss(output.LogitsPerText);
             optimizer.zero_grad();
             l.backward();
-            optimizer.step();
+            ScalarMath.WithoutCollection(() => optimizer.step());
             using var scaleMin = 0.ToScalar();
             using var scaleMax = Math.Log(100).ToScalar();
             using (no_grad()) model.LogitScale.clamp_(scaleMin, scaleMax);   // openai clamps the temperature at 100
