@@ -100,6 +100,17 @@ public sealed record CountParams
 public sealed class CountStage : StageKind<CountParams>
 {
     public const string Checkpoint = "step.txt";
+    private static readonly object JournalLock = new();
+
+    // Concurrent nodes append to one journal: one writer at a time in this process, and a retry when another process
+    // holds the file (an append that failed would leave the test waiting for a line that never comes).
+    private static void AppendJournal(string path, string line)
+    {
+        lock (JournalLock)
+            for (var attempt = 0; ; attempt++)
+                try { File.AppendAllText(path, line); return; }
+                catch (IOException) when (attempt < 100) { Thread.Sleep(20); }
+    }
     public override string Name => "count";
     public override string CodeVersion => "1";
     public override IReadOnlyList<string> Outputs => ["out.txt"];
@@ -111,7 +122,7 @@ public sealed class CountStage : StageKind<CountParams>
         if (p.Journal.Length > 0)
         {
             Directory.CreateDirectory(p.Journal);
-            await File.AppendAllTextAsync(Path.Combine(p.Journal, "attempts.txt"), $"{Environment.ProcessId} from {start}\n");
+            AppendJournal(Path.Combine(p.Journal, "attempts.txt"), $"{Environment.ProcessId} from {start}\n");
         }
         // Also write a partial output, to prove it never becomes visible before the commit.
         await File.WriteAllTextAsync(context.OutputPath("out.txt"), "partial");
