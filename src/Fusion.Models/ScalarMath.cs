@@ -45,9 +45,6 @@ public static class ScalarMath
     /// <summary>v − t, computed as TorchSharp's <c>v - t</c> does: (−t) + v.</summary>
     public static Tensor SubtractedFrom(this Tensor t, double v) { using var s = v.ToScalar(); using var neg = t.negative(); return neg.add(s, One); }
 
-    /// <summary>v / t, computed as TorchSharp's <c>v / t</c> does: (1/t) · v.</summary>
-    public static Tensor DividedInto(this Tensor t, double v) { using var s = v.ToScalar(); using var r = t.reciprocal(); return r.mul(s); }
-
     /// <summary>t clamped to [lo, hi].</summary>
     public static Tensor Clamp(this Tensor t, double lo, double hi) { using var a = lo.ToScalar(); using var b = hi.ToScalar(); return t.clamp(a, b); }
 
