@@ -5,30 +5,36 @@ namespace Fusion.Models.Diffusion;
 
 /// <summary>
 /// AdamW exactly as PyTorch's single-tensor implementation (the CPU default; decoupled weight decay on every
-/// parameter), with its state in the open: per parameter name the first and second moments, and the step count,
-/// so checkpoints can store them as safetensors and resume bit-exactly. Gradients are passed in explicitly, which lets
-/// mixed precision hand over float32 copies of bfloat16 gradients without touching the master parameters' .grad.
+/// parameter), run over a model's <see cref="FlatParameters"/> so a step is seven large kernels whatever the number of
+/// tensors (elementwise, so the same bits as the per-tensor loop). Its state is in the open: per parameter name the
+/// first and second moments (views of the flat moments) and the step count, so checkpoints store them as safetensors
+/// under the per-parameter names and resume bit-exactly. The gradient is passed in explicitly, which lets mixed
+/// precision hand over a float32 copy of the bfloat16 gradients without touching the master parameters' .grad.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
-    private readonly (string Name, Tensor Param)[] _params;
-    private readonly Tensor[] _expAvg, _expAvgSq;
+    private readonly FlatParameters _params;
+    private readonly Tensor _expAvg, _expAvgSq;
+    // 1 − β1 as the lerp weight, made once: a tensor made per step would be a host→device copy per step on a GPU.
+    private readonly Tensor _oneMinusBeta1;
     private readonly double _beta1, _beta2, _eps, _weightDecay;
 
     public long StepCount { get; private set; }
 
-    public AdamW(IEnumerable<(string Name, Tensor Param)> parameters, double beta1, double beta2, double eps, double weightDecay)
+    public AdamW(FlatParameters parameters, double beta1, double beta2, double eps, double weightDecay)
     {
-        _params = parameters.ToArray();
-        _expAvg = _params.Select(p => zeros_like(p.Param).DetachFromDisposeScope()).ToArray();
-        _expAvgSq = _params.Select(p => zeros_like(p.Param).DetachFromDisposeScope()).ToArray();
+        _params = parameters;
+        _expAvg = zeros_like(parameters.Values).DetachFromDisposeScope();
+        _expAvgSq = zeros_like(parameters.Values).DetachFromDisposeScope();
         (_beta1, _beta2, _eps, _weightDecay) = (beta1, beta2, eps, weightDecay);
+        _oneMinusBeta1 = tensor(1 - beta1, parameters.Values.dtype, parameters.Values.device).DetachFromDisposeScope();
     }
 
-    /// <summary>One update with learning rate <paramref name="lr"/>; <paramref name="grads"/> in parameter order.</summary>
-    public void Step(IReadOnlyList<Tensor> grads, double lr)
+    /// <summary>One update with learning rate <paramref name="lr"/>; <paramref name="grad"/> laid out like the parameters' buffer.</summary>
+    public void Step(Tensor grad, double lr)
     {
-        if (grads.Count != _params.Length) throw new ArgumentException($"{grads.Count} gradients for {_params.Length} parameters");
+        if (!grad.shape.SequenceEqual(_params.Values.shape) || grad.dtype != _params.Values.dtype)
+            throw new ArgumentException($"gradient is {grad.dtype} [{string.Join(", ", grad.shape)}], the parameters {_params.Values.dtype} [{_params.Count}]");
         StepCount++;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -38,30 +44,30 @@ public sealed class AdamW : IDisposable
         // Explicit scalars, alive until the step ends (ScalarMath says why).
         using Scalar decay = (1 - lr * _weightDecay).ToScalar(), beta2 = _beta2.ToScalar(), oneMinusBeta2 = (1 - _beta2).ToScalar(),
             bias2 = bias2Sqrt.ToScalar(), eps = _eps.ToScalar(), minusStep = (-stepSize).ToScalar(), one = 1.ToScalar();
-        for (var i = 0; i < _params.Length; i++)
+        foreach (var (offset, length) in _params.Chunks())
         {
-            var (p, g, m, v) = (_params[i].Param, grads[i], _expAvg[i], _expAvgSq[i]);
-            if (!g.shape.SequenceEqual(p.shape)) throw new ArgumentException($"gradient of '{_params[i].Name}' has shape [{string.Join(", ", g.shape)}], parameter [{string.Join(", ", p.shape)}]");
+            using var chunk = NewDisposeScope();
+            var (p, g, m, v) = (_params.Values.narrow(0, offset, length), grad.narrow(0, offset, length),
+                _expAvg.narrow(0, offset, length), _expAvgSq.narrow(0, offset, length));
             p.mul_(decay);
-            m.lerp_(g, tensor(1 - _beta1, p.dtype, p.device));
+            m.lerp_(g, _oneMinusBeta1);
             v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
-            var denom = v.sqrt().div(bias2).add_(eps, one);
+            var denom = v.sqrt().div_(bias2).add_(eps, one);
             p.addcdiv_(m, denom, minusStep);
         }
     }
 
-    /// <summary>The moments as named tensors ("name.exp_avg", "name.exp_avg_sq"), sharing storage with the optimizer.</summary>
+    /// <summary>The moments as named tensors ("name.exp_avg", "name.exp_avg_sq"), views sharing storage with the optimizer.</summary>
     public Dictionary<string, Tensor> StateTensors()
     {
         var d = new Dictionary<string, Tensor>();
-        for (var i = 0; i < _params.Length; i++)
+        for (var i = 0; i < _params.Entries.Count; i++)
         {
-            d[_params[i].Name + ".exp_avg"] = _expAvg[i];
-            d[_params[i].Name + ".exp_avg_sq"] = _expAvgSq[i];
+            d[_params.Entries[i].Name + ".exp_avg"] = _params.Slice(_expAvg, i);
+            d[_params.Entries[i].Name + ".exp_avg_sq"] = _params.Slice(_expAvgSq, i);
         }
         return d;
     }
-
     /// <summary>Restores moments (strict: every key present with the right shape) and the step count.</summary>
     public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long stepCount, string sourceName)
     {
@@ -80,12 +86,15 @@ public sealed class AdamW : IDisposable
     public void Reset()
     {
         using var _ = no_grad();
-        foreach (var t in _expAvg.Concat(_expAvgSq)) t.zero_();
+        _expAvg.zero_();
+        _expAvgSq.zero_();
         StepCount = 0;
     }
 
     public void Dispose()
     {
-        foreach (var t in _expAvg.Concat(_expAvgSq)) t.Dispose();
+        _expAvg.Dispose();
+        _expAvgSq.Dispose();
+        _oneMinusBeta1.Dispose();
     }
 }

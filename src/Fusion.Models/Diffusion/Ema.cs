@@ -6,7 +6,8 @@ namespace Fusion.Models.Diffusion;
 /// <summary>
 /// The reference's EMA: for every named parameter p_ema ← rate·p_ema + (1 − rate)·p (mul_ then add_ of the scaled
 /// source, as U-ViT's <c>ema()</c>), no warm-up, no bias correction. Buffers, if a model has any, are copied.
-/// <see cref="Update"/> with rate 0 is an exact copy (how the reference initialises the EMA model).
+/// <see cref="Update(nn.Module, nn.Module, double)"/> with rate 0 is an exact copy (how the reference initialises the
+/// EMA model). The trainer updates <see cref="FlatParameters"/> in two kernels: the same operations elementwise, the same bits.
 /// </summary>
 public static class Ema
 {
@@ -24,5 +25,19 @@ public static class Ema
         }
         var srcBuffers = source.named_buffers().ToDictionary(b => b.name, b => b.buffer);
         foreach (var (name, b) in target.named_buffers()) b.copy_(srcBuffers[name]);
+    }
+
+    /// <summary>The same update over two models' flat parameter buffers (same layout).</summary>
+    public static void Update(FlatParameters target, FlatParameters source, double rate)
+    {
+        target.CheckSameLayout(source, "EMA");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var keep = rate.ToScalar();
+        foreach (var (offset, length) in target.Chunks())
+        {
+            using var chunk = NewDisposeScope();
+            target.Values.narrow(0, offset, length).mul_(keep).PlusInPlace(source.Values.narrow(0, offset, length).Times(1 - rate));
+        }
     }
 }

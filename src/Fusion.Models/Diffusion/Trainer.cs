@@ -29,8 +29,11 @@ public sealed class Trainer : IDisposable
     private readonly Tensor? _nullContext;
     private readonly Generator _generator;
     private readonly Denoiser _compute;
-    private readonly (string Name, Tensor Master, Tensor Compute)[] _params;
+    // The master, EMA and compute models' parameters in one buffer each (the compute's is the master's in float32).
+    private readonly FlatParameters _master, _ema, _computeParams;
+    private readonly (Tensor Target, Tensor Source)[] _emaBuffers;
     private readonly AdamW _optimizer;
+    private Tensor? _gradFloat32;
     private readonly Device _device;
     private readonly Func<Denoiser> _createModel;
     private readonly string _initialDataPosition;
@@ -75,11 +78,19 @@ public sealed class Trainer : IDisposable
         Diffusion.Ema.Update(Ema, Model, 0.0);
         _compute = config.Precision == TrainPrecision.BFloat16Mixed ? TorchRandom.Unseeded(createModel).to(ScalarType.BFloat16).to(_device) : Model;
 
-        var compute = _compute.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        _params = Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter,
-            compute.TryGetValue(p.name, out var c) ? c : throw new InvalidOperationException($"createModel built models with different parameters ('{p.name}')"))).ToArray();
-        if (_params.Length == 0) throw new ArgumentException("the model has no parameters");
-        _optimizer = new AdamW(_params.Select(p => (p.Name, p.Master)), config.Beta1, config.Beta2, config.AdamEps, config.WeightDecay);
+        if (!Model.parameters().Any()) throw new ArgumentException("the model has no parameters");
+        _master = FlatParameters.Of(Model);
+        _ema = FlatParameters.Of(Ema);
+        _ema.CheckSameLayout(_master, "createModel built models with different parameters");
+        if (ReferenceEquals(_compute, Model)) _computeParams = _master;
+        else
+        {
+            _computeParams = FlatParameters.Of(_compute);
+            _computeParams.CheckSameLayout(_master, "createModel built models with different parameters");
+        }
+        var emaBuffers = Ema.named_buffers().ToDictionary(b => b.name, b => b.buffer);
+        _emaBuffers = Model.named_buffers().Select(b => (emaBuffers[b.name], b.buffer)).ToArray();
+        _optimizer = new AdamW(_master, config.Beta1, config.Beta2, config.AdamEps, config.WeightDecay);
 
         if (nullContext is not null)
             _nullContext = (nullContext.dim() == 3 ? nullContext.squeeze(0) : nullContext).to(ScalarType.Float32).to(_device).DetachFromDisposeScope();
@@ -120,12 +131,14 @@ public sealed class Trainer : IDisposable
         if (Config.Precision == TrainPrecision.BFloat16Mixed)
         {
             using var _ = no_grad();
-            foreach (var p in _params) p.Compute.copy_(p.Master);
+            _computeParams.Values.copy_(_master.Values);
             xn = xn.to(ScalarType.BFloat16);
             context = context.to(ScalarType.BFloat16);
         }
         _compute.train();
-        _compute.zero_grad();
+        // Backward accumulates into the flat gradients once they exist (after the first step); zero them there.
+        if (_computeParams.Gradients is null) _compute.zero_grad();
+        else _computeParams.ZeroGradients();
         var pred = _compute.call(xn, t, context);
         if (!pred.shape.SequenceEqual(eps.shape))
             throw new InvalidOperationException($"denoiser returned shape [{string.Join(", ", pred.shape)}] for input [{string.Join(", ", eps.shape)}]");
@@ -137,15 +150,20 @@ public sealed class Trainer : IDisposable
         if (!float.IsFinite(lossValue)) throw new NonFiniteTrainingException(Step + 1, $"loss {lossValue}", LastCheckpoint);
         loss.backward();
 
-        var grads = new Tensor[_params.Length];
-        for (var i = 0; i < _params.Length; i++)
-            grads[i] = _params[i].Compute.grad is { } g ? g.to(ScalarType.Float32)
-                : throw new InvalidOperationException($"parameter '{_params[i].Name}' received no gradient (unused by the forward pass?)");
-        var gradNorm = stack(grads.Select(g => g.norm()).ToArray()).norm().item<float>();
+        _computeParams.AdoptGradients();
+        var grad = _computeParams.Gradients!;
+        if (grad.dtype != ScalarType.Float32)
+        {
+            // bf16-mixed: AdamW takes a float32 copy, kept across steps (a new one would be a fresh 180 MB for S/2 each step).
+            _gradFloat32 ??= zeros_like(_master.Values).DetachFromDisposeScope();
+            using (no_grad()) grad = _gradFloat32.copy_(grad);
+        }
+        var gradNorm = grad.norm().item<float>();
         // A finite loss can still come with NaN/inf gradients (a faulty kernel, an overflow): never let AdamW apply them.
-        if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grads, gradNorm);
-        _optimizer.Step(grads, lr);
-        Diffusion.Ema.Update(Ema, Model, Config.EmaRateAt(Step));
+        if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grad, gradNorm);
+        _optimizer.Step(grad, lr);
+        Diffusion.Ema.Update(_ema, _master, Config.EmaRateAt(Step));
+        using (no_grad()) foreach (var (emaBuffer, buffer) in _emaBuffers) emaBuffer.copy_(buffer);
         Step++;
         var seconds = clock.Elapsed.TotalSeconds;
         return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);
@@ -159,9 +177,9 @@ public sealed class Trainer : IDisposable
         return (float)(Math.Min(snr, gamma) / (Config.Prediction == Prediction.Velocity ? snr + 1 : snr));
     }).ToArray());
 
-    private NonFiniteTrainingException NonFiniteGradient(Tensor[] grads, float norm)
+    private NonFiniteTrainingException NonFiniteGradient(Tensor grad, float norm)
     {
-        var first = FirstNonFinite(grads.Select((g, i) => (_params[i].Name, g)));
+        var first = FirstNonFinite(_master.Named(grad).Select(kv => (kv.Key, kv.Value)));
         var what = first is null ? $"gradient norm {norm} (every gradient is finite: the norm overflowed)"
             : $"gradient of '{first}' (global norm {norm})";
         return new NonFiniteTrainingException(Step + 1, what, LastCheckpoint);
@@ -346,13 +364,25 @@ public sealed class Trainer : IDisposable
     public void ExportEma(string path)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) Ema.save_safetensors(path);
-        else Ema.save_py(path);
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) { Ema.save_safetensors(path); return; }
+        // The pickler writes a view's storage offset but not the rest of its storage (the flat buffer): save copies.
+        Dictionary<string, Tensor> copies;
+        using (no_grad()) copies = Ema.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        try
+        {
+            using var stream = File.Create(path);
+            PyTorchPickler.PickleStateDict(stream, copies);
+        }
+        finally { foreach (var t in copies.Values) t.Dispose(); }
     }
 
     public void Dispose()
     {
         _optimizer.Dispose();
+        _master.Dispose();
+        _ema.Dispose();
+        _gradFloat32?.Dispose();
+        if (!ReferenceEquals(_computeParams, _master)) _computeParams.Dispose();
         _generator.Dispose();
         _nullContext?.Dispose();
         if (!ReferenceEquals(_compute, Model)) _compute.Dispose();

@@ -36,9 +36,12 @@ public static class TrainProfileBenchmark
         var ema = TorchRandom.Unseeded(() => new UViT(config)).to(device);
         Ema.Update(ema, master, 0);
         var compute = bf16 ? TorchRandom.Unseeded(() => new UViT(config)).to(ScalarType.BFloat16).to(device) : master;
-        var named = master.named_parameters().Select(t => (t.name, (Tensor)t.parameter)).ToArray();
-        var computeParams = compute.parameters().ToArray();
-        using var adam = new AdamW(named, 0.9, 0.9, 1e-8, 0.03);
+        using var masterFlat = FlatParameters.Of(master);
+        using var emaFlat = FlatParameters.Of(ema);
+        using var computeFlat = bf16 ? FlatParameters.Of(compute) : null;
+        var computeParams = computeFlat ?? masterFlat;
+        using var adam = new AdamW(masterFlat, 0.9, 0.9, 1e-8, 0.03);
+        using var gradFloat32 = zeros_like(masterFlat.Values);
         var dtype = bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
         using var gen = new Generator(7);
         using var x = randn([batch, config.InChannels, config.ImageSize, config.ImageSize], generator: gen).to(device);
@@ -55,18 +58,21 @@ public static class TrainProfileBenchmark
             var clock = Stopwatch.StartNew();
             double Lap() { Sync(); var s = clock.Elapsed.TotalSeconds; clock.Restart(); return s; }
             compute.train();
-            compute.zero_grad();
+            if (computeParams.Gradients is null) compute.zero_grad();
+            else computeParams.ZeroGradients();
             var loss = (eps - compute.call(x.to(dtype), t, ctx.to(dtype)).to(ScalarType.Float32)).square().mean();
             var forward = Lap();
             loss.backward();
+            computeParams.AdoptGradients();
             var backward = Lap();
             using (no_grad())
             {
-                adam.Step(computeParams.Select(q => q.grad!.to(ScalarType.Float32)).ToArray(), 1e-4);
-                if (bf16) for (var k = 0; k < named.Length; k++) computeParams[k].copy_(named[k].Item2);
+                // bf16: a float32 copy of the gradients into a buffer kept across steps, as the trainer does.
+                adam.Step(bf16 ? gradFloat32.copy_(computeParams.Gradients!) : computeParams.Gradients!, 1e-4);
+                if (bf16) computeFlat!.Values.copy_(masterFlat.Values);
             }
             var optimizer = Lap();
-            Ema.Update(ema, master, 0.9999);
+            Ema.Update(emaFlat, masterFlat, 0.9999);
             var emaTime = Lap();
             if (i < warmup) continue;
             times[phases[0]].Add(forward); times[phases[1]].Add(backward); times[phases[2]].Add(optimizer); times[phases[3]].Add(emaTime);
@@ -81,7 +87,7 @@ public static class TrainProfileBenchmark
             yield return ($"{label}: {ph} share", 100 * medians[ph] / total, "%");
         }
         yield return ($"{label}: step (sum of medians)", total, "s");
-        yield return ($"{label}: parameter tensors (AdamW and EMA loop over each)", named.Length, "tensors");
+        yield return ($"{label}: parameter tensors (AdamW and EMA update them as one flat buffer)", masterFlat.Entries.Count, "tensors");
 
         var gemm = MatmulGflops(1024, dtype, device);
         var stepFlops = 3 * 2 * UViTFlops.Forward(config).WithAttention * batch;   // forward + 2× for backward, 2 FLOPs per MAC

@@ -117,13 +117,14 @@ public class TrainingTests(ITestOutputHelper output)
         var a = randn([7, 5], generator: g);
         var b = a.clone();
         var initial = a.clone();
-        var ours = new AdamW([("w", a)], 0.9, 0.9, 1e-8, 0.03);
+        using var flat = FlatParameters.Of([("w", a)]);
+        var ours = new AdamW(flat, 0.9, 0.9, 1e-8, 0.03);
         var pb = new TorchSharp.Modules.Parameter(b);
         var theirs = optim.AdamW([pb], lr: 1e-2, beta1: 0.9, beta2: 0.9, eps: 1e-8, weight_decay: 0.03);
         for (var step = 0; step < 5; step++)
         {
             var grad = randn([7, 5], generator: g);
-            ours.Step([grad], 1e-2);
+            ours.Step(flat.Pack([grad]), 1e-2);
             pb.grad = grad.clone();
             theirs.step();
         }
