@@ -123,10 +123,13 @@ public sealed class FlatParameters : IDisposable
         Gradients = grads;
     }
 
+    /// <summary>Zeroes the gradients before a backward pass: the buffer once adopted, before that whatever gradients the
+    /// parameters hold (a module's zero_grad would drop the buffer's views).</summary>
     public void ZeroGradients()
     {
         using var _ = no_grad();
-        Gradients?.zero_();
+        if (Gradients is not null) Gradients.zero_();
+        else foreach (var e in _entries) e.Parameter.grad?.zero_();
     }
 
     /// <summary>Throws unless <paramref name="other"/> has the same names, shapes and offsets in the same order.</summary>

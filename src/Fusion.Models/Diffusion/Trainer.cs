@@ -78,7 +78,6 @@ public sealed class Trainer : IDisposable
         Diffusion.Ema.Update(Ema, Model, 0.0);
         _compute = config.Precision == TrainPrecision.BFloat16Mixed ? TorchRandom.Unseeded(createModel).to(ScalarType.BFloat16).to(_device) : Model;
 
-        if (!Model.parameters().Any()) throw new ArgumentException("the model has no parameters");
         _master = FlatParameters.Of(Model);
         _ema = FlatParameters.Of(Ema);
         _ema.CheckSameLayout(_master, "createModel built models with different parameters");
@@ -136,9 +135,7 @@ public sealed class Trainer : IDisposable
             context = context.to(ScalarType.BFloat16);
         }
         _compute.train();
-        // Backward accumulates into the flat gradients once they exist (after the first step); zero them there.
-        if (_computeParams.Gradients is null) _compute.zero_grad();
-        else _computeParams.ZeroGradients();
+        _computeParams.ZeroGradients();
         var pred = _compute.call(xn, t, context);
         if (!pred.shape.SequenceEqual(eps.shape))
             throw new InvalidOperationException($"denoiser returned shape [{string.Join(", ", pred.shape)}] for input [{string.Join(", ", eps.shape)}]");

@@ -149,8 +149,7 @@ public static class UViTBenchmark
         void Step()
         {
             using var scope = NewDisposeScope();
-            if (grads.Gradients is null) (compute ?? master).zero_grad();
-            else grads.ZeroGradients();
+            grads.ZeroGradients();
             if (computeParams is not null)
                 using (no_grad()) computeParams.Values.copy_(masterParams.Values);
             var eps = (compute ?? master).call(x, t, ctx);

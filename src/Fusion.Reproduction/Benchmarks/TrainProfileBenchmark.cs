@@ -58,8 +58,7 @@ public static class TrainProfileBenchmark
             var clock = Stopwatch.StartNew();
             double Lap() { Sync(); var s = clock.Elapsed.TotalSeconds; clock.Restart(); return s; }
             compute.train();
-            if (computeParams.Gradients is null) compute.zero_grad();
-            else computeParams.ZeroGradients();
+            computeParams.ZeroGradients();
             var loss = (eps - compute.call(x.to(dtype), t, ctx.to(dtype)).to(ScalarType.Float32)).square().mean();
             var forward = Lap();
             loss.backward();
