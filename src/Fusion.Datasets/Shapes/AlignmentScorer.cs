@@ -31,8 +31,12 @@ public static class AlignmentScorer
     public const double SquareMinFill = 0.9;
     public const double CircleMinFill = 0.66;
 
-    /// <summary>Components smaller than this are noise: a third of the smallest triangle the generator draws.</summary>
-    public static int MinArea(int size) => Math.Max(3, (int)(0.55 * size / 2 * 0.55 * size / 2 * 0.5 / 3));
+    /// <summary>The smallest object side the scorer expects, as a fraction of a cell (half the image side); the
+    /// generator draws no smaller object.</summary>
+    public const double SmallestObjectFraction = 0.55;
+
+    /// <summary>Components smaller than this are noise: a third of the smallest triangle the generator may draw.</summary>
+    public static int MinArea(int size) => Math.Max(3, (int)(SmallestObjectFraction * size / 2 * SmallestObjectFraction * size / 2 * 0.5 / 3));
 
     /// <summary>Objects in an RGB24 HWC image of side <paramref name="size"/>.</summary>
     public static IReadOnlyList<DetectedObject> Detect(ReadOnlySpan<byte> rgb, int size)

@@ -95,6 +95,7 @@ public static class ShapesDataset
             ["shapes.size"] = o.Size.ToString(CultureInfo.InvariantCulture),
             ["shapes.count"] = count.ToString(CultureInfo.InvariantCulture),
             ["shapes.relation_fraction"] = o.RelationFraction.ToString(CultureInfo.InvariantCulture),
+            ["shapes.object_size"] = FormattableString.Invariant($"{o.ObjectSizeMin}–{o.ObjectSizeMax}"),
         };
         var captions = new List<CaptionRow>();
         var meta = new List<ShapesCaptionRecord>();

@@ -10,6 +10,24 @@ public sealed record ShapesOptions
     public int Size { get; init; } = 32;
     /// <summary>Fraction of images showing two groups in a relation (the rest show one group of 1–4 objects).</summary>
     public double RelationFraction { get; init; } = 0.75;
+    /// <summary>An object's side as a fraction of its cell (half the image), drawn uniformly in whole pixels between
+    /// these bounds. The smallest may not go below the scorer's <see cref="AlignmentScorer.SmallestObjectFraction"/>
+    /// (it would drop such objects as specks); the largest must leave a 1-pixel margin on each side.</summary>
+    public double ObjectSizeMin { get; init; } = AlignmentScorer.SmallestObjectFraction;
+    public double ObjectSizeMax { get; init; } = 0.8;
+
+    /// <summary>The object sides in pixels for a cell of <paramref name="cell"/> pixels.</summary>
+    public (int Min, int Max) ObjectPixels(int cell)
+    {
+        var (min, max) = ((int)Math.Round(ObjectSizeMin * cell), (int)Math.Round(ObjectSizeMax * cell));
+        if (ObjectSizeMin < AlignmentScorer.SmallestObjectFraction)
+            throw new ArgumentException($"object size {ObjectSizeMin} is below {AlignmentScorer.SmallestObjectFraction} of a cell, the smallest the scorer counts as an object");
+        if (min > max)
+            throw new ArgumentException($"object sizes {ObjectSizeMin}–{ObjectSizeMax} of a {cell}-pixel cell give {min}–{max} pixels; need min ≤ max");
+        if (max > cell - 2)
+            throw new ArgumentException($"object size {ObjectSizeMax} of a {cell}-pixel cell is {max} pixels; at most {cell - 2} leaves the 1-pixel margin");
+        return (min, max);
+    }
 }
 
 /// <summary>
@@ -31,6 +49,7 @@ public static class ShapesGenerator
         if (o.Size < 16 || o.Size % 2 != 0) throw new ArgumentOutOfRangeException(nameof(options), o.Size, "image size must be even and at least 16");
         var rng = new SeededRandom.Stream(seed, (long)split, index);
         var cell = o.Size / 2;
+        var (sizeMin, sizeMax) = o.ObjectPixels(cell);
         var colours = Enum.GetValues<ShapeColour>();
         var shapes = Enum.GetValues<ShapeKind>();
         ShapeGroup RandomGroup(int count) => new(count, colours[rng.Next(colours.Length)], shapes[rng.Next(shapes.Length)]);
@@ -62,7 +81,7 @@ public static class ShapesGenerator
         var groups = caption.Groups.ToArray();
         var objects = cells.Select(c =>
         {
-            var size = rng.Next((int)Math.Round(0.55 * cell), (int)Math.Round(0.8 * cell) + 1);
+            var size = rng.Next(sizeMin, sizeMax + 1);
             var slack = cell - size - 2; // ≥ 1 px margin on each side inside the cell
             var x0 = c.Col * cell + 1 + rng.Next(slack + 1);
             var y0 = c.Row * cell + 1 + rng.Next(slack + 1);

@@ -14,6 +14,11 @@ public sealed class ShapesDataParams
     public int Size { get; set; } = 32;
     [ParamRange(Min = 0, Max = 1)]
     public double RelationFraction { get; set; } = 0.75;
+    /// <summary>Object sides as fractions of a cell (half the image side); see <see cref="ShapesOptions.ObjectSizeMin"/>.</summary>
+    [ParamRange(Above = 0, Below = 1)]
+    public double ObjectSizeMin { get; set; } = AlignmentScorer.SmallestObjectFraction;
+    [ParamRange(Above = 0, Below = 1)]
+    public double ObjectSizeMax { get; set; } = 0.8;
     public long Seed { get; set; } = 20240325;
 }
 
@@ -30,7 +35,9 @@ public sealed class ShapesDataStage : StageKind<ShapesDataParams>
 
     public override async Task RunAsync(StageContext context, ShapesDataParams p)
     {
-        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction };
+        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction, ObjectSizeMin = p.ObjectSizeMin, ObjectSizeMax = p.ObjectSizeMax };
+        try { options.ObjectPixels(p.Size / 2); }
+        catch (ArgumentException e) { throw new ArgumentException($"params object_size_min/object_size_max: {e.Message}", e); }
         context.Progress.Report(0, 2, "split");
         await ShapesDataset.WriteAsync(Path.Combine(context.OutputDirectory, "train"), ShapesSplit.Train, p.TrainImages, p.Seed, options, context.CancellationToken);
         context.Progress.Report(1, 2, "split");

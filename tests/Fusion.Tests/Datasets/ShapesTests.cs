@@ -55,6 +55,36 @@ public sealed class ShapesTests
         Assert.True(summary.RelationImages > 200);
     }
 
+    [Theory]
+    [InlineData(32, 0.75, 0.875)]
+    [InlineData(48, 0.55, 0.6)]
+    public void Object_sizes_stay_within_the_options_and_the_scorer_still_agrees(int size, double min, double max)
+    {
+        var options = new ShapesOptions { Size = size, ObjectSizeMin = min, ObjectSizeMax = max };
+        var cell = size / 2;
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Train, 200, Seed, options).ToList();
+        var sides = samples.SelectMany(s => s.Objects).Select(o => o.Size).ToList();
+        Assert.Equal((int)Math.Round(min * cell), sides.Min());
+        Assert.Equal((int)Math.Round(max * cell), sides.Max());
+        Assert.All(samples.SelectMany(s => s.Objects), o =>
+        {
+            var (col, row) = ((int)(o.CenterX / cell), (int)(o.CenterY / cell));
+            Assert.InRange(o.X0, col * cell + 1, (col + 1) * cell - 1 - o.Size);
+            Assert.InRange(o.Y0, row * cell + 1, (row + 1) * cell - 1 - o.Size);
+        });
+        Assert.True(samples.Count(s => AgreesWithGroundTruth(s, AlignmentScorer.Detect(s.Rgb, size))) >= 0.99 * samples.Count);
+    }
+
+    [Theory]
+    [InlineData(0.55, 0.95)]   // 15 of 16 pixels: no margin
+    [InlineData(0.8, 0.6)]     // min above max
+    [InlineData(0.3, 0.5)]     // smaller than the scorer's smallest object
+    public void Object_sizes_without_a_margin_or_out_of_order_are_refused(double min, double max)
+    {
+        var e = Assert.Throws<ArgumentException>(() => ShapesGenerator.Generate(ShapesSplit.Train, 0, Seed, new ShapesOptions { ObjectSizeMin = min, ObjectSizeMax = max }));
+        Assert.Contains("object size", e.Message);
+    }
+
     [Fact]
     public void Scorer_agrees_on_64px_images_and_on_mildly_noisy_float_images()
     {
