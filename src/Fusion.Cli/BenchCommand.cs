@@ -45,7 +45,7 @@ public static class BenchCommand
             var rows = run(options).ToList();
             var facts = TorchEnvironment.Facts();
             var header = $"{wanted} — {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, " +
-                         string.Join(", ", facts.Select(f => $"{f.Key} {f.Value}")) +
+                         string.Join(", ", facts.Select(f => $"{f.Key} {f.Value}")) + $", malloc {NativeHeap.Policy}" +
                          (options.Count > 0 ? ", options " + string.Join(" ", options.Select(o => $"{o.Key}={o.Value}")) : "") +
                          $", {sw.Elapsed.TotalSeconds:F1} s";
             if (parse.GetValue(markdown))

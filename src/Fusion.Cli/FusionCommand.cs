@@ -33,11 +33,13 @@ public static class FusionCommand
     public static RootCommand Build()
     {
         var root = new RootCommand("fusion — reproduce 'An Intermediate Fusion ViT Enables Efficient Text-Image Alignment in Diffusion Models'") { Verbose };
-        var env = new Command("env", "Print the facts of this machine that change results (TorchSharp, libtorch, device, threads).");
+        var env = new Command("env", "Print the facts of this machine that change results (TorchSharp, libtorch, device, threads), and its allocation policy.");
         env.SetAction(_ =>
         {
             var table = new Table().AddColumns("fact", "value");
             foreach (var (k, v) in TorchEnvironment.Facts()) table.AddRow(k, Markup.Escape(v));
+            // Speed only, not a fingerprint fact: freed tensor memory kept for the next step (NativeHeap).
+            table.AddRow("malloc", Markup.Escape(NativeHeap.Policy));
             AnsiConsole.Write(table);
             return 0;
         });
