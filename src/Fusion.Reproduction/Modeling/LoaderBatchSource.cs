@@ -15,7 +15,8 @@ public sealed class LoaderBatchSource(TrainingDataLoader loader, int batchSize) 
     public TrainBatch Next(int size)
     {
         if (size != batchSize) throw new ArgumentException($"the loader was opened for batches of {batchSize}, the trainer asked for {size}");
-        var batch = loader.NextAsync().GetAwaiter().GetResult();
+        // Off this thread: the trainer blocks here, and on a slot's ComputeThread the loader's awaits would wait for it.
+        var batch = Task.Run(() => loader.NextAsync()).GetAwaiter().GetResult();
         var (x, c) = batch.ToTensors();
         return new TrainBatch(x, c);
     }

@@ -165,7 +165,8 @@ public sealed class TrainStage : StageKind<TrainParams>
         context.Progress.Report(trainer.Step, p.Steps, "step");
         try
         {
-            await Task.Run(() => trainer.Run(p.Steps, ckpt, entry =>
+            // On the calling thread, where the model was built (a slot's ComputeThread in the engine).
+            trainer.Run(p.Steps, ckpt, entry =>
             {
                 var line = new LiveLogLine(new LossRecord { Step = entry.Step, Loss = entry.Loss, GradNorm = entry.GradNorm, LearningRate = entry.LearningRate },
                     UnixSeconds(DateTimeOffset.UtcNow), entry.ImagesPerSec);
@@ -174,7 +175,7 @@ public sealed class TrainStage : StageKind<TrainParams>
                 File.AppendAllLines(logPath, [JsonSerializer.Serialize(line, LogJson)]);
                 live.Scalars(entry.Step, line.WallTime, LiveScalars(line));
                 context.Progress.Report(entry.Step, p.Steps, "step");
-            }, ct), CancellationToken.None);
+            }, ct);
         }
         catch (OperationCanceledException)
         {

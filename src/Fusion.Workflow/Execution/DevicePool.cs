@@ -16,11 +16,13 @@ public sealed record DeviceSlot(string Name, string Torch);
 /// The devices concurrent torch nodes are placed on: each running torch node leases one slot for its whole run, so
 /// with one slot per GPU no two nodes share a GPU, and nodes beyond the free slots wait. Slots are handed out in
 /// first-come order. Nodes that do not use torch take no slot. Placement never enters fingerprints: every slot is of
-/// the run's device type, which is the fingerprint fact.
+/// the run's device type, which is the fingerprint fact. Each slot runs its nodes on a <see cref="ComputeThread"/> of
+/// its own (started when first leased), so a slot's torch work always comes from one thread.
 /// </summary>
 public sealed class DevicePool
 {
-    private readonly Channel<DeviceSlot> free = Channel.CreateUnbounded<DeviceSlot>();
+    private readonly Channel<int> free = Channel.CreateUnbounded<int>();
+    private readonly Lazy<ComputeThread>[] threads;
 
     public IReadOnlyList<DeviceSlot> Slots { get; }
 
@@ -28,7 +30,9 @@ public sealed class DevicePool
     {
         if (slots.Count == 0) throw new ArgumentException("a device pool needs at least one device", nameof(slots));
         Slots = slots;
-        foreach (var slot in slots) free.Writer.TryWrite(slot);
+        // Indices, not slots: a GPU named twice is two equal slots, and each needs its own thread.
+        threads = [.. slots.Select((slot, i) => new Lazy<ComputeThread>(() => new ComputeThread($"fusion {slot.Name} #{i}")))];
+        for (var i = 0; i < slots.Count; i++) free.Writer.TryWrite(i);
     }
 
     /// <summary>How many slots are free now (a hint: it can change at once).</summary>
@@ -37,7 +41,11 @@ public sealed class DevicePool
     /// <summary>Waits for a free slot; disposing the lease returns it.</summary>
     public async Task<DeviceLease> LeaseAsync(CancellationToken ct) => new(this, await free.Reader.ReadAsync(ct));
 
-    internal void Return(DeviceSlot slot) => free.Writer.TryWrite(slot);
+    internal DeviceSlot SlotAt(int index) => Slots[index];
+
+    internal ComputeThread ThreadAt(int index) => threads[index].Value;
+
+    internal void Return(int index) => free.Writer.TryWrite(index);
 
     /// <summary>
     /// The pool of <c>--devices</c>: a comma-separated list of <c>cpu</c> and <c>cuda:N</c>, every entry of the run's
@@ -85,14 +93,17 @@ public sealed class DevicePool
 }
 
 /// <summary>A slot held by one running node; disposing it frees the slot for the next waiting node.</summary>
-public sealed class DeviceLease(DevicePool pool, DeviceSlot slot) : IDisposable
+public sealed class DeviceLease(DevicePool pool, int index) : IDisposable
 {
     private int returned;
 
-    public DeviceSlot Slot => slot;
+    public DeviceSlot Slot => pool.SlotAt(index);
+
+    /// <summary>The thread the node runs on while it holds the slot.</summary>
+    public ComputeThread Thread => pool.ThreadAt(index);
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref returned, 1) == 0) pool.Return(slot);
+        if (Interlocked.Exchange(ref returned, 1) == 0) pool.Return(index);
     }
 }

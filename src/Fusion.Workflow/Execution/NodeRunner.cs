@@ -112,7 +112,9 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 options.Reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
             try
             {
-                await kind.RunAsync(context, node.Definition.Params);
+                // On its slot's thread: one OpenMP team per slot instead of one per thread-pool thread (ComputeThread).
+                if (lease is null) await kind.RunAsync(context, node.Definition.Params);
+                else await lease.Thread.RunAsync(() => kind.RunAsync(context, node.Definition.Params));
                 var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
                 if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
                 // Forced, or broken (a file missing or altered): remove what is there, as late as possible, so the

@@ -43,6 +43,9 @@ public sealed class DevicePlacementTests : IDisposable
         var devices = ledger.Nodes.ToDictionary(n => n.NodeId, n => n.Device);
         Assert.Equal(["cpu:0", "cpu:1"], new[] { devices["a"], devices["b"] }.Order());
         Assert.Null(devices["c"]);   // no torch, no device
+        // Each torch node ran on its slot's own thread from start to end, awaits included (one OpenMP team per slot).
+        var threads = ledger.Nodes.Where(n => n.NodeId is "a" or "b").Select(n => n.Summary!["threads"]).Order().ToList();
+        Assert.Equal(["fusion cpu:0 #0", "fusion cpu:1 #1"], threads);
     }
 
     [Fact]

@@ -124,13 +124,19 @@ public sealed class CountStage : StageKind<CountParams>
             Directory.CreateDirectory(p.Journal);
             AppendJournal(Path.Combine(p.Journal, "attempts.txt"), $"{Environment.ProcessId} from {start}\n");
         }
+        // The threads the node's code ran on, awaits included (a device slot's node stays on its ComputeThread).
+        var threads = new HashSet<string>(StringComparer.Ordinal);
+        void Seen() => threads.Add(Thread.CurrentThread.Name ?? $"unnamed #{Environment.CurrentManagedThreadId}");
+        Seen();
         // Also write a partial output, to prove it never becomes visible before the commit.
         await File.WriteAllTextAsync(context.OutputPath("out.txt"), "partial");
+        Seen();
         for (var step = start; step < p.Steps; step++)
         {
             context.Progress.Report(step, p.Steps, "step");
             if (p.DelayMs > 0) await Task.Delay(p.DelayMs, context.CancellationToken);
             while (p.Gate.Length > 0 && !File.Exists(p.Gate)) await Task.Delay(20, context.CancellationToken);
+            Seen();
             context.CancellationToken.ThrowIfCancellationRequested();
             var temp = checkpoint + ".tmp";
             File.WriteAllText(temp, (step + 1).ToString(CultureInfo.InvariantCulture));
@@ -138,7 +144,9 @@ public sealed class CountStage : StageKind<CountParams>
         }
         context.Progress.Report(p.Steps, p.Steps, "step");
         await File.WriteAllTextAsync(context.OutputPath("out.txt"), $"steps={p.Steps} resumed_from={start}");
+        Seen();
         context.Summary["resumed_from"] = start.ToString(CultureInfo.InvariantCulture);
+        context.Summary["threads"] = string.Join(",", threads.Order(StringComparer.Ordinal));
     }
 }
 

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+
+namespace Fusion.Workflow.Execution;
+
+/// <summary>
+/// One long-lived thread that runs a device slot's nodes, continuations included (a single-threaded
+/// <see cref="SynchronizationContext"/>), so all of a slot's torch work starts its parallel regions from one thread.
+/// libtorch parallelises CPU kernels with OpenMP, and libgomp keeps a team of worker threads for every thread that
+/// ever started a parallel region; once it manages more threads than there are cores it stops spinning between
+/// regions and sleeps on futexes instead. A node that hopped across thread-pool threads at every await left such teams
+/// behind and made each of a tiny model's ~1,000 kernels per step pay a wake-up: measured on 2 cores, the shapes
+/// U-ViT trained at 12 steps/s in the engine and 16.7 on one thread (docs/benchmarks.md, tenth session).
+/// Code that blocks on a task here must not need this thread to finish it (run it with Task.Run, as
+/// the training loader does).
+/// </summary>
+public sealed class ComputeThread : IDisposable
+{
+    private readonly BlockingCollection<(SendOrPostCallback Callback, object? State)> queue = new();
+    private readonly Thread thread;
+    private readonly Context context;
+
+    public ComputeThread(string name)
+    {
+        context = new Context(this);
+        thread = new Thread(Pump) { IsBackground = true, Name = name };
+        thread.Start();
+    }
+
+    public string Name => thread.Name!;
+
+    /// <summary>Whether the calling code runs on this thread.</summary>
+    public bool IsCurrent => Thread.CurrentThread == thread;
+
+    /// <summary>Runs <paramref name="work"/> on this thread; its awaits resume here too (unless it opts out with ConfigureAwait(false)).</summary>
+    public Task RunAsync(Func<Task> work)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(_ =>
+        {
+            Task task;
+            try { task = work(); }
+            catch (Exception e) { done.SetException(e); return; }
+            task.ContinueWith(t =>
+            {
+                if (t.IsCanceled) done.SetCanceled();
+                else if (t.IsFaulted) done.SetException(t.Exception!.InnerExceptions);
+                else done.SetResult();
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }, null);
+        return done.Task;
+    }
+
+    private void Post(SendOrPostCallback callback, object? state)
+    {
+        try { queue.Add((callback, state)); }
+        catch (InvalidOperationException) { throw new ObjectDisposedException(Name, "the compute thread has stopped"); }
+    }
+
+    private void Pump()
+    {
+        SynchronizationContext.SetSynchronizationContext(context);
+        foreach (var (callback, state) in queue.GetConsumingEnumerable()) callback(state);
+    }
+
+    /// <summary>Stops the thread once the queued work has run.</summary>
+    public void Dispose() => queue.CompleteAdding();
+
+    private sealed class Context(ComputeThread owner) : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state) => owner.Post(d, state);
+
+        public override void Send(SendOrPostCallback d, object? state)
+        {
+            if (owner.IsCurrent) { d(state); return; }
+            using var done = new ManualResetEventSlim();
+            Exception? error = null;
+            owner.Post(_ => { try { d(state); } catch (Exception e) { error = e; } finally { done.Set(); } }, null);
+            done.Wait();
+            if (error is not null) throw new AggregateException(error);
+        }
+
+        public override SynchronizationContext CreateCopy() => this;
+    }
+}
