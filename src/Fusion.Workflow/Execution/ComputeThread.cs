@@ -8,8 +8,9 @@ namespace Fusion.Workflow.Execution;
 /// libtorch parallelises CPU kernels with OpenMP, and libgomp keeps a team of worker threads for every thread that
 /// ever started a parallel region; once it manages more threads than there are cores it stops spinning between
 /// regions and sleeps on futexes instead. A node that hopped across thread-pool threads at every await left such teams
-/// behind and made each of a tiny model's ~1,000 kernels per step pay a wake-up: measured on 2 cores, the shapes
-/// U-ViT trained at 12 steps/s in the engine and 16.7 on one thread (docs/benchmarks.md, tenth session).
+/// behind, and a tiny model's ~1,000 kernels per step each paid a wake-up: profiled on 2 cores, the engine's training
+/// threads slept in libgomp's futex wait where a one-thread benchmark spun; a run that trains the shapes CLIP and then
+/// a U-ViT took 27 / 26 s for the U-ViT before and 22.5 / 22.4 s after (two interleaved rounds, docs/benchmarks.md).
 /// Code that blocks on a task here must not need this thread to finish it (run it with Task.Run, as
 /// the training loader does).
 /// </summary>
