@@ -96,6 +96,7 @@ public static class ShapesDataset
             ["shapes.count"] = count.ToString(CultureInfo.InvariantCulture),
             ["shapes.relation_fraction"] = o.RelationFraction.ToString(CultureInfo.InvariantCulture),
             ["shapes.object_size"] = FormattableString.Invariant($"{o.ObjectSizeMin}–{o.ObjectSizeMax}"),
+            ["shapes.colours"] = string.Join(",", o.Palette().Select(ShapesVocabulary.Word)),
         };
         var captions = new List<CaptionRow>();
         var meta = new List<ShapesCaptionRecord>();

@@ -15,6 +15,18 @@ public sealed record ShapesOptions
     /// (it would drop such objects as specks); the largest must leave a 1-pixel margin on each side.</summary>
     public double ObjectSizeMin { get; init; } = AlignmentScorer.SmallestObjectFraction;
     public double ObjectSizeMax { get; init; } = 0.8;
+    /// <summary>How many colours captions use: the first of <see cref="ShapeColour"/>'s order (red, green, blue, yellow,
+    /// magenta, cyan, white), 2 to 7. More colours make colour harder to get right by chance (1 in this many).</summary>
+    public int Colours { get; init; } = 4;
+
+    /// <summary>The colours captions use.</summary>
+    public ShapeColour[] Palette()
+    {
+        var all = Enum.GetValues<ShapeColour>();
+        if (Colours < 2 || Colours > all.Length)
+            throw new ArgumentException($"{Colours} colours asked for; the palette has 2 to {all.Length} ({string.Join(", ", all.Select(ShapesVocabulary.Word))})");
+        return all[..Colours];
+    }
 
     /// <summary>The object sides in pixels for a cell of <paramref name="cell"/> pixels.</summary>
     public (int Min, int Max) ObjectPixels(int cell)
@@ -50,7 +62,7 @@ public static class ShapesGenerator
         var rng = new SeededRandom.Stream(seed, (long)split, index);
         var cell = o.Size / 2;
         var (sizeMin, sizeMax) = o.ObjectPixels(cell);
-        var colours = Enum.GetValues<ShapeColour>();
+        var colours = o.Palette();
         var shapes = Enum.GetValues<ShapeKind>();
         ShapeGroup RandomGroup(int count) => new(count, colours[rng.Next(colours.Length)], shapes[rng.Next(shapes.Length)]);
 

@@ -2,13 +2,14 @@ namespace Fusion.Datasets.Shapes;
 
 public enum ShapeKind { Circle, Square, Triangle }
 
-public enum ShapeColour { Red, Green, Blue, Yellow }
+public enum ShapeColour { Red, Green, Blue, Yellow, Magenta, Cyan, White }
 
 public enum Relation { None, LeftOf, RightOf, Above, Below }
 
 /// <summary>
-/// The shapes vocabulary: three shapes with very different fill ratios (square 1, circle ≈ π/4, triangle ≈ ½), four
-/// saturated colours far apart in RGB and from the black background, four spatial relations. Chosen so that a tiny
+/// The shapes vocabulary: three shapes with very different fill ratios (square 1, circle ≈ π/4, triangle ≈ ½), seven
+/// colours at least 130 apart in RGB and far from the black background (a dataset captions the first
+/// <see cref="ShapesOptions.Colours"/> of them; four by default), four spatial relations. Chosen so that a tiny
 /// pixel-space diffusion model can learn them in minutes and a deterministic analysis can check them exactly.
 /// </summary>
 public static class ShapesVocabulary
@@ -21,6 +22,9 @@ public static class ShapesVocabulary
         ShapeColour.Green => (30, 200, 40),
         ShapeColour.Blue => (40, 80, 240),
         ShapeColour.Yellow => (240, 220, 30),
+        ShapeColour.Magenta => (220, 40, 220),
+        ShapeColour.Cyan => (30, 210, 220),
+        ShapeColour.White => (235, 235, 235),
         _ => throw new ArgumentOutOfRangeException(nameof(c), c, null),
     };
 

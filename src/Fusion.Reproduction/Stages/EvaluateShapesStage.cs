@@ -33,7 +33,7 @@ public sealed class EvaluateShapesParams
 public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
 {
     public override string Name => "evaluate-shapes";
-    public override string CodeVersion => "3";
+    public override string CodeVersion => "4";   // 4: the scorer labels pixels over the seven-colour palette
     public override IReadOnlyList<StageInput> Inputs => [new("samples", Optional: true), new("data"), new("clip"), new("text")];
     public override IReadOnlyList<string> Outputs => ["metrics.parquet", SampleBootstrap.FileName];
 

@@ -19,6 +19,9 @@ public sealed class ShapesDataParams
     public double ObjectSizeMin { get; set; } = AlignmentScorer.SmallestObjectFraction;
     [ParamRange(Above = 0, Below = 1)]
     public double ObjectSizeMax { get; set; } = 0.8;
+    /// <summary>Colours the captions use (the first of the palette; see <see cref="ShapesOptions.Colours"/>).</summary>
+    [ParamRange(Min = 2, Max = 7)]
+    public int Colours { get; set; } = 4;
     public long Seed { get; set; } = 20240325;
 }
 
@@ -35,9 +38,11 @@ public sealed class ShapesDataStage : StageKind<ShapesDataParams>
 
     public override async Task RunAsync(StageContext context, ShapesDataParams p)
     {
-        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction, ObjectSizeMin = p.ObjectSizeMin, ObjectSizeMax = p.ObjectSizeMax };
+        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction, ObjectSizeMin = p.ObjectSizeMin, ObjectSizeMax = p.ObjectSizeMax, Colours = p.Colours };
         try { options.ObjectPixels(p.Size / 2); }
         catch (ArgumentException e) { throw new ArgumentException($"params object_size_min/object_size_max: {e.Message}", e); }
+        try { options.Palette(); }
+        catch (ArgumentException e) { throw new ArgumentException($"param colours: {e.Message}", e); }
         context.Progress.Report(0, 2, "split");
         await ShapesDataset.WriteAsync(Path.Combine(context.OutputDirectory, "train"), ShapesSplit.Train, p.TrainImages, p.Seed, options, context.CancellationToken);
         context.Progress.Report(1, 2, "split");

@@ -86,6 +86,43 @@ public sealed class ShapesTests
     }
 
     [Fact]
+    public void Palette_colours_are_far_apart_and_far_from_the_background()
+    {
+        var rgb = Enum.GetValues<ShapeColour>().Select(c => (Name: c.ToString(), Rgb: ShapesVocabulary.Rgb(c))).Append((Name: "background", Rgb: ShapesVocabulary.Background)).ToList();
+        static double Dist((byte R, byte G, byte B) a, (byte R, byte G, byte B) b) => Math.Sqrt(Math.Pow(a.R - b.R, 2) + Math.Pow(a.G - b.G, 2) + Math.Pow(a.B - b.B, 2));
+        foreach (var a in rgb)
+            foreach (var b in rgb.Where(b => string.CompareOrdinal(a.Name, b.Name) < 0))
+                // Far enough that a pixel within the scorer's reach of one colour is nearer to it than to any other.
+                Assert.True(Dist(a.Rgb, b.Rgb) >= 130, $"{a.Name} and {b.Name} are only {Dist(a.Rgb, b.Rgb):F0} apart");
+        Assert.All(rgb.SkipLast(1), c => Assert.True(Dist(c.Rgb, ShapesVocabulary.Background) > AlignmentScorer.MaxColourDistance));
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(5)]
+    [InlineData(7)]
+    public void Captions_use_the_first_colours_of_the_palette_and_the_scorer_reads_them(int colours)
+    {
+        var options = new ShapesOptions { Colours = colours, RelationFraction = 0 };
+        var samples = ShapesGenerator.GenerateSplit(ShapesSplit.Val, 420, Seed, options).ToList();
+        Assert.Equal(Enum.GetValues<ShapeColour>().Take(colours), samples.SelectMany(s => s.Objects.Select(o => o.Colour)).Distinct().Order());
+        Assert.True(samples.Count(s => AgreesWithGroundTruth(s, AlignmentScorer.Detect(s.Rgb, s.Size))) >= 0.99 * samples.Count);
+        var found = samples.Select(s => AlignmentScorer.Detect(s.Rgb, s.Size)).ToList();
+        var chance = AlignmentScorer.CaptionBlind(found, samples.Select(s => s.Captions[0]).ToList());
+        Assert.InRange(chance.ColourAccuracy, 1.0 / colours - 0.05, 1.0 / colours + 0.05);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public void A_palette_of_fewer_than_two_or_more_than_seven_colours_is_refused(int colours)
+    {
+        var e = Assert.Throws<ArgumentException>(() => ShapesGenerator.Generate(ShapesSplit.Train, 0, Seed, new ShapesOptions { Colours = colours }));
+        Assert.Contains($"{colours} colours", e.Message);
+        Assert.Contains("2 to 7", e.Message);
+    }
+
+    [Fact]
     public void Scorer_agrees_on_64px_images_and_on_mildly_noisy_float_images()
     {
         var big = ShapesGenerator.GenerateSplit(ShapesSplit.Train, 150, Seed, new ShapesOptions { Size = 64 }).ToList();
