@@ -236,8 +236,8 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("3", nightly["train[early-concat/seed=3]"].Definition.Params["seed"]);
         Assert.Equal("0", nightly["train[intermediate-cross-matched/seed=2]"].Definition.Params["c"]);
         Assert.Equal(18, nightly["report"].Definition.Inputs["evaluate"].Count);
-        // Single groups in the default, three in four images with a spatial relation in the nightly.
-        Assert.Equal("0", shapes["data"].Definition.Params["relation_fraction"]);
+        // One in four images with a spatial relation in the default, three in four in the nightly.
+        Assert.Equal("0.25", shapes["data"].Definition.Params["relation_fraction"]);
         Assert.Equal("0.75", nightly["data"].Definition.Params["relation_fraction"]);
         Assert.NotEqual(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
         Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
