@@ -43,9 +43,10 @@ public sealed class ComputeThread : IDisposable
             catch (Exception e) { done.SetException(e); return; }
             task.ContinueWith(t =>
             {
-                if (t.IsCanceled) done.SetCanceled();
-                else if (t.IsFaulted) done.SetException(t.Exception!.InnerExceptions);
-                else done.SetResult();
+                // The stage's own exception object, cancellations included, so the caller sees what it would have
+                // seen awaiting the stage directly (the message of a timeout, the token of a cancellation).
+                try { t.GetAwaiter().GetResult(); done.SetResult(); }
+                catch (Exception e) { done.SetException(e); }
             }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }, null);
         return done.Task;

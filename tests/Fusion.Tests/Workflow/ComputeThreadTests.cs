@@ -34,7 +34,15 @@ public sealed class ComputeThreadTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => compute.RunAsync(() => throw new InvalidOperationException("before any await")));
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => compute.RunAsync(() => Task.Delay(1000, cancelled.Token)));
+        var stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => compute.RunAsync(() => Task.Delay(1000, cancelled.Token)));
+        Assert.Equal(cancelled.Token, stopped.CancellationToken);
+        // A cancellation that is not the run's (e.g. a timeout) keeps its message.
+        var timeout = await Assert.ThrowsAsync<TaskCanceledException>(() => compute.RunAsync(async () =>
+        {
+            await Task.Yield();
+            throw new TaskCanceledException("download timed out after 100 s");
+        }));
+        Assert.Equal("download timed out after 100 s", timeout.Message);
 
         // The thread outlives one piece of work: the next runs on it too.
         var next = 0;
