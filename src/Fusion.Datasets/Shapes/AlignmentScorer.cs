@@ -21,8 +21,9 @@ public sealed record AlignmentSummary(int Images, double CountAccuracy, double C
 
 /// <summary>
 /// Deterministic analysis of a shapes image: each pixel takes the nearest colour of the whole palette (whatever colours
-/// a dataset's captions use: a cyan blob is not blue) or background when far from all, 4-connected components of one colour are objects (tiny specks are dropped), a component's fill ratio of its
-/// bounding box classifies the shape (square ≈ 1, circle ≈ 0.79, triangle ≈ 0.5), its centroid gives its position.
+/// a dataset's captions use: a cyan blob is not blue) or background when far from all, 4-connected components of one
+/// colour are objects (tiny specks are dropped), a component's fill ratio of its bounding box classifies the shape
+/// (square ≈ 1, circle ≈ 0.79, triangle ≈ 0.5), its centroid gives its position.
 /// </summary>
 public static class AlignmentScorer
 {

@@ -10,7 +10,8 @@ namespace Fusion.Workflow.Execution;
 /// regions and sleeps on futexes instead. A node that hopped across thread-pool threads at every await left such teams
 /// behind, and a tiny model's ~1,000 kernels per step each paid a wake-up: profiled on 2 cores, the engine's training
 /// threads slept in libgomp's futex wait where a one-thread benchmark spun; a run that trains the shapes CLIP and then
-/// a U-ViT took 27 / 26 s for the U-ViT before and 22.5 / 22.4 s after (two interleaved rounds, docs/benchmarks.md).
+/// a U-ViT took 28.5 / 25.7 s for the U-ViT before and 22.5 / 22.4 s after (two interleaved rounds; a U-ViT
+/// trained alone showed no difference over five rounds, docs/benchmarks.md).
 /// Code that blocks on a task here must not need this thread to finish it (run it with Task.Run, as
 /// the training loader does).
 /// </summary>
