@@ -31,7 +31,7 @@ public static class EngineCommands
         var until = new Option<string[]>("--until") { Description = "run this node or stage and everything upstream of it; repeatable" };
         var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "how many independent nodes may run at once", DefaultValueFactory = _ => 1 }.Within(new() { Min = 1 });
+        var jobs = new Option<int?>("--jobs", "-j") { Description = "how many independent nodes may run at once (default: one per device slot: every visible GPU with --device cuda; on the CPU one per core, where a torch node also needs free cores for its threads, every core unless its stage declares fewer)" }.Within(new() { Min = 1 });
         var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job)" };
         var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, devices };
         setup.AddTo(cmd);
@@ -49,13 +49,13 @@ public static class EngineCommands
                 Until = parse.GetValue(until) ?? [],
                 Force = parse.GetValue(force) ?? [],
                 Verify = parse.GetValue(verify),
-                Jobs = parse.GetValue(jobs),
                 Overrides = parse.GetValue(setup.Params) ?? [],
                 Arguments = Environment.GetCommandLineArgs().Skip(1).ToList(),
             };
             Executor.Select(pipeline, options); // selector errors before anything starts
             var facts = setup.Facts(parse);
-            var pool = EngineSetup.Devices(parse.GetValue(devices), facts.GetFacts(), options.Jobs);
+            var pool = EngineSetup.Devices(parse.GetValue(devices), facts.GetFacts(), parse.GetValue(jobs));
+            options = options with { Jobs = parse.GetValue(jobs) ?? pool.Slots.Count };
             AnsiConsole.MarkupLine($"[bold]fusion run[/] {Markup.Escape(pipeline.File)}{(pipeline.Profile is null ? "" : $" --profile {Markup.Escape(pipeline.Profile)}")} · store {Markup.Escape(store.Location)} · " +
                                    Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))) +
                                    $" · devices {Markup.Escape(string.Join(",", pool.Slots.Select(d => d.Name)))}");

@@ -60,12 +60,15 @@ public sealed class EngineSetup
 
     /// <summary>
     /// Where `run` places concurrent torch nodes: the <c>--devices</c> list (<paramref name="spec"/>), else every visible
-    /// GPU on CUDA, else one CPU slot per job.
+    /// GPU on CUDA, else one CPU slot per job (<paramref name="jobs"/>; without it one per core). CPU slots share the
+    /// intra-op thread count's cores: a node that uses every core runs alone, nodes that declare one thread run side by
+    /// side (<see cref="NodeThreads"/>).
     /// </summary>
-    public static DevicePool Devices(string? spec, EnvironmentFacts facts, int jobs)
+    public static DevicePool Devices(string? spec, EnvironmentFacts facts, int? jobs)
     {
         var gpus = facts.Device == "cuda" ? (int)TorchSharp.torch.cuda.device_count() : 0;
-        return spec is null ? DevicePool.Default(facts.Device, gpus, jobs) : DevicePool.Parse(spec, facts.Device, gpus);
+        var cores = NodeThreads.Machine(facts);
+        return spec is null ? DevicePool.Default(facts.Device, gpus, jobs ?? cores ?? 1, cores) : DevicePool.Parse(spec, facts.Device, gpus, cores);
     }
 
     /// <summary>The pipeline file: the argument (a path, or a name in pipelines/), else pipelines/shapes.yaml here or at the repository root.</summary>

@@ -19,4 +19,18 @@ public static class OptionRanges
         });
         return option;
     }
+
+    /// <summary>The same for an optional value (unset: no check).</summary>
+    public static Option<T?> Within<T>(this Option<T?> option, ParamRangeAttribute range) where T : struct, IConvertible
+    {
+        option.Validators.Add(result =>
+        {
+            T? value;
+            try { value = result.GetValueOrDefault<T?>(); }
+            catch (InvalidOperationException) { return; }
+            if (value is { } v && !range.Contains(v.ToDouble(CultureInfo.InvariantCulture)))
+                result.AddError($"{option.Name} must be {range}, got {Convert.ToString(v, CultureInfo.InvariantCulture)}");
+        });
+        return option;
+    }
 }

@@ -21,7 +21,7 @@ public static class WorkerCliCommands
             return new(setup.OpenStore(parse), setup.Registry(parse), facts, Devices);
 
             // The same rules as `run --devices`, named by the setting that broke them.
-            DevicePool Devices(string? spec, int nodes)
+            DevicePool Devices(string? spec, int? nodes)
             {
                 try { return EngineSetup.Devices(spec, facts.GetFacts(), nodes); }
                 catch (PipelineException e) { throw new ArgumentException($"Worker:Distributed:Devices: {e.Reason}", e); }

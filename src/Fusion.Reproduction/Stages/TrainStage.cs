@@ -60,6 +60,10 @@ public sealed class TrainParams : UViTParams
     /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
     public long Seed { get; set; } = 1234;
+    /// <summary>CPU threads of this node's torch work (0: every core; ignored on GPUs). A tiny model's kernels do not
+    /// keep two cores busy, so its nodes train faster side by side on one thread each (<see cref="NodeThreads"/>).</summary>
+    [ParamRange(Min = 0)]
+    public int Threads { get; set; }
     [ParamRange(Min = 0)]
     public int SaveEvery { get; set; } = 10_000;
     [ParamRange(Min = 1)]

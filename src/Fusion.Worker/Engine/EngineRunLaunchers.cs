@@ -12,8 +12,9 @@ using WorkerRunState = Fusion.Worker.Runs.RunState;
 namespace Fusion.Worker.Engine;
 
 /// <summary>Scheduled runs on the engine's in-process executor (the default). The engine's ledger id of each run is
-/// recorded as <c>worker/runs/&lt;run&gt;/engine-run.json</c>.</summary>
-public sealed class EngineRunLauncher(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, IDocumentStore documents, int jobs = 1)
+/// recorded as <c>worker/runs/&lt;run&gt;/engine-run.json</c>. With a device pool, as many nodes run at once as it has
+/// slots (and, on the CPU, cores for their threads), as `fusion run` does without --jobs.</summary>
+public sealed class EngineRunLauncher(IArtifactStore store, StageRegistry registry, IEnvironmentFactsProvider environment, ILoggerFactory loggers, IDocumentStore documents, DevicePool? devices = null)
     : IRunLauncher
 {
     public sealed record EngineRunLink(string RunId, string EngineRunId);
@@ -22,8 +23,8 @@ public sealed class EngineRunLauncher(IArtifactStore store, StageRegistry regist
     {
         var overrides = request.Overrides.Select(kv => $"{kv.Key}={kv.Value}").ToList();
         var pipeline = PipelineLoader.Load(request.PipelinePath, registry, request.Profile, overrides);
-        var record = await new Executor(store, registry, environment, loggers).RunAsync(pipeline,
-            new RunOptions { Overrides = overrides, Jobs = jobs, Arguments = ["worker", "--run-id", request.RunId] }, ct);
+        var record = await new Executor(store, registry, environment, loggers, devices: devices).RunAsync(pipeline,
+            new RunOptions { Overrides = overrides, Jobs = devices?.Slots.Count ?? 1, Arguments = ["worker", "--run-id", request.RunId] }, ct);
         await documents.PutAsync($"worker/runs/{request.RunId}/engine-run.json", WorkerJson.Serialize(new EngineRunLink(request.RunId, record.RunId)), CancellationToken.None);
         var failures = record.Nodes.Where(n => n.State is NodeState.Failed or NodeState.Skipped).Select(n => $"{n.NodeId}: {n.Error}").ToList();
         return record.State switch

@@ -17,7 +17,8 @@ namespace Fusion.Worker.Hosting;
 /// <summary>What the worker needs from the engine, opened by the CLI exactly as <c>fusion run</c> opens it.
 /// <paramref name="Devices"/> builds the device pool of Worker:Distributed:Devices (null = every visible GPU, or one CPU
 /// slot per concurrent node) for that many concurrent nodes; without it nodes run on the facts' device.</summary>
-public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment, Func<string?, int, DevicePool>? Devices = null);
+/// <param name="Devices">The device pool for a --devices-like list and a node count (null: the machine's default).</param>
+public sealed record WorkerEngine(IArtifactStore Store, StageRegistry Registry, IEnvironmentFactsProvider Environment, Func<string?, int?, DevicePool>? Devices = null);
 
 /// <summary>
 /// The <c>fusion worker</c> and <c>fusion baseline</c> commands. <c>open</c> returns the store, stage registry and
@@ -61,7 +62,8 @@ public static class WorkerCommands
             sp.GetRequiredService<WorkerOptions>().Distributed is { } d ? engine.Devices?.Invoke(d.Devices, d.MaxConcurrentNodes) : null));
         services.AddSingleton<IRunLauncher>(sp => sp.GetRequiredService<WorkerOptions>().Distributed is { Enabled: true } d
             ? new DistributedEngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), d, DistributedRunTimeout)
-            : new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IDocumentStore>()));
+            : new EngineRunLauncher(engine.Store, engine.Registry, engine.Environment, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IDocumentStore>(),
+                engine.Devices?.Invoke(null, null)));
     }
 
     public static Command Baseline(Func<ParseResult, WorkerEngine> open, Action<Command>? addOptions = null)

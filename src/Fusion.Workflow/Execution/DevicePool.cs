@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.Channels;
 using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
 
@@ -14,45 +13,130 @@ public sealed record DeviceSlot(string Name, string Torch);
 
 /// <summary>
 /// The devices concurrent torch nodes are placed on: each running torch node leases one slot for its whole run, so
-/// with one slot per GPU no two nodes share a GPU, and nodes beyond the free slots wait. Slots are handed out in
-/// first-come order. Nodes that do not use torch take no slot. Placement never enters fingerprints: every slot is of
-/// the run's device type, which is the fingerprint fact. Each slot runs its nodes on a <see cref="ComputeThread"/> of
-/// its own (started when first leased), so a slot's torch work always comes from one thread.
+/// with one slot per GPU no two nodes share a GPU, and nodes beyond the free slots wait. Placement never enters
+/// fingerprints: every slot is of the run's device type, which is the fingerprint fact. Each slot runs its nodes on a
+/// <see cref="ComputeThread"/> of its own (started when first leased), so a slot's torch work always comes from one
+/// thread.
+/// A CPU pool may also count cores (<see cref="Cores"/>): a node then needs its intra-op threads' worth of free cores
+/// besides a slot (all of them unless it declares fewer, see <see cref="NodeThreads"/>), so two one-thread nodes share
+/// two cores side by side, and a node that uses every core — a timing node among them — runs alone. Waiting nodes are
+/// served first-fit in the order they asked: a small node may pass a big one that does not fit yet.
 /// </summary>
 public sealed class DevicePool
 {
-    private readonly Channel<int> free = Channel.CreateUnbounded<int>();
     private readonly Lazy<ComputeThread>[] threads;
+    private readonly bool[] busy;
+    private readonly LinkedList<Waiter> waiting = new();
+    private int freeCores;
 
     public IReadOnlyList<DeviceSlot> Slots { get; }
 
-    public DevicePool(IReadOnlyList<DeviceSlot> slots)
+    /// <summary>Cores shared by this pool's nodes (null: not counted, one node per slot is the only limit).</summary>
+    public int? Cores { get; }
+
+    private readonly Action<int>? applyThreads;
+
+    /// <param name="slots">Where nodes run.</param>
+    /// <param name="cores">Cores the CPU slots share (null: not counted).</param>
+    /// <param name="applyThreads">Sets the calling thread's intra-op threads (default: <see cref="NodeThreads.Apply"/>).</param>
+    public DevicePool(IReadOnlyList<DeviceSlot> slots, int? cores = null, Action<int>? applyThreads = null)
     {
+        this.applyThreads = applyThreads;
         if (slots.Count == 0) throw new ArgumentException("a device pool needs at least one device", nameof(slots));
+        if (cores < 1) throw new ArgumentOutOfRangeException(nameof(cores), cores, "a pool that counts cores needs at least one");
         Slots = slots;
+        Cores = cores;
+        freeCores = cores ?? 0;
+        busy = new bool[slots.Count];
         // Indices, not slots: a GPU named twice is two equal slots, and each needs its own thread.
         threads = [.. slots.Select((slot, i) => new Lazy<ComputeThread>(() => new ComputeThread($"fusion {slot.Name} #{i}")))];
-        for (var i = 0; i < slots.Count; i++) free.Writer.TryWrite(i);
     }
 
-    /// <summary>How many slots are free now (a hint: it can change at once).</summary>
-    public int FreeCount => free.Reader.Count;
+    /// <summary>How many cores a node that asks for <paramref name="threads"/> takes here (0 when cores are not counted).</summary>
+    public int CoresFor(int? threads) => Cores is { } c ? Math.Min(threads ?? c, c) : 0;
 
-    /// <summary>Waits for a free slot; disposing the lease returns it.</summary>
-    public async Task<DeviceLease> LeaseAsync(CancellationToken ct) => new(this, await free.Reader.ReadAsync(ct));
+    /// <summary>Why a node asking for <paramref name="cores"/> cores would wait now (null: it would not).</summary>
+    public string? WhyWait(int cores)
+    {
+        lock (waiting)
+            return !busy.Contains(false) ? $"waiting for a free device (all {Slots.Count} busy)"
+                : cores > freeCores ? $"waiting for {cores} free core(s) of {Cores} ({freeCores} free)" : null;
+    }
+
+    /// <summary>Waits for a free slot and <paramref name="cores"/> free cores (see <see cref="CoresFor"/>); disposing the
+    /// lease returns both.</summary>
+    public Task<DeviceLease> LeaseAsync(int cores, CancellationToken ct)
+    {
+        var waiter = new Waiter(cores);
+        lock (waiting)
+        {
+            if (TryGrant(waiter)) return waiter.Task;
+            var node = waiting.AddLast(waiter);
+            waiter.Cancellation = ct.Register(() =>
+            {
+                lock (waiting)
+                    if (node.List is not null) waiting.Remove(node);
+                waiter.TrySetCanceled(ct);
+            });
+        }
+        return waiter.Task;
+    }
+
+    /// <summary>A slot, whatever the cores (one node per slot).</summary>
+    public Task<DeviceLease> LeaseAsync(CancellationToken ct) => LeaseAsync(0, ct);
+
+    private bool TryGrant(Waiter waiter)
+    {
+        var slot = Array.IndexOf(busy, false);
+        if (slot < 0 || waiter.Cores > freeCores) return false;
+        busy[slot] = true;
+        freeCores -= waiter.Cores;
+        if (!waiter.TrySetResult(new DeviceLease(this, slot, waiter.Cores)))
+        {
+            // Cancelled meanwhile: give it back at once.
+            busy[slot] = false;
+            freeCores += waiter.Cores;
+            return true;
+        }
+        return true;
+    }
+
+    /// <summary>Sets the calling thread's intra-op thread count (a node's first act on its slot's thread).</summary>
+    internal void ApplyThreads(int threads) => (applyThreads ?? NodeThreads.Apply)?.Invoke(threads);
 
     internal DeviceSlot SlotAt(int index) => Slots[index];
 
     internal ComputeThread ThreadAt(int index) => threads[index].Value;
 
-    internal void Return(int index) => free.Writer.TryWrite(index);
+    internal void Return(int index, int cores)
+    {
+        var granted = new List<Waiter>();
+        lock (waiting)
+        {
+            busy[index] = false;
+            freeCores += cores;
+            for (var node = waiting.First; node is not null;)
+            {
+                var next = node.Next;
+                if (TryGrant(node.Value)) { waiting.Remove(node); granted.Add(node.Value); }
+                node = next;
+            }
+        }
+        foreach (var g in granted) g.Cancellation.Dispose();
+    }
+
+    private sealed class Waiter(int cores) : TaskCompletionSource<DeviceLease>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public int Cores { get; } = cores;
+        public CancellationTokenRegistration Cancellation { get; set; }
+    }
 
     /// <summary>
     /// The pool of <c>--devices</c>: a comma-separated list of <c>cpu</c> and <c>cuda:N</c>, every entry of the run's
     /// device type <paramref name="deviceType"/> (cpu or cuda) and, for CUDA, below <paramref name="cudaDevices"/>.
     /// The k-th <c>cpu</c> entry is slot <c>cpu:k</c>; a GPU named twice takes two nodes at once.
     /// </summary>
-    public static DevicePool Parse(string spec, string deviceType, int cudaDevices)
+    public static DevicePool Parse(string spec, string deviceType, int cudaDevices, int? cores = null)
     {
         var entries = spec.Split(',', StringSplitOptions.TrimEntries);
         if (entries.Any(e => e.Length == 0)) throw Bad($"'{spec}' has an empty entry (expected e.g. cuda:0,cuda:1 or cpu,cpu)");
@@ -73,18 +157,19 @@ public sealed class DevicePool
             if (index >= cudaDevices) throw Bad($"'{entry}' does not exist: this machine has {cudaDevices} visible CUDA device(s) (cuda:0 … cuda:{cudaDevices - 1})");
             slots.Add(new DeviceSlot(entry, entry));
         }
-        return new DevicePool(slots);
+        return new DevicePool(slots, deviceType == "cpu" ? cores : null);
     }
 
     /// <summary>
-    /// Without <c>--devices</c>: every visible GPU once on CUDA; on the CPU one slot per job, so <c>--jobs K</c> runs
-    /// K torch nodes at once as it always did (they share the cores).
+    /// Without <c>--devices</c>: every visible GPU once on CUDA; on the CPU one slot per job, sharing
+    /// <paramref name="cores"/> cores when given (the CLI gives the intra-op thread count, so nodes that use every core
+    /// run one at a time however many jobs there are).
     /// </summary>
-    public static DevicePool Default(string deviceType, int cudaDevices, int jobs) =>
+    public static DevicePool Default(string deviceType, int cudaDevices, int jobs, int? cores = null) =>
         deviceType == "cuda"
             ? cudaDevices > 0 ? new DevicePool([.. Enumerable.Range(0, cudaDevices).Select(i => new DeviceSlot($"cuda:{i}", $"cuda:{i}"))])
                 : throw new PipelineException("the run computes on cuda but no CUDA device is visible", SourceLocation.CommandLine, "--device")
-            : new DevicePool([.. Enumerable.Range(0, Math.Max(1, jobs)).Select(i => new DeviceSlot($"cpu:{i}", "cpu"))]);
+            : new DevicePool([.. Enumerable.Range(0, Math.Max(1, jobs)).Select(i => new DeviceSlot($"cpu:{i}", "cpu"))], cores);
 
     /// <summary>Whether a node of <paramref name="kind"/> runs torch and so needs a device: it depends on the device fact.</summary>
     public static bool NeedsDevice(IStageKind kind) => kind.EnvironmentDependencies is not { } deps || deps.Contains(EnvironmentFacts.DeviceKey);
@@ -92,8 +177,8 @@ public sealed class DevicePool
     private static PipelineException Bad(string message) => new(message, SourceLocation.CommandLine, "--devices");
 }
 
-/// <summary>A slot held by one running node; disposing it frees the slot for the next waiting node.</summary>
-public sealed class DeviceLease(DevicePool pool, int index) : IDisposable
+/// <summary>A slot (and its cores) held by one running node; disposing it frees them for the next waiting node.</summary>
+public sealed class DeviceLease(DevicePool pool, int index, int cores) : IDisposable
 {
     private int returned;
 
@@ -102,8 +187,11 @@ public sealed class DeviceLease(DevicePool pool, int index) : IDisposable
     /// <summary>The thread the node runs on while it holds the slot.</summary>
     public ComputeThread Thread => pool.ThreadAt(index);
 
+    /// <summary>Sets the calling thread's intra-op thread count (see <see cref="NodeThreads"/>).</summary>
+    public void ApplyThreads(int threads) => pool.ApplyThreads(threads);
+
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref returned, 1) == 0) pool.Return(index);
+        if (Interlocked.Exchange(ref returned, 1) == 0) pool.Return(index, cores);
     }
 }

@@ -73,20 +73,31 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 inputs[name] = list;
             }
 
-            if (devices is not null && DevicePool.NeedsDevice(kind))
+            var torch = DevicePool.NeedsDevice(kind);
+            // On the CPU a torch node computes on its declared threads, else on every core (the machine's fact).
+            var declared = NodeThreads.Declared(node.Definition.Params);
+            var threads = torch && facts.Device == "cpu" ? declared ?? NodeThreads.Machine(facts) : null;
+            if (devices is not null && torch)
             {
-                var leasing = devices.LeaseAsync(ct);
-                if (!leasing.IsCompleted)
+                var cores = devices.CoresFor(declared);
+                var leasing = devices.LeaseAsync(cores, ct);
+                if (!leasing.IsCompleted && devices.WhyWait(cores) is { } why)
                 {
-                    observer.NodeWaiting(node, $"waiting for a free device (all {devices.Slots.Count} busy)");
-                    log.LogDebug("{Node}: all {Count} devices are busy; waiting", node.Id, devices.Slots.Count);
+                    observer.NodeWaiting(node, why);
+                    log.LogDebug("{Node}: {Why}", node.Id, why);
                 }
                 try { lease = await leasing; }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Finish(node, Outcome(NodeState.Interrupted, "cancelled while waiting for a free device")); }
+                // A node's time is its own work, not its wait for a device or for cores.
+                started = DateTimeOffset.UtcNow;
+                clock.Restart();
             }
             using var held = lease;
             // The stage computes on its slot; the fingerprint keeps the device type (placement does not change results).
-            var nodeFacts = lease is null ? facts : facts with { Values = new Dictionary<string, string>(facts.Values) { [EnvironmentFacts.DeviceKey] = lease.Slot.Torch } };
+            var nodeValues = new Dictionary<string, string>(facts.Values);
+            if (lease is not null) nodeValues[EnvironmentFacts.DeviceKey] = lease.Slot.Torch;
+            if (threads is not null && nodeValues.ContainsKey(EnvironmentFacts.ThreadsKey)) nodeValues[EnvironmentFacts.ThreadsKey] = threads.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var nodeFacts = facts with { Values = nodeValues };
 
             // --force starts clean: a forced node must not resume from checkpoints (which may be what is wrong).
             if (options.Force) await store.DeleteScratchAsync(node.Fingerprint, ct);
@@ -113,8 +124,24 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             try
             {
                 // On its slot's thread: one OpenMP team per slot instead of one per thread-pool thread (ComputeThread).
-                if (lease is null) await kind.RunAsync(context, node.Definition.Params);
-                else await lease.Thread.RunAsync(() => kind.RunAsync(context, node.Definition.Params));
+                // The thread count is set there for every CPU torch node, since another node may have changed it.
+                Task Work()
+                {
+                    if (threads is { } n)
+                    {
+                        if (lease is not null) lease.ApplyThreads(n);
+                        else NodeThreads.Apply?.Invoke(n);
+                    }
+                    return kind.RunAsync(context, node.Definition.Params);
+                }
+                if (lease is not null) await lease.Thread.RunAsync(Work);
+                else if (threads is not null && NodeThreads.Apply is not null)
+                {
+                    // No pool: a thread of its own, so the count it sets holds for all of its work, awaits included.
+                    using var own = new ComputeThread($"fusion {node.Id}");
+                    await own.RunAsync(Work);
+                }
+                else await Work();
                 var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
                 if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
                 // Forced, or broken (a file missing or altered): remove what is there, as late as possible, so the

@@ -50,6 +50,9 @@ public static class Fingerprinter
         var deps = kind.EnvironmentDependencies;
         foreach (var (k, v) in facts.Values)
             if (deps is null || deps.Contains(k)) parts["env." + k] = v;
+        // A node that declares its threads computes with that many on any machine.
+        if (NodeThreads.Declared(canonicalParams) is { } threads && parts.ContainsKey("env." + EnvironmentFacts.ThreadsKey))
+            parts["env." + EnvironmentFacts.ThreadsKey] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return parts;
     }
 

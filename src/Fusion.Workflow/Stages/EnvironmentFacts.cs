@@ -9,6 +9,9 @@ public sealed record EnvironmentFacts(IReadOnlyDictionary<string, string> Values
     public const string DeviceKey = "device";
     public const string DtypeKey = "dtype";
 
+    /// <summary>The CPU's intra-op thread count (CPU runs only; a node may declare its own, see <see cref="NodeThreads"/>).</summary>
+    public const string ThreadsKey = "threads";
+
     /// <summary>Device type the stages should use ("cpu" or "cuda").</summary>
     public string Device => Values.TryGetValue(DeviceKey, out var d) ? d : "cpu";
 

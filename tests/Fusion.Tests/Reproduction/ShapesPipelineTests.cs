@@ -239,6 +239,11 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
         // One in four images with a spatial relation in the default, three in four in the nightly.
         Assert.Equal("0.25", shapes["data"].Definition.Params["relation_fraction"]);
         Assert.Equal("0.75", nightly["data"].Definition.Params["relation_fraction"]);
+        // Tiny U-ViTs train on one thread each (side by side on the cores), and their fingerprints record that count
+        // whatever the machine's; sampling keeps every core.
+        Assert.Equal("1", shapes["train[intermediate-cross]"].Definition.Params["threads"]);
+        Assert.Equal("1", nightly["train[early-concat/seed=3]"].Parts["env.threads"]);
+        Assert.Equal(Facts.GetFacts().Values["threads"], shapes["sample[intermediate-cross]"].Parts["env.threads"]);
         Assert.NotEqual(shapes["data"].Fingerprint, nightly["data"].Fingerprint);
         Assert.NotEqual(shapes["report"].Fingerprint, nightly["report"].Fingerprint);
         // The worker's example configuration schedules it.

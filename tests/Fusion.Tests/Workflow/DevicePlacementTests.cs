@@ -107,6 +107,91 @@ public sealed class DevicePlacementTests : IDisposable
         Assert.Null(devices["c"]);
     }
 
+    [Fact]
+    public async Task Nodes_that_declare_one_thread_share_the_cores_side_by_side_and_a_node_on_every_core_runs_alone()
+    {
+        h.Facts = EnvironmentFacts.Of(("torchsharp", "0.107.0"), ("libtorch", "2.10.0"), ("device", "cpu"), ("dtype", "float32"), ("threads", "2"));
+        var gate = h.Dir["gate"];
+        var pipeline = h.Load($"stages:\n  a: {{kind: count, params: {{steps: 2, gate: '{gate}', threads: 1}}}}\n" +
+                              $"  b: {{kind: count, params: {{steps: 2, gate: '{gate}', threads: 1, delay_ms: 1}}}}\n" +
+                              "  w: {kind: count, params: {steps: 1}}\n");
+        var applied = new ConcurrentQueue<(string? Thread, int Threads)>();
+        var pool = new DevicePool([new("cpu:0", "cpu"), new("cpu:1", "cpu"), new("cpu:2", "cpu")], cores: 2,
+            applyThreads: n => applied.Enqueue((Thread.CurrentThread.Name, n)));
+        var observer = new Recorder();
+        var running = Executor(pool, observer).RunAsync(pipeline, new RunOptions { Jobs = 3 });
+
+        // The two one-thread nodes run at the same time (both started while the gate holds them) ...
+        await observer.WaitAsync(() => observer.Started.Count(n => n is "a" or "b") == 2, running);
+        File.WriteAllText(gate, "");
+        var run = await running;
+        Assert.Equal(RunState.Succeeded, run.State);
+
+        // ... and the node that needs both cores never overlapped either of them (before both or after both).
+        var e = observer.Events;
+        int At(string what) => e.IndexOf(what);
+        Assert.True(At("finished w") < Math.Min(At("started a"), At("started b")) || At("started w") > Math.Max(At("finished a"), At("finished b")), string.Join(", ", e));
+        // Each node set its thread count on its own slot's thread before it ran: 1 where declared, else every core.
+        var ledger = (await new EngineDocuments(h.Store).GetRunAsync(run.RunId))!;
+        var threadOf = ledger.Nodes.ToDictionary(n => n.NodeId, n => n.Summary!["threads"]);
+        Assert.Equal(3, applied.Count);
+        Assert.Contains((threadOf["a"], 1), applied);
+        Assert.Contains((threadOf["b"], 1), applied);
+        Assert.Contains((threadOf["w"], 2), applied);
+        // The declared count is what the fingerprint records.
+        var nodes = h.Fingerprints(pipeline);
+        Assert.Equal("1", nodes["a"].Parts["env.threads"]);
+        Assert.Equal("2", nodes["w"].Parts["env.threads"]);
+    }
+
+    [Fact]
+    public void A_node_that_declares_its_threads_has_the_same_fingerprint_on_any_number_of_cores()
+    {
+        var pipeline = h.Load("stages:\n  one: {kind: count, params: {steps: 1, threads: 1}}\n  all: {kind: count, params: {steps: 1}}\n");
+        IReadOnlyDictionary<string, PlannedNode> On(string cores)
+        {
+            h.Facts = EnvironmentFacts.Of(("torchsharp", "0.107.0"), ("libtorch", "2.10.0"), ("device", "cpu"), ("dtype", "float32"), ("threads", cores));
+            return h.Fingerprints(pipeline);
+        }
+        var (two, sixteen) = (On("2"), On("16"));
+        Assert.Equal(two["one"].Fingerprint, sixteen["one"].Fingerprint);
+        Assert.NotEqual(two["all"].Fingerprint, sixteen["all"].Fingerprint);
+        Assert.Equal("16", sixteen["all"].Parts["env.threads"]);
+    }
+
+    [Fact]
+    public async Task A_pool_that_counts_cores_serves_waiting_nodes_first_fit_and_says_why_they_wait()
+    {
+        var pool = new DevicePool([new("cpu:0", "cpu"), new("cpu:1", "cpu"), new("cpu:2", "cpu")], cores: 2);
+        Assert.Equal(2, pool.CoresFor(null));   // undeclared: every core
+        Assert.Equal(1, pool.CoresFor(1));
+        Assert.Equal(2, pool.CoresFor(8));      // never more than the pool has
+        var one = await pool.LeaseAsync(1, CancellationToken.None);
+        var all = pool.LeaseAsync(2, CancellationToken.None);
+        Assert.False(all.IsCompleted);
+        Assert.Contains("waiting for 2 free core(s) of 2 (1 free)", pool.WhyWait(2));
+        // A one-core node asked later passes the waiting two-core one: it fits now.
+        var other = pool.LeaseAsync(1, CancellationToken.None);
+        Assert.True(other.IsCompleted);
+        one.Dispose();
+        Assert.False(all.IsCompleted);
+        (await other).Dispose();
+        var whole = await all.WaitAsync(Patience);
+        Assert.Contains("(0 free)", pool.WhyWait(1));
+        // A cancelled wait leaves the queue and takes nothing.
+        using var cts = new CancellationTokenSource();
+        var cancelled = pool.LeaseAsync(1, cts.Token);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        whole.Dispose();
+        Assert.Null(pool.WhyWait(2));
+        // A pool that does not count cores only counts slots.
+        var gpus = new DevicePool([new("cuda:0", "cuda:0")]);
+        Assert.Equal(0, gpus.CoresFor(null));
+        using var held = await gpus.LeaseAsync(gpus.CoresFor(null), CancellationToken.None);
+        Assert.Equal("waiting for a free device (all 1 busy)", gpus.WhyWait(0));
+    }
+
     public static TheoryData<string, string, int, string> BadDevices => new()
     {
         { "gpu0", "cpu", 0, "'gpu0' is not a device (expected cpu or cuda:N" },

@@ -91,6 +91,8 @@ public sealed record CountParams
     public string Journal { get; init; } = "";
     /// <summary>When set, every step waits until this file exists (lets a test hold the node at a known point).</summary>
     public string Gate { get; init; } = "";
+    /// <summary>CPU threads the node declares (0: every core), as a torch stage's <c>threads</c> param.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
