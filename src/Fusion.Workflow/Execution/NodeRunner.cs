@@ -18,7 +18,8 @@ public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Ve
 /// activity. Reuses a committed output; otherwise claims the fingerprint (waiting for another process that holds it,
 /// then reusing its result), checks the inputs against their manifests, runs the stage into a staging folder with
 /// its scratch folder for checkpoints, commits atomically and deletes the scratch. A torch node runs on a slot leased
-/// from <c>devices</c> (waiting for a free one); without a pool it runs on the facts' device.
+/// from <c>devices</c> (waiting for a free one, and on the CPU for its threads' cores); without a pool it runs on the
+/// facts' device. On the CPU it first sets its thread count (<see cref="NodeThreads"/>) on the thread it runs on.
 /// </summary>
 public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, EnvironmentFacts facts, ILoggerFactory loggers, IRunObserver? observer = null, DevicePool? devices = null)
 {
