@@ -82,22 +82,16 @@ public sealed class DevicePool
         return waiter.Task;
     }
 
-    /// <summary>A slot, whatever the cores (one node per slot).</summary>
-    public Task<DeviceLease> LeaseAsync(CancellationToken ct) => LeaseAsync(0, ct);
-
     private bool TryGrant(Waiter waiter)
     {
         var slot = Array.IndexOf(busy, false);
         if (slot < 0 || waiter.Cores > freeCores) return false;
         busy[slot] = true;
         freeCores -= waiter.Cores;
-        if (!waiter.TrySetResult(new DeviceLease(this, slot, waiter.Cores)))
-        {
-            // Cancelled meanwhile: give it back at once.
-            busy[slot] = false;
-            freeCores += waiter.Cores;
-            return true;
-        }
+        if (waiter.TrySetResult(new DeviceLease(this, slot, waiter.Cores))) return true;
+        // Cancelled meanwhile: it takes nothing, and still leaves the queue.
+        busy[slot] = false;
+        freeCores += waiter.Cores;
         return true;
     }
 
