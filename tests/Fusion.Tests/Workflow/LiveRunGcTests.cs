@@ -82,7 +82,8 @@ public sealed class LiveRunGcTests
         var pipeline = dir["live.yaml"];
         File.WriteAllText(pipeline, LiveRunScenario.Pipeline(dir)); // the gate never opens
         Directory.CreateDirectory(dir["no-pipelines"]);
-        var child = FusionCli.Start(["run", pipeline, "--store", dir["store"], "--plugin", Plugin, "--device", "cpu"], dir.Path);
+        // One node at a time, so data is committed before long starts (by default the two would run side by side).
+        var child = FusionCli.Start(["run", pipeline, "--store", dir["store"], "--plugin", Plugin, "--device", "cpu", "--jobs", "1"], dir.Path);
         try
         {
             await LiveRunScenario.WaitForLongAsync(dir, () => child.HasExited);
@@ -173,7 +174,8 @@ public sealed class LiveRunGcAzuriteTests(AzuriteFixture azurite) : IDisposable
         var pipeline = _temp["live.yaml"];
         File.WriteAllText(pipeline, LiveRunScenario.Pipeline(_temp));
         var environment = new Dictionary<string, string> { ["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString, ["HOME"] = _temp["home"] };
-        using var child = FusionCli.Start(["run", pipeline, "--store", Location, "--plugin", typeof(CountStage).Assembly.Location, "--device", "cpu"], _temp.Path, environment);
+        // One node at a time, so data is committed before long starts (by default the two would run side by side).
+        using var child = FusionCli.Start(["run", pipeline, "--store", Location, "--plugin", typeof(CountStage).Assembly.Location, "--device", "cpu", "--jobs", "1"], _temp.Path, environment);
         try
         {
             await LiveRunScenario.WaitForLongAsync(_temp, () => child.HasExited);
