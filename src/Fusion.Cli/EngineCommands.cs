@@ -32,7 +32,7 @@ public static class EngineCommands
         var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
         var jobs = new Option<int?>("--jobs", "-j") { Description = "how many independent nodes may run at once (default: one per device slot: every visible GPU with --device cuda; on the CPU one per core, where a torch node also needs free cores for its threads, every core unless its stage declares fewer)" }.Within(new() { Min = 1 });
-        var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job)" };
+        var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job, or one per core without --jobs)" };
         var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, devices };
         setup.AddTo(cmd);
         cmd.SetAction(async (parse, _) =>
