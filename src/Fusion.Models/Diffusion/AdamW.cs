@@ -30,8 +30,10 @@ public sealed class AdamW : IDisposable
         _oneMinusBeta1 = tensor(1 - beta1, parameters.Values.dtype, parameters.Values.device).DetachFromDisposeScope();
     }
 
-    /// <summary>One update with learning rate <paramref name="lr"/>; <paramref name="grad"/> laid out like the parameters' buffer.</summary>
-    public void Step(Tensor grad, double lr)
+    /// <summary>One update with learning rate <paramref name="lr"/>; <paramref name="grad"/> laid out like the parameters' buffer.
+    /// With <paramref name="apply"/> (a bool scalar tensor on the parameters' device) the update is computed on copies and
+    /// kept only where it is true, without the host reading it: the same bits when true, nothing changed when false.</summary>
+    public void Step(Tensor grad, double lr, Tensor? apply = null)
     {
         if (!grad.shape.SequenceEqual(_params.Values.shape) || grad.dtype != _params.Values.dtype)
             throw new ArgumentException($"gradient is {grad.dtype} [{string.Join(", ", grad.shape)}], the parameters {_params.Values.dtype} [{_params.Count}]");
@@ -49,12 +51,24 @@ public sealed class AdamW : IDisposable
             using var chunk = NewDisposeScope();
             var (p, g, m, v) = (_params.Values.narrow(0, offset, length), grad.narrow(0, offset, length),
                 _expAvg.narrow(0, offset, length), _expAvgSq.narrow(0, offset, length));
-            p.mul_(decay);
-            m.lerp_(g, _oneMinusBeta1);
-            v.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
-            var denom = v.sqrt().div_(bias2).add_(eps, one);
-            p.addcdiv_(m, denom, minusStep);
+            var (pNew, mNew, vNew) = apply is null ? (p, m, v) : (p.clone(), m.clone(), v.clone());
+            pNew.mul_(decay);
+            mNew.lerp_(g, _oneMinusBeta1);
+            vNew.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            var denom = vNew.sqrt().div_(bias2).add_(eps, one);
+            pNew.addcdiv_(mNew, denom, minusStep);
+            if (apply is null) continue;
+            p.copy_(where(apply, pNew, p));
+            m.copy_(where(apply, mNew, m));
+            v.copy_(where(apply, vNew, v));
         }
+    }
+
+    /// <summary>Takes back the step count of <paramref name="steps"/> updates that <c>apply</c> masked out.</summary>
+    public void Rewind(long steps)
+    {
+        if (steps < 0 || steps > StepCount) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"0..{StepCount} steps can be taken back");
+        StepCount -= steps;
     }
 
     /// <summary>The moments as named tensors ("name.exp_avg", "name.exp_avg_sq"), views sharing storage with the optimizer.</summary>

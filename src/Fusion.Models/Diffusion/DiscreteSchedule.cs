@@ -100,20 +100,23 @@ public sealed class DiscreteSchedule
     }
 
     /// <summary>x_n = √ᾱ_n·x0 + √(1 − ᾱ_n)·ε for steps n [B] (int64, CPU), the coefficients cast to x0's dtype before
-    /// multiplying, as the reference's <c>stp</c> does.</summary>
-    public Tensor AddNoise(Tensor x0, Tensor steps, Tensor eps)
+    /// multiplying, as the reference's <c>stp</c> does. <paramref name="toDevice"/> moves the coefficients to x0's device
+    /// (default: a plain copy; the trainer passes a non-blocking one).</summary>
+    public Tensor AddNoise(Tensor x0, Tensor steps, Tensor eps, Func<Tensor, Tensor>? toDevice = null)
     {
         var (sa, sb) = Coefficients(steps, x0.dtype);
         var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
-        return (sa.to(x0.device).view(view) * x0).Plus(sb.to(x0.device).view(view) * eps);
+        toDevice ??= c => c.to(x0.device);
+        return (toDevice(sa).view(view) * x0).Plus(toDevice(sb).view(view) * eps);
     }
 
     /// <summary>v = √ᾱ_n·ε − √(1 − ᾱ_n)·x0 for steps n [B] (the target of <see cref="Prediction.Velocity"/>).</summary>
-    public Tensor Velocity(Tensor x0, Tensor steps, Tensor eps)
+    public Tensor Velocity(Tensor x0, Tensor steps, Tensor eps, Func<Tensor, Tensor>? toDevice = null)
     {
         var (sa, sb) = Coefficients(steps, x0.dtype);
         var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
-        return sa.to(x0.device).view(view) * eps - sb.to(x0.device).view(view) * x0;
+        toDevice ??= c => c.to(x0.device);
+        return toDevice(sa).view(view) * eps - toDevice(sb).view(view) * x0;
     }
 
     // skip_betas[0, t] = Σ_k β_k · skip_alphas[k, t], accumulated from k = t down to 1 (the reference's reversed cumsum);

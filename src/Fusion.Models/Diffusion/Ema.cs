@@ -27,8 +27,9 @@ public static class Ema
         foreach (var (name, b) in target.named_buffers()) b.copy_(srcBuffers[name]);
     }
 
-    /// <summary>The same update over two models' flat parameter buffers (same layout).</summary>
-    public static void Update(FlatParameters target, FlatParameters source, double rate)
+    /// <summary>The same update over two models' flat parameter buffers (same layout); with <paramref name="apply"/> (a
+    /// bool scalar tensor on their device) kept only where it is true, as <see cref="AdamW.Step"/> does.</summary>
+    public static void Update(FlatParameters target, FlatParameters source, double rate, Tensor? apply = null)
     {
         target.CheckSameLayout(source, "EMA");
         using var scope = NewDisposeScope();
@@ -37,7 +38,9 @@ public static class Ema
         foreach (var (offset, length) in target.Chunks())
         {
             using var chunk = NewDisposeScope();
-            target.Values.narrow(0, offset, length).mul_(keep).PlusInPlace(source.Values.narrow(0, offset, length).Times(1 - rate));
+            var t = target.Values.narrow(0, offset, length);
+            var updated = (apply is null ? t : t.clone()).mul_(keep).PlusInPlace(source.Values.narrow(0, offset, length).Times(1 - rate));
+            if (apply is not null) t.copy_(where(apply, updated, t));
         }
     }
 }

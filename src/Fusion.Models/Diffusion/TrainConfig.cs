@@ -73,6 +73,14 @@ public sealed record TrainConfig
     /// <summary>"cpu", "cuda", "cuda:N" or "auto".</summary>
     public string Device { get; init; } = "cpu";
     public int LogEvery { get; init; } = 10;
+    /// <summary>
+    /// Whether <see cref="Trainer.Run"/> keeps the finite-update guard on the device and reads the loss and gradient
+    /// norm only at log steps, checkpoints and its end (null: on for CUDA devices, off on the CPU, where a read costs
+    /// nothing). On a GPU a host read waits for the step to finish, so the host could not queue the next step's work
+    /// meanwhile. Same bits either way; a non-finite step is found at the next read and replayed with host checks,
+    /// so it is reported as it would have been at once. Costs one more pass over the weights, moments and EMA per step.
+    /// </summary>
+    public bool? DeviceGuard { get; init; }
     /// <summary>Checkpoint every this many steps (and at the last step of <see cref="Trainer.Run"/>); 0 = only at the end.</summary>
     public int SaveEvery { get; init; } = 10_000;
     /// <summary>How many of the newest checkpoints to keep (0 = all).</summary>
@@ -112,5 +120,5 @@ public sealed record TrainConfig
     }
 
     /// <summary>Fields that may change between an interrupted run and its resumption without changing the result.</summary>
-    internal TrainConfig WithoutOperationalFields() => this with { Device = "", LogEvery = 1, SaveEvery = 0, KeepCheckpoints = 0 };
+    internal TrainConfig WithoutOperationalFields() => this with { Device = "", LogEvery = 1, SaveEvery = 0, KeepCheckpoints = 0, DeviceGuard = null };
 }

@@ -40,6 +40,8 @@ public sealed class Trainer : IDisposable
     // The running mean of the loss since the last log entry; part of a checkpoint, so resumed logs match.
     private double _pendingLossSum;
     private int _pendingSteps;
+    // Run's guard on the device (TrainConfig.DeviceGuard), null when the host checks every step.
+    private readonly DeviceStepGuard? _guard;
 
     public TrainConfig Config { get; }
     /// <summary>The float32 master weights.</summary>
@@ -52,6 +54,9 @@ public sealed class Trainer : IDisposable
     public string? LastCheckpoint { get; private set; }
     /// <summary>AdamW's step count (it advances on lr-0 warm-up steps too).</summary>
     public long OptimizerSteps => _optimizer.StepCount;
+    /// <summary>Device→host reads of step results so far (each one waits for the device on a GPU): two per checked
+    /// step (loss, gradient norm), one per read of the device guard.</summary>
+    public long HostReads { get; private set; }
     /// <summary>AdamW's moments, "NAME.exp_avg" and "NAME.exp_avg_sq" (the live tensors: read, don't write).</summary>
     public IReadOnlyDictionary<string, Tensor> OptimizerState() => _optimizer.StateTensors();
 
@@ -94,17 +99,37 @@ public sealed class Trainer : IDisposable
         if (nullContext is not null)
             _nullContext = (nullContext.dim() == 3 ? nullContext.squeeze(0) : nullContext).to(ScalarType.Float32).to(_device).DetachFromDisposeScope();
         _generator = new Generator((ulong)config.Seed);
+        if (config.DeviceGuard ?? _device.type == DeviceType.CUDA) _guard = new DeviceStepGuard(_device);
     }
 
     /// <summary>One optimizer step on the next batch, its randomness drawn from the trainer's generator. Throws
     /// <see cref="NonFiniteTrainingException"/> (before changing anything) if the loss or a gradient is NaN/inf.</summary>
-    public TrainLog TrainStep() => OneStep(Draw);
+    public TrainLog TrainStep()
+    {
+        ReadGuard();
+        return OneStep(Draw, StepMode.Checked)!;
+    }
 
     /// <summary>One optimizer step on the next batch with the given draws instead of the generator's (which is left
     /// untouched): replays a reference run whose random numbers are known.</summary>
-    public TrainLog TrainStep(StepDraws draws) => OneStep(_ => draws);
+    public TrainLog TrainStep(StepDraws draws)
+    {
+        ReadGuard();
+        return OneStep(_ => draws, StepMode.Checked)!;
+    }
 
-    private TrainLog OneStep(Func<TrainBatch, StepDraws> drawsFor)
+    private enum StepMode
+    {
+        /// <summary>The host reads the loss and gradient norm and refuses a non-finite step before applying it.</summary>
+        Checked,
+        /// <summary>The device checks them and masks the update (<see cref="DeviceStepGuard"/>); nothing is read.</summary>
+        OnDevice,
+        /// <summary>As <see cref="Checked"/>, but nothing is applied: names the culprit of a step the device refused.</summary>
+        Diagnose,
+    }
+
+    // One step; the log (null in OnDevice mode, whose loss and gradient norm stay on the device, and in Diagnose mode).
+    private TrainLog? OneStep(Func<TrainBatch, StepDraws> drawsFor, StepMode mode)
     {
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
@@ -112,19 +137,19 @@ public sealed class Trainer : IDisposable
         using var batch = _data.Next(b);
         CheckBatch(batch, b);
         var draws = drawsFor(batch);
-        var context = batch.Context.to(ScalarType.Float32).to(_device);
+        var context = ToDevice(batch.Context.to(ScalarType.Float32));
         if (Config.PUncond > 0)
         {
-            var drop = Checked(draws.Drop, "Drop", [b]).to(ScalarType.Bool).to(_device).view(b, 1, 1);
+            var drop = ToDevice(Checked(draws.Drop, "Drop", [b]).to(ScalarType.Bool)).view(b, 1, 1);
             context = where(drop, _nullContext!.unsqueeze(0).expand_as(context), context);
         }
-        var x0 = batch.Data.to(ScalarType.Float32).to(_device);
+        var x0 = ToDevice(batch.Data.to(ScalarType.Float32));
         if (_data.Kind == BatchKind.Moments)
-            x0 = LatentSample(x0, Checked(draws.PosteriorNoise, "PosteriorNoise", LatentShape(batch)).to(_device), Config.LatentScale);
+            x0 = LatentSample(x0, ToDevice(Checked(draws.PosteriorNoise, "PosteriorNoise", LatentShape(batch))), Config.LatentScale);
         var n = Checked(draws.N, "N", [b]);
-        var eps = Checked(draws.Eps, "Eps", x0.shape).to(ScalarType.Float32).to(_device);
-        var xn = Schedule.AddNoise(x0, n, eps);
-        var t = n.to(ScalarType.Float32).to(_device);
+        var eps = ToDevice(Checked(draws.Eps, "Eps", x0.shape).to(ScalarType.Float32));
+        var xn = Schedule.AddNoise(x0, n, eps, ToDevice);
+        var t = ToDevice(n.to(ScalarType.Float32));
 
         var lr = Config.LearningRateAt(Step);
         if (Config.Precision == TrainPrecision.BFloat16Mixed)
@@ -139,12 +164,16 @@ public sealed class Trainer : IDisposable
         var pred = _compute.call(xn, t, context);
         if (!pred.shape.SequenceEqual(eps.shape))
             throw new InvalidOperationException($"denoiser returned shape [{string.Join(", ", pred.shape)}] for input [{string.Join(", ", eps.shape)}]");
-        var target = Config.Prediction == Prediction.Velocity ? Schedule.Velocity(x0, n, eps) : eps;
+        var target = Config.Prediction == Prediction.Velocity ? Schedule.Velocity(x0, n, eps, ToDevice) : eps;
         var perSample = (target - pred.to(ScalarType.Float32)).square().flatten(1).mean([1]);
-        if (Config.MinSnrGamma > 0) perSample = perSample * MinSnrWeights(n, Config.MinSnrGamma).to(_device);
+        if (Config.MinSnrGamma > 0) perSample = perSample * ToDevice(MinSnrWeights(n, Config.MinSnrGamma));
         var loss = perSample.mean();
-        var lossValue = loss.item<float>();
-        if (!float.IsFinite(lossValue)) throw new NonFiniteTrainingException(Step + 1, $"loss {lossValue}", LastCheckpoint);
+        var lossValue = float.NaN;
+        if (mode != StepMode.OnDevice)
+        {
+            lossValue = Read(loss);
+            if (!float.IsFinite(lossValue)) throw new NonFiniteTrainingException(Step + 1, $"loss {lossValue}", LastCheckpoint);
+        }
         loss.backward();
 
         _computeParams.AdoptGradients();
@@ -155,15 +184,67 @@ public sealed class Trainer : IDisposable
             _gradFloat32 ??= zeros_like(_master.Values).DetachFromDisposeScope();
             using (no_grad()) grad = _gradFloat32.copy_(grad);
         }
-        var gradNorm = grad.norm().item<float>();
-        // A finite loss can still come with NaN/inf gradients (a faulty kernel, an overflow): never let AdamW apply them.
-        if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grad, gradNorm);
-        _optimizer.Step(grad, lr);
-        Diffusion.Ema.Update(_ema, _master, Config.EmaRateAt(Step));
+        var gradNorm = float.NaN;
+        Tensor? apply = null;
+        if (mode == StepMode.OnDevice) apply = _guard!.Record(loss, grad.norm());
+        else
+        {
+            gradNorm = Read(grad.norm());
+            // A finite loss can still come with NaN/inf gradients (a faulty kernel, an overflow): never let AdamW apply them.
+            if (!float.IsFinite(gradNorm)) throw NonFiniteGradient(grad, gradNorm);
+            if (mode == StepMode.Diagnose) return null;
+        }
+        _optimizer.Step(grad, lr, apply);
+        Diffusion.Ema.Update(_ema, _master, Config.EmaRateAt(Step), apply);
         using (no_grad()) foreach (var (emaBuffer, buffer) in _emaBuffers) emaBuffer.copy_(buffer);
         Step++;
+        if (mode == StepMode.OnDevice) return null;
         var seconds = clock.Elapsed.TotalSeconds;
         return new TrainLog(Step, lossValue, gradNorm, lr, 1 / seconds, b / seconds);
+    }
+
+    private float Read(Tensor scalar)
+    {
+        HostReads++;
+        return scalar.item<float>();
+    }
+
+    // Host → device. On a GPU through pinned memory without blocking: a copy from pageable memory makes the host wait
+    // for the device to finish all queued work, so the host could not queue the next step while this one runs.
+    private Tensor ToDevice(Tensor t) =>
+        _device.type == DeviceType.CUDA && t.device_type == DeviceType.CPU ? t.pin_memory().to(_device, non_blocking: true) : t.to(_device);
+
+    // A step under the device guard: its start is kept, so the step can be drawn again if the device refuses it.
+    private void StepOnDevice()
+    {
+        using (var state = _generator.get_state())
+            _guard!.BeforeStep(new DeviceStepGuard.PendingStep(state.data<byte>().ToArray(), _data.GetPosition()), _pendingLossSum);
+        OneStep(Draw, StepMode.OnDevice);
+    }
+
+    /// <summary>
+    /// Reads the device guard if steps are unread: takes over the loss sum and the last gradient norm; if a step was
+    /// refused, takes back the step counts of it and of the masked steps after it (weights, moments and EMA are from
+    /// before it), then draws it again and runs it with host checks, which throw as a checked step would have.
+    /// </summary>
+    private double ReadGuard()
+    {
+        if (_guard is null || _guard.Unread == 0) return double.NaN;
+        HostReads++;
+        var outcome = _guard.Read();
+        if (outcome.Refused is null)
+        {
+            _pendingLossSum = outcome.LossSum;
+            return outcome.GradNorm;
+        }
+        var masked = outcome.Steps - outcome.Applied;
+        Step -= masked;
+        _optimizer.Rewind(masked);
+        using (var state = tensor(outcome.Refused.GeneratorState)) _generator.set_state(state);
+        _data.SetPosition(outcome.Refused.DataPosition);
+        OneStep(Draw, StepMode.Diagnose);
+        throw new NonFiniteTrainingException(Step + 1,
+            $"loss or gradient norm on {_device} (the same step was finite when run again with host checks: the fault does not reproduce)", LastCheckpoint);
     }
 
     /// <summary>min(SNR_n, γ)/SNR_n for steps n [B] (float32, CPU), from the float64 schedule; over SNR_n + 1 for v, whose
@@ -240,19 +321,28 @@ public sealed class Trainer : IDisposable
     /// loss since the last report) and checkpointing into <paramref name="checkpointRoot"/> every SaveEvery steps and at the end.</summary>
     public void Run(long totalSteps, string? checkpointRoot = null, Action<TrainLog>? onLog = null, CancellationToken cancel = default)
     {
+        ReadGuard();
         var clock = Stopwatch.StartNew();
         var timed = 0;
         while (Step < totalSteps)
         {
             cancel.ThrowIfCancellationRequested();
-            var log = TrainStep();
-            _pendingLossSum += log.Loss;
+            var lr = Config.LearningRateAt(Step);
+            var gradNorm = double.NaN;
+            if (_guard is not null) StepOnDevice();
+            else
+            {
+                var checkedLog = OneStep(Draw, StepMode.Checked)!;
+                _pendingLossSum += checkedLog.Loss;
+                gradNorm = checkedLog.GradNorm;
+            }
             _pendingSteps++;
             timed++;
             if (Step % Config.LogEvery == 0 || Step == totalSteps)
             {
+                if (_guard is not null) gradNorm = ReadGuard();
                 var s = clock.Elapsed.TotalSeconds;
-                onLog?.Invoke(log with { Loss = _pendingLossSum / _pendingSteps, ItPerSec = timed / s, ImagesPerSec = timed * Config.BatchSize / s });
+                onLog?.Invoke(new TrainLog(Step, _pendingLossSum / _pendingSteps, gradNorm, lr, timed / s, timed * Config.BatchSize / s));
                 (_pendingLossSum, _pendingSteps, timed) = (0, 0, 0);
                 clock.Restart();
             }
@@ -269,6 +359,7 @@ public sealed class Trainer : IDisposable
     /// (throws) to write weights, EMA or optimizer moments that are not finite.</summary>
     public string SaveCheckpoint(string checkpointRoot)
     {
+        ReadGuard();
         var optimizerState = _optimizer.StateTensors();
         var bad = FirstNonFinite(Model.named_parameters().Select(p => ("model " + p.name, (Tensor)p.parameter))
             .Concat(Ema.named_parameters().Select(p => ("EMA " + p.name, (Tensor)p.parameter)))
@@ -299,6 +390,7 @@ public sealed class Trainer : IDisposable
     /// the bad file; the trainer may then be partly loaded (<see cref="ResumeLatest"/> resets it).</summary>
     public void LoadCheckpoint(string folder)
     {
+        _guard?.Discard();
         var state = Checkpoints.Verify(folder);
         var stored = JsonSerializer.Serialize(state.Config.WithoutOperationalFields(), Checkpoints.Json);
         var ours = JsonSerializer.Serialize(Config.WithoutOperationalFields(), Checkpoints.Json);
@@ -351,6 +443,7 @@ public sealed class Trainer : IDisposable
         }
         Diffusion.Ema.Update(Ema, Model, 0.0);
         _optimizer.Reset();
+        _guard?.Discard();
         using (var g = new Generator((ulong)Config.Seed)) using (var s = g.get_state()) _generator.set_state(s);
         _data.SetPosition(_initialDataPosition);
         (_pendingLossSum, _pendingSteps, Step, LastCheckpoint) = (0, 0, 0, null);
@@ -360,6 +453,7 @@ public sealed class Trainer : IDisposable
     /// path ends in .safetensors.</summary>
     public void ExportEma(string path)
     {
+        ReadGuard();
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) { Ema.save_safetensors(path); return; }
         // The pickler writes a view's storage offset but not the rest of its storage (the flat buffer): save copies.
@@ -381,6 +475,7 @@ public sealed class Trainer : IDisposable
         _gradFloat32?.Dispose();
         if (!ReferenceEquals(_computeParams, _master)) _computeParams.Dispose();
         _generator.Dispose();
+        _guard?.Dispose();
         _nullContext?.Dispose();
         if (!ReferenceEquals(_compute, Model)) _compute.Dispose();
         Ema.Dispose();

@@ -8,7 +8,8 @@ namespace Fusion.Reproduction.Benchmarks;
 /// <summary>
 /// `fusion bench trainstep`: train steps/s of the four fusion variants at U-ViT-S/2 (latent moments, 77×768 contexts)
 /// or the shapes pipeline's tiny config, on any device, through the same code the measure stage uses. Options:
-/// device (cpu|cuda), config (s2|shapes), batch, warmup, steps, precision (float32|bf16), c, v, peak_tflops.
+/// device (cpu|cuda), config (s2|shapes), batch, warmup, steps, precision (float32|bf16), c, v, peak_tflops, guard
+/// (auto|host|device: where the finite-update guard runs, <see cref="TrainConfig.DeviceGuard"/>; auto = on the device on a GPU).
 /// Each variant also gets images/s and MFU: training FLOPs (3 × the exact forward MACs × 2) per second over the peak —
 /// <c>peak_tflops</c> when given (e.g. 989 for an H200's dense bf16), else this device's measured 1024³ matmul rate.
 /// </summary>
@@ -24,6 +25,13 @@ public static class TrainStepBenchmark
         var steps = int.Parse(Opt("steps", "5"));
         var precision = Opt("precision", "float32") == "bf16" ? TrainPrecision.BFloat16Mixed : TrainPrecision.Float32;
         var (c, v) = (int.Parse(Opt("c", s2 ? "3" : "1")), int.Parse(Opt("v", s2 ? "3" : "1")));
+        bool? deviceGuard = Opt("guard", "auto") switch
+        {
+            "auto" => null,
+            "host" => false,
+            "device" => true,
+            var other => throw new ArgumentException($"guard must be auto, host or device, got '{other}'"),
+        };
         var results = new Dictionary<string, double>();
         var (peak, peakBasis) = options.TryGetValue("peak_tflops", out var given)
             ? (double.Parse(given, System.Globalization.CultureInfo.InvariantCulture) * 1000, "stated peak")
@@ -37,7 +45,7 @@ public static class TrainStepBenchmark
                 : new UViTParams { Variant = family, C = c, V = v, PatchSize = 4, EmbedDim = 64, Depth = 4, NumHeads = 4 };
             var config = s2 ? p.ToConfig(4, 32, 77, 768) : p.ToConfig(3, 32, 16, 64);
             var kind = s2 ? BatchKind.Moments : BatchKind.Samples;
-            results[family] = MeasureStage.TrainStepsPerSecond(config, kind, batch, precision, device, warmup, steps);
+            results[family] = MeasureStage.TrainStepsPerSecond(config, kind, batch, precision, device, warmup, steps, deviceGuard: deviceGuard);
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} train steps/s (batch {batch}, {precision}, {device})", results[family], "step/s");
             var gmacs = UViTFlops.Forward(config).GMacsWithAttention;
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", gmacs, "GMAC");

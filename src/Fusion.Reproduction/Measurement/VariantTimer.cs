@@ -21,7 +21,8 @@ public sealed class VariantTimer : IDisposable
     private readonly long[] imageShape;
     private readonly long seed;
 
-    public VariantTimer(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int sampleBatch, long seed)
+    /// <param name="deviceGuard">The trainer's <see cref="TrainConfig.DeviceGuard"/> (null: on for CUDA).</param>
+    public VariantTimer(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int sampleBatch, long seed, bool? deviceGuard = null)
     {
         this.seed = seed;
         this.device = TorchEnvironment.ResolveDevice(device);
@@ -30,7 +31,7 @@ public sealed class VariantTimer : IDisposable
         data = randn([2 * batch, channels, config.ImageSize, config.ImageSize], generator: generator);
         captions = randn([2 * batch, 1, config.NumClipTokens, config.ClipDim], generator: generator);
         nullContext = zeros(config.NumClipTokens, config.ClipDim);
-        var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed };
+        var train = new TrainConfig { BatchSize = batch, WarmupSteps = 1, Precision = precision, Device = device, Seed = seed, DeviceGuard = deviceGuard };
         trainer = new Trainer(() => new UViT(config), train, new InMemoryBatchSource(data, captions, kind, seed), nullContext);
         sampler = TorchRandom.Seeded(seed, () => new UViT(config));
         sampler.to(this.device).eval();
@@ -42,7 +43,7 @@ public sealed class VariantTimer : IDisposable
     /// <summary>Untimed train steps and one short sampling batch, so first-call costs stay out of the timings.</summary>
     public void WarmUp(int trainSteps)
     {
-        for (var i = 0; i < trainSteps; i++) trainer.TrainStep();
+        trainer.Run(trainer.Step + trainSteps);
         Sample(new SamplerOptions { Kind = SamplerKind.Ddim, Steps = 2 });
         Synchronize();
     }
@@ -51,11 +52,12 @@ public sealed class VariantTimer : IDisposable
     {
         Synchronize();
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < steps; i++)
+        // Through Run, in spans of its log interval: on a GPU the host reads step results only at each span's end.
+        var (start, span) = (trainer.Step, trainer.Config.LogEvery);
+        while (trainer.Step < start + steps)
         {
-            ct.ThrowIfCancellationRequested();
-            trainer.TrainStep();
-            progress?.Invoke(i + 1);
+            trainer.Run(Math.Min(start + steps, trainer.Step + span), cancel: ct);
+            progress?.Invoke((int)(trainer.Step - start));
         }
         Synchronize();
         return steps / clock.Elapsed.TotalSeconds;

@@ -127,9 +127,9 @@ public sealed class MeasureStage : StageKind<MeasureParams>
     /// steps (one timing, for benchmarks; the stage interleaves rounds).
     /// </summary>
     public static double TrainStepsPerSecond(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
-        long seed = 99, Action<int>? progress = null, CancellationToken ct = default)
+        long seed = 99, Action<int>? progress = null, CancellationToken ct = default, bool? deviceGuard = null)
     {
-        using var timer = new VariantTimer(config, kind, batch, precision, device, sampleBatch: 1, seed);
+        using var timer = new VariantTimer(config, kind, batch, precision, device, sampleBatch: 1, seed, deviceGuard);
         timer.WarmUp(warmup);
         return timer.TrainStepsPerSecond(steps, progress, ct);
     }

@@ -50,18 +50,21 @@ public sealed class GaussianOracle(VPSchedule schedule, double dataStd) : Module
 /// A small trainable ε-predictor (an MLP whose hidden layer is scaled and shifted by time and context, with a residual) whose initialisation comes from its own
 /// generator, independent of the global RNG (tests run in parallel). Works in float32 and bfloat16.
 /// Optionally returns NaN from its <c>nanAtCall</c>-th forward (1-based) to test non-finite-loss handling, or, from its
-/// <c>nanGradientAtCall</c>-th, a finite output whose backward gives <c>fc_out.bias</c> a NaN gradient.
+/// <c>nanGradientAtCall</c>-th, a finite output whose backward gives <c>fc_out.bias</c> a NaN gradient: at that call only
+/// (a transient fault), or from it on when <c>faultPersists</c>.
 /// </summary>
 public sealed class TinyDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
 {
     private readonly Linear fc_in, film, fc_mid, fc_out;
     private readonly int _timeDim;
     private readonly int? _nanAtCall, _nanGradientAtCall;
+    private readonly bool _faultPersists;
     private int _calls;
 
-    public TinyDenoiser(int features, int contextDim, int hidden = 64, int timeDim = 16, long seed = 7, int? nanAtCall = null, int? nanGradientAtCall = null)
+    public TinyDenoiser(int features, int contextDim, int hidden = 64, int timeDim = 16, long seed = 7, int? nanAtCall = null, int? nanGradientAtCall = null, bool faultPersists = false)
         : base(nameof(TinyDenoiser))
     {
+        _faultPersists = faultPersists;
         _timeDim = timeDim;
         _nanAtCall = nanAtCall;
         _nanGradientAtCall = nanGradientAtCall;
@@ -85,7 +88,9 @@ public sealed class TinyDenoiser : Module<Tensor, Tensor, Tensor, Tensor>
         var cond = film.call(cat([temb, context.mean([1])], 1)).chunk(2, 1);
         var h = fc_in.call(x.flatten(1)) * (cond[0] + 1) + cond[1]; // affine in x for a given time and context
         var y = fc_out.call(h + functional.silu(fc_mid.call(h))).reshape(shape);
-        if (_nanGradientAtCall == _calls) y = y + (fc_out.bias! * 0).abs().sqrt().sum();   // adds 0; d/db = sign(0)·∞ = NaN
-        return _nanAtCall == _calls ? y * float.NaN : y;
+        if (Faulty(_nanGradientAtCall)) y = y + (fc_out.bias! * 0).abs().sqrt().sum();   // adds 0; d/db = sign(0)·∞ = NaN
+        return Faulty(_nanAtCall) ? y * float.NaN : y;
     }
+
+    private bool Faulty(int? fromCall) => fromCall is { } n && (_faultPersists ? _calls >= n : _calls == n);
 }

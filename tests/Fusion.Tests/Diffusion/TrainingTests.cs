@@ -24,8 +24,8 @@ public class TrainingTests(ITestOutputHelper output)
     }
 
     // Gated although its weights come from its own generator: the Linear constructors still draw from the default one.
-    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7, int? nanGradientAt = null) =>
-        () => TorchRandom.Unseeded(() => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt, nanGradientAtCall: nanGradientAt));
+    internal static Func<Denoiser> Tiny(int hidden = 32, int? nanAt = null, long seed = 7, int? nanGradientAt = null, bool faultPersists = false) =>
+        () => TorchRandom.Unseeded(() => new TinyDenoiser(Features, 8, hidden, seed: seed, nanAtCall: nanAt, nanGradientAtCall: nanGradientAt, faultPersists: faultPersists));
 
     internal static readonly Tensor Null = full([3, 8], 0.25f);
 
