@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Packs what infra/gpu/bench.sh needs on the device machine (no .NET SDK and no NuGet there) into .gpu/ (git-ignored):
+# a self-contained build of the CLI without libtorch's CPU libraries (the machine's PyTorch supplies libtorch with
+# CUDA), the authors' U-ViT modules and ../shared/reference-bench. Run it here, then call the device tool with
+# carry [".gpu"] and the command `bash infra/gpu/bench.sh` (docs/benchmarks.md, "The GPU kit").
+# Usage: infra/gpu/prepare.sh GIT_DIR   (a clone or mirror of github.com/zizhao-hu/U-ViT, e.g. from the fetch tool)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ref_git=${1:?usage: infra/gpu/prepare.sh GIT_DIR_OF_zizhao-hu/U-ViT}
+bench=${REFERENCE_BENCH:-../shared/reference-bench}
+out=.gpu
+mkdir -p .git/info
+grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+rm -rf "$out"
+mkdir -p "$out/ref/libs" "$out/stage"
+# The device tool carries at most 64 MiB with the repository (≈ 35 MB): the .NET libraries are trimmed (ours and the
+# packages' are kept whole, with reflection-based JSON on), which halves the kit to ≈ 18 MB. A fresh intermediate
+# folder, or the trimmer reuses an earlier run's output and ignores changed switches.
+rm -rf src/Fusion.Cli/obj/Release/net10.0/linux-x64 src/Fusion.Cli/bin/Release/net10.0/linux-x64
+dotnet publish src/Fusion.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:TrimMode=partial \
+  -p:SuppressTrimAnalysisWarnings=true -p:JsonSerializerIsReflectionEnabledByDefault=true -p:UseSystemResourceKeys=false \
+  -o "$out/stage/fusion" -v quiet -nologo
+# libtorch and its OpenMP come from the device machine's PyTorch (LD_LIBRARY_PATH); TorchSharp's own glue stays.
+(cd "$out/stage/fusion" && rm -f libtorch.so libtorch_cpu.so libtorch_global_deps.so libtorch_python.so libc10.so libshm.so \
+  libgomp-*.so* libaoti_custom_ops.so libbackend_with_compiler.so libjitbackend_test.so libnnapi_backend.so libtorchbind_test.so \
+  libmscordaccore.so libmscordbi.so createdump ./*.pdb)
+tar -C "$out/stage" -cf - fusion | xz -6 -T0 > "$out/fusion.tar.xz"
+rm -rf "$out/stage"
+for f in __init__.py timm.py uvit_t2i.py uvit_t2i_cross.py uvit_t2i_old.py; do
+  git --git-dir="$ref_git" show "HEAD:libs/$f" > "$out/ref/libs/$f"
+done
+cp "$bench/bench_reference.py" "$bench/einops.py" "$bench/sdpa_shim.py" "$out/ref/"
+du -sh "$out" "$out/fusion.tar.xz"
