@@ -31,8 +31,8 @@ public sealed class AdamW : IDisposable
     }
 
     /// <summary>One update with learning rate <paramref name="lr"/>; <paramref name="grad"/> laid out like the parameters' buffer.
-    /// With <paramref name="apply"/> (a bool scalar tensor on the parameters' device) the update is computed on copies and
-    /// kept only where it is true, without the host reading it: the same bits when true, nothing changed when false.</summary>
+    /// With <paramref name="apply"/> (a bool scalar tensor on the parameters' device) the update is computed into new
+    /// tensors and kept only where it is true, without the host reading it: the same bits when true, nothing changed when false.</summary>
     public void Step(Tensor grad, double lr, Tensor? apply = null)
     {
         if (!grad.shape.SequenceEqual(_params.Values.shape) || grad.dtype != _params.Values.dtype)
@@ -51,10 +51,11 @@ public sealed class AdamW : IDisposable
             using var chunk = NewDisposeScope();
             var (p, g, m, v) = (_params.Values.narrow(0, offset, length), grad.narrow(0, offset, length),
                 _expAvg.narrow(0, offset, length), _expAvgSq.narrow(0, offset, length));
-            var (pNew, mNew, vNew) = apply is null ? (p, m, v) : (p.clone(), m.clone(), v.clone());
-            pNew.mul_(decay);
-            mNew.lerp_(g, _oneMinusBeta1);
-            vNew.mul_(beta2).addcmul_(g, g, oneMinusBeta2);
+            // Masked: each buffer's first operation writes a new tensor instead (the same kernel, the same bits).
+            var masked = apply is not null;
+            var pNew = masked ? p.mul(decay) : p.mul_(decay);
+            var mNew = masked ? m.lerp(g, _oneMinusBeta1) : m.lerp_(g, _oneMinusBeta1);
+            var vNew = (masked ? v.mul(beta2) : v.mul_(beta2)).addcmul_(g, g, oneMinusBeta2);
             var denom = vNew.sqrt().div_(bias2).add_(eps, one);
             pNew.addcdiv_(mNew, denom, minusStep);
             if (apply is null) continue;

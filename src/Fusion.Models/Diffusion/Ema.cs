@@ -39,7 +39,7 @@ public static class Ema
         {
             using var chunk = NewDisposeScope();
             var t = target.Values.narrow(0, offset, length);
-            var updated = (apply is null ? t : t.clone()).mul_(keep).PlusInPlace(source.Values.narrow(0, offset, length).Times(1 - rate));
+            var updated = (apply is null ? t.mul_(keep) : t.mul(keep)).PlusInPlace(source.Values.narrow(0, offset, length).Times(1 - rate));
             if (apply is not null) t.copy_(where(apply, updated, t));
         }
     }
