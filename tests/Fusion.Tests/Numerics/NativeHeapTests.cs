@@ -42,10 +42,15 @@ public class NativeHeapTests
         var content = Enumerable.Repeat((byte)1, 1 << 20).ToArray();
         Round(blocks, content);
         Round(blocks, content);
-        var before = ThreadMinorFaults();
-        Round(blocks, content);
-        var faults = ThreadMinorFaults() - before;
+        // The least of three rounds: a parallel test whose thread shares this one's malloc arena can take the freed
+        // blocks for a round (a CI run once saw 4,097 faults in one). glibc's defaults fault nearly all in every round.
+        var faults = Enumerable.Range(0, 3).Min(_ =>
+        {
+            var before = ThreadMinorFaults();
+            Round(blocks, content);
+            return ThreadMinorFaults() - before;
+        });
         // 48 MiB is 12,288 pages; glibc's defaults hand the heap back after each round and fault nearly all again.
-        Assert.True(faults < 1_000, $"{faults} page faults in a round that reuses freed memory (policy {NativeHeap.Policy})");
+        Assert.True(faults < 1_000, $"{faults} page faults in the best of three rounds that reuse freed memory (policy {NativeHeap.Policy})");
     }
 }
