@@ -9,8 +9,6 @@ cd "$(dirname "$0")/../.."
 ref_git=${1:?usage: infra/gpu/prepare.sh GIT_DIR_OF_zizhao-hu/U-ViT}
 bench=${REFERENCE_BENCH:-../shared/reference-bench}
 out=.gpu
-mkdir -p .git/info
-grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 rm -rf "$out"
 mkdir -p "$out/ref/libs" "$out/stage"
 # The device tool carries at most 64 MiB with the repository (≈ 35 MB): the .NET libraries are trimmed (ours and the
