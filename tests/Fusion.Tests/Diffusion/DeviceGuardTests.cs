@@ -21,12 +21,6 @@ public class DeviceGuardTests
         return d;
     }
 
-    private static void AssertSame(Dictionary<string, Tensor> a, Dictionary<string, Tensor> b)
-    {
-        Assert.Equal(a.Keys.Order(), b.Keys.Order());
-        foreach (var k in a.Keys) Assert.True(SamplerTests.Same(a[k], b[k]), $"'{k}' differs");
-    }
-
     public static TheoryData<TrainPrecision, BatchKind, Prediction, double> Settings => new()
     {
         { TrainPrecision.Float32, BatchKind.Samples, Prediction.Epsilon, 0 },
@@ -52,7 +46,7 @@ public class DeviceGuardTests
 
         Assert.Equal(host.logs.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)), device.logs.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)));
         Assert.All(device.logs, l => Assert.True(double.IsFinite(l.Loss) && double.IsFinite(l.GradNorm)));
-        AssertSame(State(host.trainer), State(device.trainer));
+        TrainingTests.AssertIdentical(State(host.trainer), State(device.trainer), "host vs device guard");
         Assert.Equal(host.trainer.OptimizerSteps, device.trainer.OptimizerSteps);
         foreach (var step in new[] { 6, 12, 15 })
         {
@@ -92,7 +86,7 @@ public class DeviceGuardTests
         // Nothing of steps 5 and 6 was applied: the state is the checked run's, step counts included.
         Assert.Equal(4, device.Step);
         Assert.Equal(host.OptimizerSteps, device.OptimizerSteps);
-        AssertSame(State(host), State(device));
+        TrainingTests.AssertIdentical(State(host), State(device), "after the refused step");
     }
 
     [Fact]

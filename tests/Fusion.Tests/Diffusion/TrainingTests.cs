@@ -36,7 +36,7 @@ public class TrainingTests(ITestOutputHelper output)
 
     private static Dictionary<string, Tensor> Weights(nn.Module m) => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
 
-    private static void AssertIdentical(IReadOnlyDictionary<string, Tensor> a, IReadOnlyDictionary<string, Tensor> b, string what)
+    internal static void AssertIdentical(IReadOnlyDictionary<string, Tensor> a, IReadOnlyDictionary<string, Tensor> b, string what)
     {
         Assert.Equal(a.Keys.Order(), b.Keys.Order());
         foreach (var k in a.Keys) Assert.True(SamplerTests.Same(a[k], b[k]), $"{what}: '{k}' differs");
