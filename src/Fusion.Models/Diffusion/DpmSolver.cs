@@ -36,6 +36,9 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         throw new ArgumentOutOfRangeException(nameof(order), order, "the fast method supports order 2 or 3");
     }
 
+    /// <summary>The grid's last time: the options' TEnd, else 1/N (below it the discrete schedule has no knots).</summary>
+    public float EndTime(SamplerOptions o) => o.TEnd ?? 1f / Schedule.N;
+
     public Tensor Sample(EpsModel model, Tensor xT, SamplerOptions o)
     {
         if (o.Steps < 1) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be ≥ 1");
@@ -43,7 +46,7 @@ public sealed class DpmSolver(VPSchedule schedule, Prediction prediction = Predi
         Evaluations = 0;
         clipX0 = o.ClipX0;
         using var _ = no_grad();
-        var grid = Schedule.TimeGrid(o.TStart, o.TEnd, o.Steps, o.Spacing);
+        var grid = Schedule.TimeGrid(o.TStart, EndTime(o), o.Steps, o.Spacing);
         var x = xT.to(ScalarType.Float32, copy: true);
         switch (o.Kind)
         {

@@ -12,7 +12,7 @@ public enum SamplerKind
 
 /// <summary>
 /// How to sample. The defaults are the reference's evaluation setting (§7.2): DPM-Solver "fast", order 3, 50 model
-/// evaluations, time-uniform grid from t = 1 to t = 1e-3, data prediction (x̂0), no final denoising step, guidance
+/// evaluations, time-uniform grid from t = 1 to t = 1/N (the reference's eps = 1/N: 1e-3 at N = 1000), data prediction (x̂0), no final denoising step, guidance
 /// scale 1.0 in ε_c + s·(ε_c − ε_u).
 /// </summary>
 public sealed record SamplerOptions
@@ -23,7 +23,8 @@ public sealed record SamplerOptions
     public int Order { get; init; } = 3;
     public TimeSpacing Spacing { get; init; } = TimeSpacing.TimeUniform;
     public float TStart { get; init; } = 1.0f;
-    public float TEnd { get; init; } = 1e-3f;
+    /// <summary>Where the grid ends; null: 1/N of the schedule, the first discrete step (the reference's eps = 1/N).</summary>
+    public float? TEnd { get; init; }
     /// <summary>Data-prediction form (DPM-Solver++ parameterisation; the reference's predict_x0=True) or noise prediction.</summary>
     public bool PredictX0 { get; init; } = true;
     /// <summary>After the last step, one more evaluation to return x̂0 at TEnd (DPM-Solver) or step to ᾱ = 1 (DDIM).</summary>

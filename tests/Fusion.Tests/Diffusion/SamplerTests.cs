@@ -120,6 +120,25 @@ public class SamplerTests(ITestOutputHelper output)
         Assert.Equal(50, net.Calls);
     }
 
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(500)]
+    [InlineData(4000)]
+    public void TheGridEndsAtTheFirstDiscreteStepOfAnyN(int n)
+    {
+        // The reference samples with eps = 1/N: the last evaluation is at model time 1 whatever N is (a fixed 1e-3
+        // would sit below the first knot of a 500-step schedule, or skip three steps of a 4,000-step one).
+        var vp = VPSchedule.From(DiscreteSchedule.StableDiffusion(n));
+        var solver = new DpmSolver(vp);
+        Assert.Equal(1f / n, solver.EndTime(SamplerOptions.Reference));
+        Assert.Equal(0.25f, solver.EndTime(SamplerOptions.Reference with { TEnd = 0.25f }));
+        var modelTimes = new List<float>();
+        EpsModel recorder = (x, t) => { modelTimes.Add(t.min().item<float>()); return zeros_like(x); };
+        solver.Sample(recorder, zeros(1, 1, 2, 2), SamplerOptions.Reference with { Steps = 6, Denoise = true });   // evaluates at the end too
+        Assert.Equal(1f, modelTimes.Min(), 4);
+        Assert.Equal(n, modelTimes.Max(), 2);
+    }
+
     [Fact]
     public void GuidanceIsOneDoubledForwardWithTheReferenceFormula()
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Fusion.Models.Diffusion;
 using Fusion.Models.UViT;
 using Fusion.Models.Weights;
@@ -15,7 +16,7 @@ namespace Fusion.Tests.Diffusion;
 /// weights and the EMA after the last step. Steps, batch size, network, hyper-parameters and the checked parameters all
 /// come from each file, so other fixture sets run unchanged.
 /// </summary>
-public class TrainStepParityTests(ITestOutputHelper output)
+public partial class TrainStepParityTests(ITestOutputHelper output)
 {
     private const string Folder = "train-step";
 
@@ -35,8 +36,9 @@ public class TrainStepParityTests(ITestOutputHelper output)
         double Real(string key) => double.Parse(meta[key], CultureInfo.InvariantCulture);
         var (steps, batch) = (Int("n_steps"), Int("batch"));
         Assert.True(data["moments"].shape.Take(2).SequenceEqual([steps, batch]), $"{name}: moments [{string.Join(", ", data["moments"].shape)}] for {steps} steps of {batch}");
-        // Only what the port implements: plain AdamW, the warm-up LambdaLR, no clipping.
-        Assert.Equal(("False", "customized", "none"), (meta["amsgrad"], meta["lr_scheduler"], meta["grad_clip"]));
+        // Only what the port implements: plain AdamW, the warm-up LambdaLR, no clipping (the reference's, where unstated).
+        string Stated(string key, string reference) => meta.TryGetValue(key, out var v) ? v : reference;
+        Assert.Equal(("False", "customized", "none"), (Stated("amsgrad", "False"), Stated("lr_scheduler", "customized"), Stated("grad_clip", "none")));
 
         // The initial weights: the U-ViT fixture the metadata names (relative to this folder), else the variant's.
         var weightsPath = meta.TryGetValue("weights", out var w) ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, w))
@@ -51,6 +53,11 @@ public class TrainStepParityTests(ITestOutputHelper output)
             BatchSize = batch, LearningRate = optimizer.GetProperty("lr").GetDouble(), WeightDecay = optimizer.GetProperty("weight_decay").GetDouble(),
             Beta1 = betas[0], Beta2 = betas[1], AdamEps = Real("adamw_eps"), WarmupSteps = Int("warmup_steps"), EmaRate = Real("ema_rate"),
             PUncond = Real("p_uncond"), LatentScale = Real("scale_factor"), DiffusionSteps = Int("N"), LogEvery = 1, SaveEvery = 0,
+            // The rest of the reference's recipe, stated rather than inherited from defaults a pipeline may change:
+            // stable_diffusion_beta_schedule, ε-prediction, plain ε-MSE, EMA from the initial copy, constant lr after
+            // the warm-up, float32.
+            BetaSchedule = BetaSchedule.ScaledLinear, BetaStart = 0.00085, BetaEnd = 0.012, Prediction = Prediction.Epsilon,
+            MinSnrGamma = 0, EmaWarmup = false, CosineDecaySteps = 0, Precision = TrainPrecision.Float32,
         };
         using var trainer = new Trainer(() =>
         {
@@ -119,19 +126,26 @@ public class TrainStepParityTests(ITestOutputHelper output)
             Check(kind, key, ours, reference, 2e-6);
             CheckRelative(kind + " − param0", key + " − param0", ours - start, reference - start, 1e-2);
         }
+        // Results are stored after the last step under param{S}., ema{S}., …: every such prefix must name S.
+        foreach (var k in data.Keys)
+            if (ResultPrefix().Match(k) is { Success: true } m && int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) != steps)
+                failures.Add($"{name}: '{k}' is stored for step {m.Groups[2].Value}, the file has n_steps = {steps}");
         var ema = trainer.Ema.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         CheckAll("grad1.", selected, (k, key, reference) => CheckRelative("grad1", key, ourGrads[k], reference, 1e-4));
         CheckAll($"param{steps}.", ourParams.Keys, (k, key, reference) => CheckMoved($"param{steps}", key, ourParams[k], reference, initial[k]));
         CheckAll($"ema{steps}.", selected, (k, key, reference) => CheckMoved($"ema{steps}", key, ema[k], reference, initial[k]));
         CheckAll($"exp_avg{steps}.", selected, (k, key, reference) => CheckRelative($"exp_avg{steps}", key, state[k + ".exp_avg"], reference, 1e-4));
         CheckAll($"exp_avg_sq{steps}.", selected, (k, key, reference) => CheckRelative($"exp_avg_sq{steps}", key, state[k + ".exp_avg_sq"], reference, 2e-4));
-        var stepCounts = JsonSerializer.Deserialize<long[]>(meta["optimizer_step_count"])!;
+        var stepCounts = JsonSerializer.Deserialize<long[]>(Stated("optimizer_step_count", $"[{steps}]"))!;
         if (stepCounts.Any(c => c != trainer.OptimizerSteps))
             failures.Add($"{name}: AdamW step count {trainer.OptimizerSteps}, reference [{string.Join(", ", stepCounts)}]");
 
         foreach (var (kind, err) in worst) output.WriteLine($"{name} {kind}: worst error / scale {err:E2}");
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
+
+    [GeneratedRegex(@"^(param|ema|exp_avg|exp_avg_sq)(\d+)\.")]
+    private static partial Regex ResultPrefix();
 
     private static double MaxAbs(Tensor t) => t.to(ScalarType.Float64).abs().max().item<double>();
 

@@ -7,7 +7,9 @@ namespace Fusion.Tests.Support;
 /// </summary>
 public static class Fixtures
 {
-    public static string RepoRoot { get; } = FindRepoRoot();
+    private static readonly Lazy<string> repoRoot = new(FindRepoRoot);
+    /// <summary>The repository root, found on first use (not needed when $FUSION_FIXTURES points elsewhere).</summary>
+    public static string RepoRoot => repoRoot.Value;
 
     public static string Root =>
         Environment.GetEnvironmentVariable("FUSION_FIXTURES") is { Length: > 0 } env
