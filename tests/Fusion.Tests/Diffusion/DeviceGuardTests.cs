@@ -44,6 +44,7 @@ public class DeviceGuardTests
         }).ToArray();
         var (host, device) = (runs[0], runs[1]);
 
+        Assert.NotEmpty(host.logs);
         Assert.Equal(host.logs.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)), device.logs.Select(l => (l.Step, l.Loss, l.GradNorm, l.LearningRate)));
         Assert.All(device.logs, l => Assert.True(double.IsFinite(l.Loss) && double.IsFinite(l.GradNorm)));
         TrainingTests.AssertIdentical(State(host.trainer), State(device.trainer), "host vs device guard");

@@ -5,6 +5,7 @@ using Fusion.Tests.Support;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Operations;
+using System.Xml.Linq;
 
 namespace Fusion.Tests.Numerics;
 
@@ -23,6 +24,7 @@ public sealed class ScalarLifetimeTests
     public void No_source_converts_a_number_to_a_TorchSharp_Scalar_implicitly()
     {
         var found = new List<string>();
+        var errors = new List<string>();
         var references = Directory.EnumerateFiles(AppContext.BaseDirectory, "*.dll")
             .Concat(((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator))
             .Where(IsManaged).GroupBy(Path.GetFileName).Select(g => MetadataReference.CreateFromFile(g.First())).ToList();
@@ -35,47 +37,73 @@ public sealed class ScalarLifetimeTests
                 .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}")).ToList();
             var trees = files.Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), parse, path: f))
                 .Append(CSharpSyntaxTree.ParseText(implicitUsings, parse)).ToList();
-            var own = Path.GetFileName(project) + ".dll";
-            var compilation = CSharpCompilation.Create(Path.GetFileName(project), trees, references.Where(r => Path.GetFileName(r.Display) != own),
+            // The project as its .csproj builds it: without its own built assembly (named by <AssemblyName> when set),
+            // with its package aliases (extern alias X for Include="P" Aliases="X").
+            var csproj = XDocument.Load(Directory.EnumerateFiles(project, "*.csproj").Single());
+            var own = (csproj.Descendants("AssemblyName").SingleOrDefault()?.Value ?? Path.GetFileName(project)) + ".dll";
+            var aliases = csproj.Descendants("PackageReference").Where(r => r.Attribute("Aliases") is not null)
+                .ToDictionary(r => r.Attribute("Include")!.Value + ".dll", r => r.Attribute("Aliases")!.Value.Split(','), StringComparer.OrdinalIgnoreCase);
+            var projectReferences = references.Where(r => !string.Equals(Path.GetFileName(r.Display), own, StringComparison.OrdinalIgnoreCase))
+                .Select(r => aliases.TryGetValue(Path.GetFileName(r.Display)!, out var a) ? r.WithAliases(a) : r);
+            var compilation = CSharpCompilation.Create(Path.GetFileName(project), trees, projectReferences,
                 new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
-            var scalar = compilation.GetTypeByMetadataName("TorchSharp.Scalar");
-            var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
-            Assert.NotNull(scalar);
-            Assert.NotNull(tensor);
-            bool Is(ITypeSymbol? t, INamedTypeSymbol? of) => SymbolEqualityComparer.Default.Equals(t, of);
-            // Tensor's operators with a number operand make the scalar inside TorchSharp, with the same hazard.
-            bool NumberOperator(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Parameters.Any(p => p.Type.SpecialType is
-                SpecialType.System_Double or SpecialType.System_Single or SpecialType.System_Int32 or SpecialType.System_Int64);
-            // TorchSharp methods that make a scalar of their own: add(t) and add_(t) call add(t, 1), add(s) calls add(s, 1),
-            // addcdiv(a, b) calls addcdiv(a, b, 1); tensor + tensor is add(t). Their overloads with the scalar are safe.
-            bool HiddenScalar(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Name switch
+            found.AddRange(Hazards(compilation, trees, errors));
+        }
+        // The scan only sees what binds: a source that did not compile here (a missing reference, a newer language
+        // feature) would hide its hazards, and a snippet with one must be caught.
+        Assert.True(errors.Count == 0, $"{errors.Count} compile errors in the scanned sources:\n" + string.Join("\n", errors.Take(20)));
+        var canary = CSharpSyntaxTree.ParseText("using TorchSharp; static class Canary { static torch.Tensor Half(torch.Tensor t) => t * 0.5; }", parse);
+        var canaryErrors = new List<string>();
+        var caught = Hazards(CSharpCompilation.Create("Canary", [canary], references,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary)), [canary], canaryErrors);
+        Assert.Empty(canaryErrors);
+        Assert.Single(caught);
+        Assert.True(found.Count == 0, $"{found.Count} implicit number → Scalar conversions (a GC can free them mid-call):\n" + string.Join("\n", found.Distinct()));
+    }
+
+    /// <summary>Implicit number → Scalar conversions and hidden-scalar calls in <paramref name="trees"/>; compile errors go to <paramref name="errors"/>.</summary>
+    private static List<string> Hazards(CSharpCompilation compilation, IEnumerable<SyntaxTree> trees, List<string> errors)
+    {
+        var found = new List<string>();
+        var scalar = compilation.GetTypeByMetadataName("TorchSharp.Scalar");
+        var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
+        Assert.NotNull(scalar);
+        Assert.NotNull(tensor);
+        bool Is(ITypeSymbol? t, INamedTypeSymbol? of) => SymbolEqualityComparer.Default.Equals(t, of);
+        // Tensor's operators with a number operand make the scalar inside TorchSharp, with the same hazard.
+        bool NumberOperator(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Parameters.Any(p => p.Type.SpecialType is
+            SpecialType.System_Double or SpecialType.System_Single or SpecialType.System_Int32 or SpecialType.System_Int64);
+        // TorchSharp methods that make a scalar of their own: add(t) and add_(t) call add(t, 1), add(s) calls add(s, 1),
+        // addcdiv(a, b) calls addcdiv(a, b, 1); tensor + tensor is add(t). Their overloads with the scalar are safe.
+        bool HiddenScalar(IMethodSymbol? m) => m is not null && Is(m.ContainingType, tensor) && m.Name switch
+        {
+            "op_Addition" => m.Parameters.All(p => Is(p.Type, tensor)),
+            "add" or "add_" => m.Parameters.Length == 1,
+            "addcdiv" or "addcdiv_" => m.Parameters.Length == 2,
+            _ => false,
+        };
+        foreach (var tree in trees)
+        {
+            var model = compilation.GetSemanticModel(tree);
+            // Source generators do not run here: their partial methods ([GeneratedRegex], [LibraryImport]) lack a body (CS8795).
+            errors.AddRange(model.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error && d.Id != "CS8795").Select(d => d.ToString()));
+            foreach (var node in tree.GetRoot().DescendantNodes())
             {
-                "op_Addition" => m.Parameters.All(p => Is(p.Type, tensor)),
-                "add" or "add_" => m.Parameters.Length == 1,
-                "addcdiv" or "addcdiv_" => m.Parameters.Length == 2,
-                _ => false,
-            };
-            foreach (var tree in trees)
-            {
-                var model = compilation.GetSemanticModel(tree);
-                foreach (var node in tree.GetRoot().DescendantNodes())
+                var op = model.GetOperation(node);
+                var hazard = op switch
                 {
-                    var op = model.GetOperation(node);
-                    var hazard = op switch
-                    {
-                        { Parent: IConversionOperation { IsImplicit: true, OperatorMethod: { } m } } when Is(m.ContainingType, scalar) => true,
-                        IBinaryOperation b => NumberOperator(b.OperatorMethod) || HiddenScalar(b.OperatorMethod),
-                        ICompoundAssignmentOperation c => NumberOperator(c.OperatorMethod) || HiddenScalar(c.OperatorMethod),
-                        IInvocationOperation i => HiddenScalar(i.TargetMethod),
-                        _ => false,
-                    };
-                    if (!hazard) continue;
-                    var line = tree.GetLineSpan(node.Span).StartLinePosition.Line + 1;
-                    found.Add($"{Path.GetRelativePath(Fixtures.RepoRoot, tree.FilePath)}:{line}: {node}");
-                }
+                    { Parent: IConversionOperation { IsImplicit: true, OperatorMethod: { } m } } when Is(m.ContainingType, scalar) => true,
+                    IBinaryOperation b => NumberOperator(b.OperatorMethod) || HiddenScalar(b.OperatorMethod),
+                    ICompoundAssignmentOperation c => NumberOperator(c.OperatorMethod) || HiddenScalar(c.OperatorMethod),
+                    IInvocationOperation i => HiddenScalar(i.TargetMethod),
+                    _ => false,
+                };
+                if (!hazard) continue;
+                var line = tree.GetLineSpan(node.Span).StartLinePosition.Line + 1;
+                found.Add(tree.FilePath.Length > 0 ? $"{Path.GetRelativePath(Fixtures.RepoRoot, tree.FilePath)}:{line}: {node}" : $"{line}: {node}");
             }
         }
-        Assert.True(found.Count == 0, $"{found.Count} implicit number → Scalar conversions (a GC can free them mid-call):\n" + string.Join("\n", found.Distinct()));
+        return found;
     }
 
     [Fact]

@@ -123,6 +123,7 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
 
         // 3. A second run of the finished pipeline does no work.
         var again = await Executor(clean, registry).RunAsync(pipeline, new RunOptions());
+        Assert.Equal(nodes.Count, again.Nodes.Count);
         Assert.All(again.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
 
         // 4. A child `fusion run` killed with SIGKILL after a random number of finished nodes, then resumed.
@@ -138,6 +139,9 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
             Assert.True(DateTime.UtcNow < deadline, "the child run made no progress");
             await Task.Delay(100);
         }
+        // Killed mid-run, not found dead: a child that crashed at start would leave an empty store and make the
+        // "resume" below an ordinary fresh run.
+        Assert.False(child.HasExited, $"the child run exited by itself (code {(child.HasExited ? child.ExitCode : 0)}) before {killAfter} nodes finished");
         child.Kill(entireProcessTree: true);
         await child.WaitForExitAsync();
 
@@ -151,10 +155,14 @@ public sealed class ShapesPipelineTests(ITestOutputHelper output) : IDisposable
                 committed.Add(fp);
             }
             // The resumed run reuses everything the killed run committed and computes exactly the rest.
+            Assert.True(committed.Count >= killAfter, $"{committed.Count} artifacts committed, {killAfter} nodes had finished");
             var resumed = await Executor(killed, registry).RunAsync(pipeline, new RunOptions());
             Assert.Equal(RunState.Succeeded, resumed.State);
+            Assert.Equal(nodes.Count, resumed.Nodes.Count);
             foreach (var n in resumed.Nodes)
                 Assert.Equal(committed.Contains(n.Fingerprint) ? NodeState.Cached : NodeState.Ran, n.State);
+            Assert.Contains(resumed.Nodes, n => n.State == NodeState.Cached);
+            Assert.Contains(resumed.Nodes, n => n.State == NodeState.Ran);
             Assert.NotNull((await killed.GetManifestAsync(nodes["report"].Fingerprint)).Manifest);
 
             // ...to the same results as the uninterrupted run, in another process.

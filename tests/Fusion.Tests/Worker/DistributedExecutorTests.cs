@@ -42,7 +42,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
 
     private static DagNode Node(string id, params string[] deps) => new(id, "fp-" + id + "-0123456789abcdef", deps);
 
-    [AzuriteFact]
+    [Fact]
     public async Task Two_worker_processes_share_an_engine_pipeline_and_commit_the_same_artifacts_as_the_in_process_executor()
     {
         using var dir = new TempDir();
@@ -87,7 +87,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         Assert.Equal(result.Completed.Select(r => (r.NodeId, r.Output, r.Worker)), again.Completed.Select(r => (r.NodeId, r.Output, r.Worker)));
     }
 
-    [AzuriteFact]
+    [Fact]
     public async Task A_node_of_a_killed_worker_is_redone_by_the_other_without_a_second_commit()
     {
         using var dir = new TempDir();
@@ -127,7 +127,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         AssertEachCommittedOnce(root, dag);
     }
 
-    [AzuriteFact]
+    [Fact]
     public async Task A_worker_stopped_with_SIGTERM_checkpoints_its_node_and_hands_it_back()
     {
         using var dir = new TempDir();
@@ -155,7 +155,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         AssertEachCommittedOnce(root, dag);
     }
 
-    [AzuriteFact]
+    [Fact]
     public async Task Fusion_submit_runs_a_pipeline_on_two_fusion_worker_processes_and_records_it_in_the_ledger()
     {
         using var dir = new TempDir();
@@ -186,6 +186,7 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
 
         // The same pipeline again: every node is reused from the shared store.
         var second = await SubmitAsync("echo-cli-2");
+        Assert.Equal(first.Nodes.Count, second.Nodes.Count);
         Assert.All(second.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
     }
 

@@ -39,15 +39,17 @@ public sealed class RegressionCheckTests
     }
 
     [Theory]
-    [InlineData(20.49, 0.30, 100, MetricOutcome.Within)]     // fid worse, inside max(0.5, 2 % of 20)
-    [InlineData(15.0, 0.30, 100, MetricOutcome.Improved)]    // fid much better: passes, suggests blessing
-    [InlineData(20.0, 0.299, 100, MetricOutcome.Within)]     // clip lower by 0.001 < 0.002
-    [InlineData(20.0, 0.30, 91, MetricOutcome.Within)]       // throughput −9 % < 10 %
-    public void Changes_within_tolerance_or_for_the_better_pass(double fid, double clip, double throughput, MetricOutcome expected)
+    [InlineData(20.49, 0.30, 100, "fid", MetricOutcome.Within)]              // fid worse, inside max(0.5, 2 % of 20)
+    [InlineData(15.0, 0.30, 100, "fid", MetricOutcome.Improved)]             // fid much better: passes, suggests blessing
+    [InlineData(20.0, 0.299, 100, "clip_score", MetricOutcome.Within)]       // clip lower by 0.001 < 0.002
+    [InlineData(20.0, 0.30, 91, "throughput_train", MetricOutcome.Within)]   // throughput −9 % < 10 %
+    public void Changes_within_tolerance_or_for_the_better_pass(double fid, double clip, double throughput, string changed, MetricOutcome expected)
     {
         var report = Check(Metrics(fid, clip, throughput));
         Assert.Equal(Verdict.Passed, report.Verdict);
-        Assert.Contains(report.Checks, c => c.Outcome == expected);
+        // The changed metric gets the expected outcome, the two unchanged ones stay within.
+        Assert.Equal(expected, report.Checks.Single(c => c.Metric == changed).Outcome);
+        Assert.All(report.Checks.Where(c => c.Metric != changed), c => Assert.Equal(MetricOutcome.Within, c.Outcome));
     }
 
     [Theory]

@@ -64,7 +64,7 @@ public sealed class DevicePlacementTests : IDisposable
 
         Assert.Equal(RunState.Succeeded, run.State);
         // The second torch node started only once the first had given the device back.
-        Assert.True(observer.Events.IndexOf($"finished {first}") < observer.Events.IndexOf($"started {second}"), string.Join(", ", observer.Events));
+        Assert.True(EventAt(observer.Events, $"finished {first}") < EventAt(observer.Events, $"started {second}"), string.Join(", ", observer.Events));
         Assert.All(run.Nodes.Where(n => n.NodeId != "c"), n => Assert.Equal("cpu:0", n.Device));
     }
 
@@ -129,7 +129,7 @@ public sealed class DevicePlacementTests : IDisposable
 
         // ... and the node that needs both cores never overlapped either of them (before both or after both).
         var e = observer.Events;
-        int At(string what) => e.IndexOf(what);
+        int At(string what) => EventAt(e, what);
         Assert.True(At("finished w") < Math.Min(At("started a"), At("started b")) || At("started w") > Math.Max(At("finished a"), At("finished b")), string.Join(", ", e));
         // Each node set its thread count on its own slot's thread before it ran: 1 where declared, else every core.
         var ledger = (await new EngineDocuments(h.Store).GetRunAsync(run.RunId))!;
@@ -225,6 +225,14 @@ public sealed class DevicePlacementTests : IDisposable
     public void Dispose() => h.Dispose();
 
     /// <summary>What the executor reported, in order.</summary>
+    /// <summary>Where an event is in the order observed; fails when it never happened (IndexOf's −1 would order first).</summary>
+    private static int EventAt(List<string> events, string what)
+    {
+        var at = events.IndexOf(what);
+        Assert.True(at >= 0, $"no '{what}' among the events: {string.Join(", ", events)}");
+        return at;
+    }
+
     private sealed class Recorder : IRunObserver
     {
         public ConcurrentDictionary<string, string> Placed { get; } = new();

@@ -24,6 +24,7 @@ public sealed class ExecutionTests
         Assert.Equal("abc\na x2 Plain [] cpu\nb x1 Plain [] cpu", await h.OutputAsync(p, "b"));
 
         var second = await h.RunAsync(p);
+        Assert.Equal(first.Nodes.Count, second.Nodes.Count);
         Assert.All(second.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
         Assert.All(await h.PlanAsync(p), e => Assert.Equal(PlanStatus.Cached, e.Status));
         var ledger = new EngineDocuments(h.Store);
