@@ -19,7 +19,14 @@ public static class NativeHeap
     /// <summary>Free memory at the top of the heap is kept up to this size instead of being handed back.</summary>
     public const int TrimThresholdBytes = 1 << 30;
 
-    private const int MTrimThreshold = -1, MMmapThreshold = -3;
+    /// <summary>
+    /// Padding kept when a heap is trimmed. Threads other than the main one allocate from their own arenas, made of
+    /// heaps of at most 64 MiB, and glibc unmaps a whole heap as soon as it is empty, whatever the trim threshold, unless
+    /// the free space left below it is under this pad: at 128 MiB (more than two heaps) no heap is ever given back.
+    /// </summary>
+    public const int TopPadBytes = 128 << 20;
+
+    private const int MTrimThreshold = -1, MTopPad = -2, MMmapThreshold = -3;
 
     /// <summary>"retain" when the settings above are in force, else why not (another libc, the user's own malloc settings, FUSION_MALLOC=default).</summary>
     public static string Policy { get; private set; } = "default";
@@ -40,6 +47,7 @@ public static class NativeHeap
             // Both together: setting either one switches off glibc's adaptive threshold, and a trim threshold alone
             // would leave every request over 128 KiB mmap'd (4× slower, measured).
             Policy = MallOpt(MMmapThreshold, MmapThresholdBytes) == 1 && MallOpt(MTrimThreshold, TrimThresholdBytes) == 1
+                     && MallOpt(MTopPad, TopPadBytes) == 1
                 ? "retain" : "default (mallopt refused)";
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
