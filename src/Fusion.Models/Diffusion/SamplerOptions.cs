@@ -12,8 +12,8 @@ public enum SamplerKind
 
 /// <summary>
 /// How to sample. The defaults are the reference's evaluation setting (§7.2): DPM-Solver "fast", order 3, 50 model
-/// evaluations, time-uniform grid from t = 1 to t = 1/N (the reference's eps = 1/N: 1e-3 at N = 1000), data prediction (x̂0), no final denoising step, guidance
-/// scale 1.0 in ε_c + s·(ε_c − ε_u).
+/// evaluations, time-uniform grid from t = 1 to t = 1/N (the reference's eps = 1/N: 1e-3 at N = 1000), data prediction
+/// (x̂0), no final denoising step, guidance scale 1.0 in ε_c + s·(ε_c − ε_u).
 /// </summary>
 public sealed record SamplerOptions
 {
