@@ -104,19 +104,24 @@ public sealed class DiscreteSchedule
     /// (default: a plain copy; the trainer passes a non-blocking one).</summary>
     public Tensor AddNoise(Tensor x0, Tensor steps, Tensor eps, Func<Tensor, Tensor>? toDevice = null)
     {
-        var (sa, sb) = Coefficients(steps, x0.dtype);
-        var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
-        toDevice ??= c => c.to(x0.device);
-        return (toDevice(sa).view(view) * x0).Plus(toDevice(sb).view(view) * eps);
+        var (sa, sb) = Broadcast(x0, steps, toDevice);
+        return (sa * x0).Plus(sb * eps);
     }
 
     /// <summary>v = √ᾱ_n·ε − √(1 − ᾱ_n)·x0 for steps n [B] (the target of <see cref="Prediction.Velocity"/>).</summary>
     public Tensor Velocity(Tensor x0, Tensor steps, Tensor eps, Func<Tensor, Tensor>? toDevice = null)
     {
+        var (sa, sb) = Broadcast(x0, steps, toDevice);
+        return sa * eps - sb * x0;
+    }
+
+    // √ᾱ_n and √(1 − ᾱ_n) in x0's dtype, on its device, shaped [B, 1, …] to broadcast against it.
+    private (Tensor Sa, Tensor Sb) Broadcast(Tensor x0, Tensor steps, Func<Tensor, Tensor>? toDevice)
+    {
         var (sa, sb) = Coefficients(steps, x0.dtype);
         var view = new long[] { -1 }.Concat(Enumerable.Repeat(1L, (int)x0.dim() - 1)).ToArray();
         toDevice ??= c => c.to(x0.device);
-        return toDevice(sa).view(view) * eps - toDevice(sb).view(view) * x0;
+        return (toDevice(sa).view(view), toDevice(sb).view(view));
     }
 
     // skip_betas[0, t] = Σ_k β_k · skip_alphas[k, t], accumulated from k = t down to 1 (the reference's reversed cumsum);
