@@ -9,9 +9,10 @@ public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Poi
 
 /// <summary>
 /// The report's PNG charts (ScottPlot 5): line charts of curves and bar charts of per-variant figures, 720 × 420 px,
-/// DejaVu Sans, invariant-culture tick labels. The same data always gives the same bytes.
+/// and forest plots of the claims (ForestPlot.cs), 720 px wide and as tall as their rows need; DejaVu Sans,
+/// invariant-culture tick labels. The same data always gives the same bytes.
 /// </summary>
-public static class Chart
+public static partial class Chart
 {
     public const int Width = 720, Height = 420;
 
