@@ -69,7 +69,7 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                     if (lookup.Manifest is null)
                         return Finish(node, Outcome(NodeState.Failed, $"input '{name}': {upstream[i]} ({fp[..12]}) has no usable committed output" +
                             (lookup.Problem is null ? "; run it first" : $": {lookup.Problem}")));
-                    list.Add(new InputArtifact(upstream[i], lookup.Manifest, store));
+                    list.Add(new InputArtifact(upstream[i], lookup.Manifest, store, node.InputRecipes?.GetValueOrDefault(name)?[i]));
                 }
                 inputs[name] = list;
             }

@@ -9,14 +9,17 @@ namespace Fusion.Workflow.Fingerprints;
 /// <summary>
 /// A node with its fingerprint: what the engine runs (in process, or shipped to a worker as JSON).
 /// <see cref="Parts"/> are what the fingerprint hashes: "kind", "code", "param.NAME" (canonical JSON),
-/// "input.NAME" (upstream fingerprints, comma-separated in order), "env.FACT".
+/// "input.NAME" (upstream fingerprints, comma-separated in order), "env.FACT". <see cref="Recipe"/> and
+/// <see cref="InputRecipes"/> are the recipe fingerprints of the node and its inputs (null where unknown).
 /// </summary>
 public sealed record PlannedNode(
     NodeDefinition Definition,
     string Fingerprint,
     IReadOnlyDictionary<string, string> Parts,
     /// <summary>Input name → upstream fingerprints (same order as Definition.Inputs).</summary>
-    IReadOnlyDictionary<string, IReadOnlyList<string>> InputFingerprints)
+    IReadOnlyDictionary<string, IReadOnlyList<string>> InputFingerprints,
+    string? Recipe = null,
+    IReadOnlyDictionary<string, IReadOnlyList<string>>? InputRecipes = null)
 {
     public string Id => Definition.Id;
     public string Short => Fingerprint[..12];
@@ -27,7 +30,7 @@ public static class Fingerprinter
 {
     private const string Scheme = "fusion-fingerprint-v1";
 
-    /// <summary>Fingerprints every node of <paramref name="pipeline"/> (upstream before downstream).</summary>
+    /// <summary>Fingerprints every node of <paramref name="pipeline"/> (upstream before downstream), with their recipes.</summary>
     public static IReadOnlyDictionary<string, PlannedNode> Compute(Pipeline pipeline, StageRegistry registry, EnvironmentFacts facts)
     {
         var result = new Dictionary<string, PlannedNode>(StringComparer.Ordinal);
@@ -35,10 +38,34 @@ public static class Fingerprinter
         {
             var kind = registry.Get(node.Kind);
             var inputs = node.Inputs.ToDictionary(i => i.Key, i => (IReadOnlyList<string>)i.Value.Select(up => result[up].Fingerprint).ToList(), StringComparer.Ordinal);
+            var inputRecipes = node.Inputs.ToDictionary(i => i.Key, i => (IReadOnlyList<string>)i.Value.Select(up => result[up].Recipe!).ToList(), StringComparer.Ordinal);
             var parts = Parts(kind, node.Params, inputs, facts);
-            result[node.Id] = new PlannedNode(node, Hash(parts), parts, inputs);
+            result[node.Id] = new PlannedNode(node, Hash(parts), parts, inputs, Recipe(node, parts, inputRecipes), inputRecipes);
         }
         return result;
+    }
+
+    /// <summary>The environment facts a recipe keeps: what is computed on (cpu or cuda) and in which dtype.</summary>
+    public static readonly IReadOnlySet<string> RecipeFacts = new HashSet<string>(StringComparer.Ordinal) { EnvironmentFacts.DeviceKey, EnvironmentFacts.DtypeKey };
+
+    /// <summary>
+    /// A node's recipe: its fingerprint without the training seed (the <c>seed</c> param of a stage that declares
+    /// seeds) and without the machine (CPU kind, thread count, library builds; the device type and dtype stay), over
+    /// its inputs' recipes. Every seed of one variant shares it, on any machine of a kind, so a seed-to-seed spread
+    /// measured for a recipe applies to a run of the same recipe elsewhere.
+    /// </summary>
+    public static string Recipe(NodeDefinition node, IReadOnlyDictionary<string, string> parts, IReadOnlyDictionary<string, IReadOnlyList<string>> inputRecipes)
+    {
+        var recipe = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["recipe"] = "1" };
+        foreach (var (k, v) in parts)
+        {
+            if (k.StartsWith("input.", StringComparison.Ordinal)) continue;
+            if (k.StartsWith("env.", StringComparison.Ordinal) && !RecipeFacts.Contains(k[4..])) continue;
+            if (node.Seeded && k == "param." + SeedAxis.Param) continue;
+            recipe[k] = v;
+        }
+        foreach (var (k, v) in inputRecipes) recipe["input." + k] = string.Join(",", v);
+        return Hash(recipe);
     }
 
     public static SortedDictionary<string, string> Parts(IStageKind kind, IReadOnlyDictionary<string, string> canonicalParams,
@@ -94,9 +121,9 @@ public static class Fingerprinter
             {
                 "kind" => $"kind {before} → {after}",
                 "code" => $"code version {before ?? "none"} → {after ?? "none"}",
-                "param" when !had => $"param {name} is new (= {after})",
-                "param" when !has => $"param {name} was removed (was {before})",
-                "param" => $"param {name}: {before} → {after}",
+                "param" when !had => $"param {name} is new (= {Show(after)})",
+                "param" when !has => $"param {name} was removed (was {Show(before)})",
+                "param" => $"param {name}: {Show(before)} → {Show(after)}",
                 "input" when current.Definition.Inputs.TryGetValue(name, out var ups) =>
                     $"upstream {string.Join(", ", ChangedUpstream(ups, before, after))} changed (input {name})",
                 "input" => $"input {name} was removed",
@@ -107,6 +134,10 @@ public static class Fingerprinter
         }
         return reasons;
     }
+
+    /// <summary>A param value as `plan` shows it: a long one (a file param's text) by its length and digest.</summary>
+    private static string? Show(string? value) =>
+        value is { Length: > 120 } ? $"<{value.Length} characters, sha256 {Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)))[..12]}>" : value;
 
     private static IEnumerable<string> ChangedUpstream(IReadOnlyList<string> nodeIds, string? before, string? after)
     {

@@ -19,7 +19,8 @@ public sealed class PipelineException(string message, SourceLocation? location =
 /// <summary>
 /// One node of the expanded pipeline: a stage, or one variant of a stage, with its params fully resolved
 /// (defaults, stage params, variant params, profile, command-line overrides) and its inputs bound to upstream node ids.
-/// Serializable, so a distributed executor can ship it to a worker.
+/// Serializable, so a distributed executor can ship it to a worker. <see cref="Seeded"/>: its stage declares seeds, so
+/// its <c>seed</c> param is the training seed (left out of the node's recipe, see <c>Fingerprinter.Recipe</c>).
 /// </summary>
 public sealed record NodeDefinition(
     string Id,
@@ -30,7 +31,8 @@ public sealed record NodeDefinition(
     IReadOnlyDictionary<string, string> Params,
     /// <summary>Declared input name → upstream node ids.</summary>
     IReadOnlyDictionary<string, IReadOnlyList<string>> Inputs,
-    SourceLocation Location)
+    SourceLocation Location,
+    bool Seeded = false)
 {
     public IEnumerable<string> Upstream => Inputs.Values.SelectMany(v => v).Distinct();
 

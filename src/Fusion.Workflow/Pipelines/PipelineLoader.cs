@@ -265,7 +265,7 @@ public static partial class PipelineLoader
                     throw Error(keyNode, ikey, $"input '{input.Name}' of kind '{s.Kind.Name}' takes one node, the reference gives {ids.Count} ({string.Join(", ", ids)})");
                 inputs[input.Name] = ids;
             }
-            definitions.Add(new NodeDefinition(id, s.Name, variant, s.Kind.Name, parameters, inputs, At(s.KeyNode)));
+            definitions.Add(new NodeDefinition(id, s.Name, variant, s.Kind.Name, parameters, inputs, At(s.KeyNode), Seeded: s.Seeds is not null));
         }
         var ordered = TopologicalOrder(definitions, stages, Error);
         return new Pipeline(Path.GetFileNameWithoutExtension(pipelineFile), pipelineFile, ordered, profiles.Keys.ToList(), profile);
@@ -306,7 +306,7 @@ public static partial class PipelineLoader
         if (!stage.Kind.Params.ByName.TryGetValue(paramName, out var info))
             throw Error($"kind '{stage.Kind.Name}' has no param '{paramName}' (params: {Names(stage.Kind.Params.ByName.Keys)})");
         string canonical;
-        try { canonical = ParamSchema.Convert(info, ValueOf(o.Value)); }
+        try { canonical = ParamSchema.Convert(info, info.File ? FileText(ValueOf(o.Value), o.Location) : ValueOf(o.Value)); }
         catch (FormatException e) { throw Error($"param '{paramName}' of kind '{stage.Kind.Name}': {e.Message}"); }
         var variant = m.Groups["variant"].Success ? m.Groups["variant"].Value : null;
         if (variant is not null && !stage.Matches(variant).Any())
@@ -317,6 +317,17 @@ public static partial class PipelineLoader
         var matching = variant is null ? null : stage.Matches(variant).ToHashSet(StringComparer.Ordinal);
         foreach (var node in nodes.Values.Where(n => n.Stage == stage && (matching is null || matching.Contains(n.Variant!))))
             node.Params[paramName] = canonical;
+    }
+
+    /// <summary>The text of the file a file param names (see <see cref="ParamFileAttribute"/>); null stays null.</summary>
+    private static object? FileText(object? value, SourceLocation from)
+    {
+        if (value is not string name) return value;
+        var folder = from.Line > 0 ? Path.GetDirectoryName(Path.GetFullPath(from.File)) ?? "." : Directory.GetCurrentDirectory();
+        var path = Path.GetFullPath(Path.Combine(folder, name));
+        if (!File.Exists(path)) throw new FormatException($"names the file '{name}', which does not exist ({path})");
+        if (new FileInfo(path).Length > ParamFileAttribute.MaxBytes) throw new FormatException($"names the file '{name}' ({path}), larger than a param may be ({ParamFileAttribute.MaxBytes} bytes)");
+        return File.ReadAllText(path);
     }
 
     /// <summary>A YAML value as ParamSchema.Convert takes it: scalar text (null for a plain null) or a list of them.</summary>

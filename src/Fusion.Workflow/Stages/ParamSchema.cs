@@ -8,8 +8,11 @@ using System.Text.Json.Serialization;
 
 namespace Fusion.Workflow.Stages;
 
-/// <summary>One param of a stage kind: its pipeline name, CLR type, default (canonical JSON) and declared range (numbers only).</summary>
-public sealed record ParamInfo(string Name, Type Type, bool Nullable, string DefaultJson, ParamRangeAttribute? Range = null);
+/// <summary>
+/// One param of a stage kind: its pipeline name, CLR type, default (canonical JSON), declared range (numbers only) and
+/// whether its value names a file whose text it takes (<see cref="ParamFileAttribute"/>).
+/// </summary>
+public sealed record ParamInfo(string Name, Type Type, bool Nullable, string DefaultJson, ParamRangeAttribute? Range = null, bool File = false);
 
 /// <summary>
 /// The typed params of a stage kind, read by reflection from its params class. Converts pipeline values to canonical
@@ -50,8 +53,9 @@ public sealed class ParamSchema
             var nullable = underlying is not null || (!p.PropertyType.IsValueType && nullability.Create(p).WriteState == NullabilityState.Nullable);
             var clr = underlying ?? p.PropertyType;
             CheckSupported(type, p.Name, clr);
-            var info = new ParamInfo(name, clr, nullable, Canonical(defaultJson[name]), p.GetCustomAttribute<ParamRangeAttribute>());
+            var info = new ParamInfo(name, clr, nullable, Canonical(defaultJson[name]), p.GetCustomAttribute<ParamRangeAttribute>(), p.GetCustomAttribute<ParamFileAttribute>() is not null);
             if (info.Range is not null) CheckRangeDeclaration(type, p.Name, info);
+            if (info.File && clr != typeof(string)) throw new NotSupportedException($"param {type.Name}.{p.Name} is a file param but has type {clr.Name}; file params are strings");
             byName[name] = info;
         }
         return new ParamSchema(type, byName);

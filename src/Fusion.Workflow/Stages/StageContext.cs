@@ -3,10 +3,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Fusion.Workflow.Stages;
 
-/// <summary>A committed upstream artifact as a stage reads it.</summary>
-public sealed class InputArtifact(string nodeId, Manifest manifest, IArtifactStore store)
+/// <summary>
+/// A committed upstream artifact as a stage reads it. <see cref="Recipe"/>: the upstream node's recipe fingerprint
+/// (its fingerprint without training seed and machine; null where the engine did not compute it).
+/// </summary>
+public sealed class InputArtifact(string nodeId, Manifest manifest, IArtifactStore store, string? recipe = null)
 {
     public string NodeId => nodeId;
+    public string? Recipe => recipe;
     public string Fingerprint => manifest.Fingerprint;
     public Manifest Manifest => manifest;
 

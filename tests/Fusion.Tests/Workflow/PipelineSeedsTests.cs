@@ -1,3 +1,4 @@
+using Fusion.Workflow.Stages;
 using Fusion.Workflow.Pipelines;
 
 namespace Fusion.Tests.Workflow;
@@ -48,6 +49,31 @@ public sealed class PipelineSeedsTests
         Assert.Equal((("late", (long?)2)), SeedAxis.Split("late/seed=2"));
         Assert.Equal(((string?)null, (long?)3), SeedAxis.Split("seed=3"));
         Assert.Equal(("early-concat", (long?)null), SeedAxis.Split("early-concat"));
+    }
+
+    [Fact]
+    public void A_recipe_is_the_fingerprint_without_the_training_seed_and_the_machine()
+    {
+        using var h = new EngineHarness();
+        var two = h.Fingerprints(h.Load(Study));
+        // Every seed of a variant, and everything downstream of it, shares one recipe; the fingerprints differ.
+        Assert.Equal(two["sample[late/seed=1]"].Recipe, two["sample[late/seed=2]"].Recipe);
+        Assert.NotEqual(two["sample[late/seed=1]"].Fingerprint, two["sample[late/seed=2]"].Fingerprint);
+        Assert.NotEqual(two["sample[early/seed=1]"].Recipe, two["sample[late/seed=1]"].Recipe);
+        Assert.Equal(two["train[late/seed=2]"].Recipe, two["sample[late/seed=2]"].InputRecipes!["source"][0]);
+        // One declared seed (no suffix, another seed value) is the same recipe.
+        var one = h.Fingerprints(h.Load(Study.Replace("seeds: [1, 2]", "seeds: [9]")));
+        Assert.Equal(two["sample[late/seed=1]"].Recipe, one["sample[late]"].Recipe);
+        // Any other param is part of it, a follower's own seed included; so are the device type and the dtype.
+        Assert.NotEqual(one["sample[late]"].Recipe, h.Fingerprints(h.Load(Study.Replace("seeds: [1, 2]", "seeds: [9]"), null, "train[late].factor=4"))["sample[late]"].Recipe);
+        Assert.NotEqual(one["sample[late]"].Recipe, h.Fingerprints(h.Load(Study.Replace("seeds: [1, 2]", "seeds: [9]"), null, "sample.seed=8"))["sample[late]"].Recipe);
+        var recipe = one["sample[late]"].Recipe;
+        h.Facts = EnvironmentFacts.Of([.. h.Facts.Values.Where(kv => kv.Key != "libtorch").Select(kv => (kv.Key, kv.Value)), ("cpu.isa", "avx2"), ("threads", "64"), ("libtorch", "9.9")]);
+        var elsewhere = h.Fingerprints(h.Load(Study.Replace("seeds: [1, 2]", "seeds: [9]")))["sample[late]"];
+        Assert.Equal(recipe, elsewhere.Recipe);
+        Assert.NotEqual(one["sample[late]"].Fingerprint, elsewhere.Fingerprint);
+        h.Facts = EnvironmentFacts.Of([.. h.Facts.Values.Where(kv => kv.Key != "dtype").Select(kv => (kv.Key, kv.Value)), ("dtype", "bfloat16")]);
+        Assert.NotEqual(recipe, h.Fingerprints(h.Load(Study.Replace("seeds: [1, 2]", "seeds: [9]")))["sample[late]"].Recipe);
     }
 
     [Fact]
