@@ -24,7 +24,7 @@ public static class HtmlReport
     };
 
     /// <summary>The words a verdict may be, longest first so "not supported" is not read as "supported".</summary>
-    public static readonly string[] Verdicts = ["not supported", "not measured", "inconclusive", "supported"];
+    public static readonly string[] Verdicts = ["not supported", "not measured", "inconclusive", "equivalent", "supported"];
 
     /// <param name="markdown">The report.md text.</param>
     /// <param name="folder">Where the images it links (relative paths) are.</param>
@@ -80,8 +80,9 @@ public static class HtmlReport
 
     private static string? Verdict(string text)
     {
+        // A verdict may carry its reason: "inconclusive (one seed: seed-to-seed spread unknown)".
         var t = text.Trim().TrimEnd('.').ToLowerInvariant();
-        return Verdicts.FirstOrDefault(v => v == t) is { } v ? "verdict-" + v.Replace(' ', '-') : null;
+        return Verdicts.FirstOrDefault(v => t == v || t.StartsWith(v + " (", StringComparison.Ordinal) && t.EndsWith(')')) is { } v ? "verdict-" + v.Replace(' ', '-') : null;
     }
 
     private static string PlainText(MarkdownObject node) => string.Concat(Inlines(node).Select(i => i switch
@@ -112,11 +113,12 @@ public static class HtmlReport
         tbody tr:nth-child(even) { background: #fafbfc; }
         td[style*="right"] { font-variant-numeric: tabular-nums; white-space: nowrap; }
         img { max-width: 100%; height: auto; border: 1px solid #e5e7ea; display: block; margin: 0.5em 0; }
-        .verdict { font-weight: 700; white-space: nowrap; }
+        .verdict { font-weight: 700; }
         strong.verdict { padding: 0.05em 0.4em; border-radius: 3px; }
         .verdict-supported { color: #116329; background: #dafbe1; }
         .verdict-not-supported { color: #a40e26; background: #ffebe9; }
         .verdict-inconclusive { color: #7d4e00; background: #fff8c5; }
+        .verdict-equivalent { color: #0a3069; background: #ddf4ff; }
         .verdict-not-measured { color: #57606a; background: #eaeef2; }
         """;
 }

@@ -10,7 +10,7 @@ namespace Fusion.Reproduction.Report;
 /// <summary>report.md: the claims (headline and breakdown), the results with their intervals, the timing rounds, plots and grids.</summary>
 public sealed class ReportMarkdown(string title, StageContext context, StudyResults study, IReadOnlyList<string> variants, IReadOnlyList<string> columns,
     Func<string, string, Interval?> cell, IReadOnlyDictionary<string, MetricRow>? reference, IReadOnlyList<ClaimRow> claims,
-    IReadOnlyList<(string Title, string File)> images, IReadOnlyList<(string Variant, string File)> grids, string? clipConvention, string? fidFeatures)
+    EquivalenceMargins margins, string? stopReason, IReadOnlyList<(string Title, string File)> images, IReadOnlyList<(string Variant, string File)> grids, string? clipConvention, string? fidFeatures)
 {
     private readonly StringBuilder md = new();
 
@@ -40,24 +40,45 @@ public sealed class ReportMarkdown(string title, StageContext context, StudyResu
     private void ClaimsSection()
     {
         md.AppendLine("## Claims").AppendLine();
+        var oneSeed = claims.Where(c => c.Quality && c.Interval is { N: 1 }).ToList();
+        if (oneSeed.Count > 0)
+            md.AppendLine(oneSeed.Any(c => c.Interval!.HasBounds)
+                ? "> **One seed.** Quality verdicts here rest on one trained model per variant; where the stored seed spread of this exact recipe is known it widens their intervals (named in each row), otherwise they are inconclusive. Train more seeds (`-p \"train.seeds=[1,2,3]\"`) or let `fusion run --until-decided` add them."
+                : "> **One seed.** Quality verdicts here rest on one trained model per variant and no stored seed spread matches this recipe, so they are inconclusive: a bootstrap over one model's samples measures sampling noise, not how a training recipe varies with its seed. Train more seeds (`-p \"train.seeds=[1,2,3]\"`) or let `fusion run --until-decided` add them.")
+                .AppendLine();
+        if (study.Design is { } design) SequentialStatus(design);
         md.AppendLine($"As the paper states them: each intermediate-fusion variant against U-ViT itself (early-concat). The paper's model is " +
                       $"`{Claims.PaperModel}`: at its scale (U-ViT-S/2, c = v = 3) only that variant's exact MACs come near the claimed ≈20 % cut " +
-                      "(−17.4 % vs −6.8 % for intermediate-concat). Intervals are 95 %; n counts the independent units (seeds, evaluation samples or timing rounds).").AppendLine();
+                      "(−17.4 % vs −6.8 % for intermediate-concat). Quality claims are judged over training seeds; n counts the independent units (seeds or timing rounds).").AppendLine();
         ClaimTable(claims.Where(c => c.Headline));
+        if (File.Exists(Path.Combine(context.OutputDirectory, Stages.ReportStage.ForestFile)))
+            md.AppendLine($"![Claims at a glance: each difference with its interval; dashed line the claim's threshold, shaded band ±δ; green supported, red not supported, blue equivalent, grey inconclusive]({Stages.ReportStage.ForestFile})").AppendLine();
         md.AppendLine("### Breakdown: within each conditioning method").AppendLine();
         md.AppendLine("Not the paper's comparison: intermediate-concat vs early-concat and intermediate-cross vs early-cross, supported only when supported in both pairs.").AppendLine();
         ClaimTable(claims.Where(c => !c.Headline));
-        md.AppendLine("**Reading a verdict.** *Supported*: the whole interval lies on the claim's side of its threshold. *Not supported*: it lies wholly on " +
-                      "the other side. *Inconclusive*: the interval straddles the threshold — this run cannot tell, in either direction; more seeds (`-p train.seeds=[1,2,3]`) " +
-                      "or evaluation samples narrow it. FLOPs are exact and need no interval.").AppendLine();
+        md.AppendLine("**Rules.** Each claim's rule, for every row:").AppendLine();
+        foreach (var (claim, rule) in Claims.Rules(margins).Where(r => claims.Any(c => c.Claim == r.Claim)))
+            md.AppendLine($"- {claim}: {rule}.");
+        md.AppendLine().AppendLine("*Equivalent*: the difference is smaller than the practical margin δ either way — the variants do not differ by an amount that matters. " +
+                      "*Inconclusive*: this run cannot tell; more seeds narrow the interval. FLOPs are exact and need no interval.").AppendLine();
+    }
+
+    private void SequentialStatus(SequentialDesign design)
+    {
+        var seeds = study.Runs.Select(r => r.Seed).Distinct().Count();
+        var quality = claims.Where(c => c.Headline && c.Quality).ToList();
+        var decided = !quality.Any(c => c.Undecided);
+        var level = design.LevelAt(Math.Min(Math.Max(seeds, 1), design.MaxSeeds));
+        md.AppendLine($"**Sequential run: {seeds} seed{(seeds == 1 ? "" : "s")} of at most {design.MaxSeeds}.** " +
+                      $"{(decided ? "Every headline quality claim is decided, so the run stopped here." : stopReason is not null ? $"Stopped undecided: {stopReason}." : seeds >= design.MaxSeeds ? "Stopped undecided: the seed cap is reached." : $"{quality.Count(c => c.Undecided)} headline quality claim(s) undecided at this look.")} " +
+                      $"This look's intervals are at {Intervals.LevelText(level)}— {design.Describe()}.").AppendLine();
     }
 
     private void ClaimTable(IEnumerable<ClaimRow> rows)
     {
-        md.AppendLine("| claim | comparison | measurement (95 % interval; how; n) | verdict | rule |").AppendLine("|---|---|---|---|---|");
+        md.AppendLine("| claim | comparison | measurement (interval; how; n) | verdict |").AppendLine("|---|---|---|---|");
         foreach (var c in rows)
-            md.AppendLine($"| {c.Claim} | {c.Comparison} | {c.Measurement} | **{Claims.Label(c.Verdict)}**" +
-                          (c.Interval is { } x ? $" (n = {x.N})" : "") + $" | {c.Rule} |");
+            md.AppendLine($"| {c.Claim} | {c.Comparison} | {c.Measurement} | **{c.VerdictText}**" + (c.Interval is { } x ? $" (n = {x.N})" : "") + " |");
         md.AppendLine();
     }
 

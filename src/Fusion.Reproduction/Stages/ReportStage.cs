@@ -12,6 +12,34 @@ namespace Fusion.Reproduction.Stages;
 public sealed class ReportParams
 {
     public string Title { get; set; } = "Intermediate vs early fusion";
+
+    /// <summary>Practical-equivalence margin δ of the CLIP Score difference (100·cos points).</summary>
+    [ParamRange(Above = 0)]
+    public double ClipScoreMargin { get; set; } = 1.0;
+
+    /// <summary>Practical-equivalence margin δ of the FID difference.</summary>
+    [ParamRange(Above = 0)]
+    public double FidMargin { get; set; } = 1.0;
+
+    /// <summary>Practical-equivalence margin δ of an alignment accuracy difference (a fraction: 0.05 = 5 points).</summary>
+    [ParamRange(Above = 0, Below = 1)]
+    public double AlignmentMargin { get; set; } = 0.05;
+
+    /// <summary>A stored seed spread (<c>fusion calibrate</c>'s file; its text is the param): one-seed quality verdicts of its recipe use it.</summary>
+    [ParamFile]
+    public string? SeedSpread { get; set; }
+
+    /// <summary>
+    /// &gt; 0: the runs come from a sequential design of at most this many seeds (<c>fusion run --until-decided</c>),
+    /// whose looks judge at their spent levels; 0: a fixed design at 95 %.
+    /// </summary>
+    [ParamRange(Min = 0)]
+    public int MaxSeeds { get; set; }
+
+    /// <summary>Why a sequential run stopped before its claims were decided (set by the run that stopped it).</summary>
+    public string? StopReason { get; set; }
+
+    public EquivalenceMargins Margins => new(ClipScoreMargin, FidMargin, AlignmentMargin);
 }
 
 /// <summary>
@@ -23,7 +51,7 @@ public sealed class ReportParams
 public sealed class ReportStage : StageKind<ReportParams>
 {
     public override string Name => "report";
-    public override string CodeVersion => "3";
+    public override string CodeVersion => "4";
     public override IReadOnlyList<StageInput> Inputs =>
         [new("train", Many: true), new("measure", Many: true), new("evaluate", Many: true, Optional: true), new("sample", Many: true, Optional: true),
          new("reference", Optional: true)];
@@ -38,6 +66,7 @@ public sealed class ReportStage : StageKind<ReportParams>
         // Runs keyed by their variant name with the seed (what the nodes' [..] hold).
         var runMetrics = new SortedDictionary<string, Dictionary<string, MetricRow>>(StringComparer.Ordinal);
         var bootstraps = new Dictionary<string, SampleBootstrap>(StringComparer.Ordinal);
+        var recipes = new Dictionary<string, string>(StringComparer.Ordinal);
         Dictionary<string, MetricRow> RunOf(string name) => runMetrics.TryGetValue(name, out var m) ? m : runMetrics[name] = new Dictionary<string, MetricRow>();
         if (context.Inputs.TryGetValue("evaluate", out var evaluations))
             foreach (var a in evaluations)
@@ -45,6 +74,7 @@ public sealed class ReportStage : StageKind<ReportParams>
                 var name = VariantOf(a.NodeId);
                 foreach (var r in await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct)) RunOf(name)[r.Name] = r;
                 bootstraps[name] = await SampleBootstrap.ReadAsync(await a.GetPathAsync(SampleBootstrap.FileName, ct), ct);
+                if (a.Recipe is { } recipe) recipes[name] = recipe;
             }
         var losses = new List<Series>();
         foreach (var a in context.Inputs["train"])
@@ -83,10 +113,13 @@ public sealed class ReportStage : StageKind<ReportParams>
             runMetrics.Select(kv =>
             {
                 var (v, seed) = SeedAxis.Split(kv.Key);
-                return new RunResult(v ?? kv.Key, seed, kv.Value.Values.ToDictionary(r => r.Name, r => r.Value), bootstraps.GetValueOrDefault(kv.Key));
+                return new RunResult(v ?? kv.Key, seed, kv.Value.Values.ToDictionary(r => r.Name, r => r.Value), bootstraps.GetValueOrDefault(kv.Key), recipes.GetValueOrDefault(kv.Key));
             }).ToList(),
-            exact, timing);
-        var claims = Claims.Evaluate(study);
+            exact, timing, p.SeedSpread is { } spread ? Report.SeedSpread.Parse(spread, "(report param seed_spread)") : null,
+            p.MaxSeeds > 0 ? new SequentialDesign(p.MaxSeeds) : null);
+        if (study.Design is { } design && study.Runs.Select(r => r.Seed).Distinct().Count() > design.MaxSeeds)
+            throw new ArgumentException($"report: the runs hold {study.Runs.Select(r => r.Seed).Distinct().Count()} seeds, more than the sequential design's max_seeds {design.MaxSeeds}");
+        var claims = Claims.Evaluate(study, p.Margins);
         var variants = study.Variants.ToList();
 
         // Every cell is an estimate with its interval (exact figures have none).
@@ -107,16 +140,19 @@ public sealed class ReportStage : StageKind<ReportParams>
         await MetricsTable.WriteAsync(context.OutputPath("results.parquet"),
             variants.SelectMany(v => columns.Select(c => (c, x: Cell(v, c))).Where(t => t.x is not null).Select(t => new MetricRow(t.c, t.x!.Estimate, "",
                 new Dictionary<string, string> { ["variant"] = v, ["lo"] = Num(t.x.Lo), ["hi"] = Num(t.x.Hi), ["n"] = t.x.N.ToString(CultureInfo.InvariantCulture), ["interval"] = t.x.Method }))), ct: ct);
-        var claimsCsv = new StringBuilder("claim,comparison,scope,measurement,verdict,rule,estimate,lo,hi,n,interval\n");
+        var claimsCsv = new StringBuilder("claim,comparison,scope,measurement,verdict,rule,estimate,lo,hi,n,interval,threshold,margin,caveat\n");
         foreach (var c in claims)
             claimsCsv.AppendLine(string.Join(",", new[] { c.Claim, c.Comparison, c.Headline ? "headline" : "breakdown", c.Measurement, Claims.Label(c.Verdict), c.Rule,
                 c.Interval is { } x ? Num(x.Estimate) : "", c.Interval is { } l ? Num(l.Lo) : "", c.Interval is { } h ? Num(h.Hi) : "",
-                c.Interval?.N.ToString(CultureInfo.InvariantCulture) ?? "", c.Interval?.Method ?? "" }.Select(Csv)));
+                c.Interval?.N.ToString(CultureInfo.InvariantCulture) ?? "", c.Interval?.Method ?? "", Num(c.Threshold), c.Margin is { } d ? Num(d) : "",
+                c.Interval?.Caveat ?? "" }.Select(Csv)));
         await File.WriteAllTextAsync(context.OutputPath("claims.csv"), claimsCsv.ToString(), ct);
 
         // Plots (bars with their 95 % intervals) and grids.
         var images = new List<(string Title, string File)>();
         async Task Png(string file, string title, byte[] png) { await File.WriteAllBytesAsync(context.OutputPath(file), png, ct); images.Add((title, file)); }
+        if (ForestOf(claims) is { Count: > 0 } panels)
+            await File.WriteAllBytesAsync(context.OutputPath(ForestFile), Chart.Forest($"Claims against {Claims.Baseline}", panels), ct);
         if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (MSE of each model's target, ε or v, with its weighting)", "step", "loss", losses, logY: true));
         async Task Bars(string metric, string file, string title, string unit)
         {
@@ -138,13 +174,26 @@ public sealed class ReportStage : StageKind<ReportParams>
                 grids.Add((VariantOf(a.NodeId), file));
             }
 
-        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, images, grids,
+        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, p.Margins, p.StopReason, images, grids,
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features")).Render();
         await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
         await File.WriteAllTextAsync(context.OutputPath("report.html"), HtmlReport.Render(md, Path.GetDirectoryName(context.OutputPath("report.md"))!), ct);
         foreach (var c in claims) context.Summary[$"{c.Claim} [{c.Comparison}]"] = Claims.Label(c.Verdict);
+        context.Summary[UndecidedKey] = claims.Count(c => c.Headline && c.Quality && c.Undecided).ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Summary key: how many headline quality claims are inconclusive (neither supported, not supported nor equivalent).</summary>
+    public const string UndecidedKey = "undecided";
+
+    public const string ForestFile = "forest.png";
+
+    /// <summary>The forest plot's panels: one per claim, a row per headline comparison (named by its intermediate variant) that has an estimate.</summary>
+    public static IReadOnlyList<ForestPanel> ForestOf(IReadOnlyList<ClaimRow> claims) =>
+        claims.Where(c => c.Headline && c.Interval is { } x && double.IsFinite(x.Estimate)).GroupBy(c => c.Claim)
+            .Select(g => new ForestPanel(g.Key, g.First().Axis, g.First().Threshold, g.First().Margin,
+                g.Select(c => new ForestRow(c.Comparison.Split(" vs ")[0], c.Interval!.Estimate, c.Interval.Lo, c.Interval.Hi, Claims.Label(c.Verdict))).ToList()))
+            .ToList();
 
     private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
 

@@ -34,19 +34,19 @@ public static class Intervals
         return t >= 0 ? 1 - tail : tail;
     }
 
-    /// <summary>Mean with its t-interval; one value has no interval.</summary>
-    public static Interval TInterval(IReadOnlyList<double> values, string unit)
+    /// <summary>Mean with its two-sided t-interval at <paramref name="level"/>; one value has no interval.</summary>
+    public static Interval TInterval(IReadOnlyList<double> values, string unit, double level = Level)
     {
         if (values.Count == 0) throw new ArgumentException("no values");
         var mean = values.Average();
         if (values.Count == 1) return Interval.Point(mean, 1, $"1 {unit}, no interval");
         var sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-        var half = TQuantile(0.5 + Level / 2, values.Count - 1) * sd / Math.Sqrt(values.Count);
-        return new Interval(mean, mean - half, mean + half, values.Count, $"mean, t-interval over {values.Count} {unit}s");
+        var half = TQuantile(0.5 + level / 2, values.Count - 1) * sd / Math.Sqrt(values.Count);
+        return new Interval(mean, mean - half, mean + half, values.Count, $"mean, {LevelText(level)}t-interval over {values.Count} {unit}s");
     }
 
     /// <summary>Difference of means a − b with Welch's t-interval (unpaired samples of unequal variance).</summary>
-    public static Interval WelchInterval(IReadOnlyList<double> a, IReadOnlyList<double> b, string unit)
+    public static Interval WelchInterval(IReadOnlyList<double> a, IReadOnlyList<double> b, string unit, double level = Level)
     {
         if (a.Count < 2 || b.Count < 2) throw new ArgumentException($"Welch's interval needs two or more values on each side (got {a.Count} and {b.Count})");
         double Var(IReadOnlyList<double> x) { var m = x.Average(); return x.Sum(v => (v - m) * (v - m)) / (x.Count - 1); }
@@ -55,9 +55,13 @@ public static class Intervals
         var df = (va + vb) * (va + vb) / (va * va / (a.Count - 1) + vb * vb / (b.Count - 1));
         var diff = a.Average() - b.Average();
         // Identical constant samples: no spread, so the interval is the point itself.
-        var half = se == 0 ? 0 : TQuantile(0.5 + Level / 2, df) * se;
-        return new Interval(diff, diff - half, diff + half, Math.Min(a.Count, b.Count), $"difference of means, Welch t-interval over {a.Count} and {b.Count} {unit}s (unpaired)");
+        var half = se == 0 ? 0 : TQuantile(0.5 + level / 2, df) * se;
+        return new Interval(diff, diff - half, diff + half, Math.Min(a.Count, b.Count), $"difference of means, {LevelText(level)}Welch t-interval over {a.Count} and {b.Count} {unit}s (unpaired)");
     }
+
+    /// <summary>"" at the report's usual 95 %, else "99.2 % " (a sequential look's level), so every interval names a level that is not the default.</summary>
+    public static string LevelText(double level) =>
+        level == Level ? "" : (100 * level).ToString("0.0##", System.Globalization.CultureInfo.InvariantCulture) + " % ";
 
     /// <summary>The q-quantile (0 ≤ q ≤ 1) with linear interpolation between order statistics.</summary>
     public static double Percentile(IReadOnlyList<double> values, double q)

@@ -27,7 +27,7 @@ public class ReportTests
         Assert.Equal(Verdict.Supported, AtLeast.Judge(Interval.Point(1.4, 1, "exact"), exact: true));
         Assert.Equal(Verdict.NotSupported, AtLeast.Judge(Interval.Point(1.3, 1, "exact"), exact: true));
         Assert.Equal(Verdict.NotMeasured, Higher.Judge(null));
-        Assert.Contains("inconclusive when it straddles it", Higher.Rule(false));
+        Assert.Contains("inconclusive otherwise", Higher.Rule(false));
         Assert.Equal(Verdict.NotSupported, Claims.Combine([Verdict.Supported, Verdict.NotSupported, Verdict.Inconclusive]));
         Assert.Equal(Verdict.Inconclusive, Claims.Combine([Verdict.Supported, Verdict.Inconclusive]));
     }
@@ -111,25 +111,29 @@ public class ReportTests
     }
 
     [Fact]
-    public void One_seed_uses_the_paired_bootstrap_over_evaluation_samples_and_says_so()
+    public void One_seed_without_a_stored_spread_shows_its_sampling_noise_but_decides_nothing()
     {
-        // Both evaluations resampled the same 4 captions; replicate differences are 0.5..1.5, all above 0.
+        // Both evaluations resampled the same 4 captions; replicate differences are 0.5..1.5, all above 0 — sampling
+        // noise alone would "support" the claim, which one trained model per variant cannot.
         SampleBootstrap B(params double[] clip) => new(4, clip.Length, 1, "digest", new Dictionary<string, double[]> { ["clip_score"] = clip });
         var early = new RunResult("early-concat", null, new Dictionary<string, double> { ["clip_score"] = 20 }, B(19, 20, 21, 20, 20));
         var inter = new RunResult("intermediate-cross", null, new Dictionary<string, double> { ["clip_score"] = 21 }, B(20.5, 21, 22.5, 21.5, 21));
         var study = new StudyResults([early, inter], new Dictionary<string, IReadOnlyDictionary<string, double>>());
         var d = Estimates.Difference(study, "intermediate-cross", "early-concat", "clip_score")!;
         Assert.Equal(1, d.Estimate);
-        Assert.Equal((1.0, 1.5), (d.Lo, d.Hi));                                        // percentiles of 1.5, 1, 1.5, 1.5, 1
-        Assert.Equal(4, d.N);
-        Assert.Contains("paired bootstrap over 4 evaluation samples (5 resamples), 1 seed", d.Method);
+        Assert.False(d.HasBounds);
+        Assert.Equal(1, d.N);
+        Assert.Contains("paired bootstrap over 4 evaluation samples (5 resamples): [1, 1.5]", d.Method);   // percentiles of 1.5, 1, 1.5, 1.5, 1
         var per = Estimates.PerVariant(study, "early-concat", "clip_score")!;
         Assert.Contains("bootstrap over 4 evaluation samples", per.Method);
-        Assert.Equal(Verdict.Supported, Claims.Evaluate(study).First(r => r.Comparison.StartsWith("intermediate-cross vs early-concat", StringComparison.Ordinal)).Verdict);
-        // Evaluations of different captions do not pair: no interval, so no verdict either way.
+        var row = Claims.Evaluate(study).First(r => r.Comparison.StartsWith("intermediate-cross vs early-concat", StringComparison.Ordinal));
+        Assert.Equal(Verdict.Inconclusive, row.Verdict);
+        Assert.Equal("inconclusive (one seed: seed-to-seed spread unknown)", row.VerdictText);
+        // Evaluations of different captions do not pair: no bootstrap to show either.
         var other = inter with { Bootstrap = inter.Bootstrap! with { CaptionDigest = "other" } };
         var unpaired = Estimates.Difference(new StudyResults([early, other], study.Exact), "intermediate-cross", "early-concat", "clip_score")!;
         Assert.False(unpaired.HasBounds);
+        Assert.Contains("no bootstrap of its sampling noise", unpaired.Method);
     }
 
     private static readonly (string, double)[] FourBars = [("early-concat", 110.1), ("early-cross", 110.2), ("intermediate-concat", 109.0), ("intermediate-cross", 109.0)];
