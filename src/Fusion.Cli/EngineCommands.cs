@@ -33,7 +33,10 @@ public static class EngineCommands
         var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
         var jobs = new Option<int?>("--jobs", "-j") { Description = "how many independent nodes may run at once (default: one per device slot: every visible GPU with --device cuda; on the CPU one per core, where a torch node also needs free cores for its threads, every core unless its stage declares fewer)" }.Within(new() { Min = 1 });
         var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job, or one per core without --jobs)" };
-        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, devices };
+        var untilDecided = new Option<bool>("--until-decided") { Description = "add training seeds one at a time, judging the report's claims after each, until every headline quality claim is supported, not supported or equivalent (intervals at a sequential design's levels; see --max-seeds, --budget)" };
+        var maxSeeds = new Option<int>("--max-seeds") { Description = "with --until-decided: the most seeds to train (the sequential design spends its error rate over this many looks)", DefaultValueFactory = _ => 8 }.Within(new() { Min = 1 });
+        var budget = new Option<string?>("--budget") { Description = "with --until-decided: stop adding seeds when the next one would end past this much wall time (e.g. 90m, 2h, 1:30:00)" };
+        var cmd = new Command("run", "Run a pipeline: reuse every node whose fingerprint is committed, compute the rest.") { only, until, force, verify, jobs, devices, untilDecided, maxSeeds, budget };
         setup.AddTo(cmd);
         cmd.SetAction(async (parse, _) =>
         {
@@ -43,6 +46,10 @@ public static class EngineCommands
             await using var store = setup.OpenStore(parse);
             var registry = setup.Registry(parse);
             var pipeline = setup.LoadPipeline(parse, registry);
+            var sequential = parse.GetValue(untilDecided);
+            var budgetTime = parse.GetValue(budget) is { } b ? ParseDuration(b) : (TimeSpan?)null;
+            if (!sequential && (budgetTime is not null || parse.GetResult(maxSeeds) is { Implicit: false }))
+                throw new PipelineException("--max-seeds and --budget belong to --until-decided", SourceLocation.CommandLine, "--until-decided");
             var options = new RunOptions
             {
                 Only = parse.GetValue(only) ?? [],
@@ -52,6 +59,8 @@ public static class EngineCommands
                 Overrides = parse.GetValue(setup.Params) ?? [],
                 Arguments = Environment.GetCommandLineArgs().Skip(1).ToList(),
             };
+            if (sequential && (options.Only.Count > 0 || options.Until.Count > 0 || options.Force.Count > 0))
+                throw new PipelineException("--until-decided runs the whole pipeline at each look; it takes no --only, --until or --force", SourceLocation.CommandLine, "--until-decided");
             Executor.Select(pipeline, options); // selector errors before anything starts
             var facts = setup.Facts(parse);
             var pool = EngineSetup.Devices(parse.GetValue(devices), facts.GetFacts(), parse.GetValue(jobs));
@@ -59,30 +68,68 @@ public static class EngineCommands
             AnsiConsole.MarkupLine($"[bold]fusion run[/] {Markup.Escape(pipeline.File)}{(pipeline.Profile is null ? "" : $" --profile {Markup.Escape(pipeline.Profile)}")} · store {Markup.Escape(store.Location)} · " +
                                    Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))) +
                                    $" · devices {Markup.Escape(string.Join(",", pool.Slots.Select(d => d.Name)))}");
+            Task<RunRecord> RunOnce(Pipeline p, IReadOnlyList<string> overrides, CancellationToken ct) => ExecuteAsync(setup, store, registry, facts, loggers, pool, p, options with { Overrides = overrides }, interactive, ct);
             RunRecord run;
-            if (interactive)
+            if (sequential)
             {
-                ConsoleRunObserver? observer = null;
-                run = await AnsiConsole.Progress().AutoClear(true).HideCompleted(true)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                             new ConsoleRunObserver.MeterColumn(t => observer?.MeterText(t) ?? ""), new ElapsedTimeColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        observer = new ConsoleRunObserver(ctx);
-                        setup.OnTransfer = observer.Transfer;
-                        return await new Executor(store, registry, facts, loggers, observer, pool).RunAsync(pipeline, options, shutdown.Token);
-                    });
+                var path = EngineSetup.ResolvePipelinePath(parse.GetValue(setup.Pipeline));
+                var outcome = await new Fusion.Reproduction.Seeds.UntilDecided(o => PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), o), RunOnce)
+                    .RunAsync(options.Overrides, parse.GetValue(maxSeeds), budgetTime,
+                        (seeds, undecided) => AnsiConsole.MarkupLine($"[bold]look[/] {seeds} seed{(seeds == 1 ? "" : "s")}: {(undecided == 0 ? "[green]every headline quality claim decided[/]" : $"{undecided} headline quality claim(s) undecided")}"),
+                        shutdown.Token);
+                run = outcome.Run;
+                WriteRun(run);
+                AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
+                if (shutdown.Token.IsCancellationRequested) return ExitCodes.Interrupted;
             }
             else
             {
-                var observer = new ConsoleRunObserver(null);
-                setup.OnTransfer = observer.Transfer;
-                run = await new Executor(store, registry, facts, loggers, observer, pool).RunAsync(pipeline, options, shutdown.Token);
+                run = await RunOnce(pipeline, options.Overrides, shutdown.Token);
+                WriteRun(run);
             }
-            WriteRun(run);
             return run.State switch { RunState.Succeeded => ExitCodes.Ok, RunState.Interrupted => ExitCodes.Interrupted, _ => ExitCodes.Failed };
         });
         return cmd;
+    }
+
+    /// <summary>Runs <paramref name="pipeline"/> in this process with the console's progress display (bars when interactive, lines otherwise).</summary>
+    internal static async Task<RunRecord> ExecuteAsync(EngineSetup setup, IArtifactStore store, Fusion.Workflow.Stages.StageRegistry registry,
+        Fusion.Workflow.Stages.IEnvironmentFactsProvider facts, ILoggerFactory loggers, DevicePool pool, Pipeline pipeline, RunOptions options, bool interactive, CancellationToken ct)
+    {
+        if (!interactive)
+        {
+            var plain = new ConsoleRunObserver(null);
+            setup.OnTransfer = plain.Transfer;
+            return await new Executor(store, registry, facts, loggers, plain, pool).RunAsync(pipeline, options, ct);
+        }
+        ConsoleRunObserver? observer = null;
+        return await AnsiConsole.Progress().AutoClear(true).HideCompleted(true)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                     new ConsoleRunObserver.MeterColumn(t => observer?.MeterText(t) ?? ""), new ElapsedTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                observer = new ConsoleRunObserver(ctx);
+                setup.OnTransfer = observer.Transfer;
+                return await new Executor(store, registry, facts, loggers, observer, pool).RunAsync(pipeline, options, ct);
+            });
+    }
+
+    internal static bool IsInteractive => Interactive;
+
+    /// <summary>"90m", "2h", "45s", "1.5h" or a TimeSpan ("1:30:00"); anything else is a usage error naming the option.</summary>
+    public static TimeSpan ParseDuration(string text)
+    {
+        var t = text.Trim();
+        if (t.Length > 1 && double.TryParse(t[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 && double.IsFinite(n))
+            switch (t[^1])
+            {
+                case 's': return TimeSpan.FromSeconds(n);
+                case 'm': return TimeSpan.FromMinutes(n);
+                case 'h': return TimeSpan.FromHours(n);
+                case 'd': return TimeSpan.FromDays(n);
+            }
+        if (TimeSpan.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var span) && span > TimeSpan.Zero) return span;
+        throw new PipelineException($"'{text}' is not a duration (e.g. 90m, 2h, 45s or 1:30:00)", SourceLocation.CommandLine, "--budget");
     }
 
     private static Command Plan()
@@ -275,7 +322,10 @@ public static class EngineCommands
         var runId = new Option<string?>("--run-id") { Description = "run id (default PIPELINE-yyyyMMdd-HHmmss); an id already on the hub attaches to that run" };
         var config = new Option<string?>("--config") { Description = "worker configuration JSON whose Worker:Distributed names the hub; --Worker:Distributed:KEY=VALUE overrides it" };
         var hours = new Option<double>("--timeout-hours") { Description = "stop waiting after this long (the run goes on)", DefaultValueFactory = _ => 168 }.Within(new() { Above = 0 });
-        var cmd = new Command("submit", "Run a pipeline on the workers of a Durable Task hub instead of this process, and wait for it.") { runId, config, hours };
+        var untilDecided = new Option<bool>("--until-decided") { Description = "add training seeds one look at a time (each look a run RUN-ID-seedsK on the hub) until every headline quality claim is decided, as `run --until-decided` does" };
+        var maxSeeds = new Option<int>("--max-seeds") { Description = "with --until-decided: the most seeds to train", DefaultValueFactory = _ => 8 }.Within(new() { Min = 1 });
+        var budget = new Option<string?>("--budget") { Description = "with --until-decided: stop adding seeds when the next one would end past this much wall time (e.g. 90m, 2h)" };
+        var cmd = new Command("submit", "Run a pipeline on the workers of a Durable Task hub instead of this process, and wait for it.") { runId, config, hours, untilDecided, maxSeeds, budget };
         setup.AddTo(cmd);
         cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Distributed:… settings
         cmd.SetAction(async (parse, ct) =>
@@ -284,27 +334,70 @@ public static class EngineCommands
             await using var store = setup.OpenStore(parse);
             var registry = setup.Registry(parse);
             var pipeline = setup.LoadPipeline(parse, registry);   // errors before anything is submitted
-            var overrides = (parse.GetValue(setup.Params) ?? []).Select(p => p.Split('=', 2))   // checked by LoadPipeline
-                .ToDictionary(kv => kv[0].Trim(), kv => kv[1], StringComparer.Ordinal);
+            var sequential = parse.GetValue(untilDecided);
+            var budgetTime = parse.GetValue(budget) is { } b ? ParseDuration(b) : (TimeSpan?)null;
+            if (!sequential && (budgetTime is not null || parse.GetResult(maxSeeds) is { Implicit: false }))
+                throw new PipelineException("--max-seeds and --budget belong to --until-decided", SourceLocation.CommandLine, "--until-decided");
             var hub = Fusion.Worker.Hosting.WorkerHost.LoadOptions([.. parse.UnmatchedTokens], parse.GetValue(config)).Distributed;
             var id = parse.GetValue(runId) ?? $"{pipeline.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
             AnsiConsole.MarkupLine($"[bold]fusion submit[/] {Markup.Escape(pipeline.File)} as run {Markup.Escape(id)} to task hub {Markup.Escape(hub.TaskHub)} · store {Markup.Escape(store.Location)}");
             var launcher = new Fusion.Worker.Engine.DistributedEngineRunLauncher(store, registry, setup.Facts(parse), loggers, hub, TimeSpan.FromHours(parse.GetValue(hours)));
-            Fusion.Worker.Runs.RunOutcome outcome;
-            try { outcome = await launcher.RunAsync(new Fusion.Worker.Runs.RunRequest(id, pipeline.File, overrides, pipeline.Profile), ct); }
+            var documents = new EngineDocuments(store);
+
+            // One run on the hub, recorded in the ledger under its id; its nodes carry their artifacts' summaries.
+            async Task<(RunRecord? Record, Fusion.Worker.Runs.RunOutcome Outcome)> SubmitAsync(string runIdOfLook, IReadOnlyList<string> overrides, CancellationToken token)
+            {
+                var byKey = overrides.Select(SplitOverride).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                var outcome = await launcher.RunAsync(new Fusion.Worker.Runs.RunRequest(runIdOfLook, pipeline.File, byKey, pipeline.Profile), token);
+                if (await documents.GetRunAsync(runIdOfLook, CancellationToken.None) is not { } record) return (null, outcome);
+                for (var i = 0; i < record.Nodes.Count; i++)
+                    if (record.Nodes[i] is { Summary: null, State: NodeState.Ran or NodeState.Cached } n && (await store.GetManifestAsync(n.Fingerprint, ct: token)).Manifest is { } m)
+                        record.Nodes[i] = n with { Summary = m.Info.Summary };
+                return (record, outcome);
+            }
+            try
+            {
+                if (sequential)
+                {
+                    var path = EngineSetup.ResolvePipelinePath(parse.GetValue(setup.Pipeline));
+                    var outcome = await new Fusion.Reproduction.Seeds.UntilDecided(o => PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), o),
+                        async (p, overrides, token) =>
+                        {
+                            var seeds = Fusion.Reproduction.Seeds.UntilDecided.SeedStage(p).Seeds.Count;
+                            var look = await SubmitAsync($"{id}-seeds{seeds}", overrides, token);
+                            if (look.Outcome.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(look.Outcome.Error)}[/]");
+                            return look.Record ?? throw new InvalidOperationException($"run {id}-seeds{seeds} left no ledger record");
+                        }).RunAsync(parse.GetValue(setup.Params) ?? [], parse.GetValue(maxSeeds), budgetTime,
+                        (seeds, undecided) => AnsiConsole.MarkupLine($"[bold]look[/] {seeds} seed{(seeds == 1 ? "" : "s")}: {(undecided == 0 ? "[green]every headline quality claim decided[/]" : $"{undecided} headline quality claim(s) undecided")}"),
+                        ct);
+                    WriteRun(outcome.Run);
+                    AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
+                    return outcome.Run.State == RunState.Succeeded ? ExitCodes.Ok : ExitCodes.Failed;
+                }
+                var (record, result) = await SubmitAsync(id, parse.GetValue(setup.Params) ?? [], ct);
+                if (record is not null) WriteRun(record);
+                if (result.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(result.Error)}[/]");
+                return result.State == Fusion.Worker.Runs.RunState.Succeeded ? ExitCodes.Ok : ExitCodes.Failed;
+            }
             catch (OperationCanceledException)
             {
                 AnsiConsole.MarkupLine($"[yellow]stopped waiting; run {Markup.Escape(id)} goes on on the hub (attach with --run-id {Markup.Escape(id)})[/]");
                 return ExitCodes.Interrupted;
             }
-            if (await new EngineDocuments(store).GetRunAsync(id, CancellationToken.None) is { } record) WriteRun(record);
-            if (outcome.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(outcome.Error)}[/]");
-            return outcome.State == Fusion.Worker.Runs.RunState.Succeeded ? ExitCodes.Ok : ExitCodes.Failed;
         });
         return cmd;
     }
 
-    private static void WriteRun(RunRecord run)
+    /// <summary>"stage.param=value" → (key, value); a seed's node name holds '=' (train[x/seed=2].steps=3), so the separator follows any ']'.</summary>
+    private static KeyValuePair<string, string> SplitOverride(string text)
+    {
+        var eq = text.IndexOf('=');
+        var open = text.IndexOf('[');
+        if (open >= 0 && open < eq && text.IndexOf(']', open) is var close and > 0) eq = text.IndexOf('=', close);
+        return new(text[..eq].Trim(), text[(eq + 1)..]);
+    }
+
+    internal static void WriteRun(RunRecord run)
     {
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"run {run.RunId} · {Markup.Escape(run.Pipeline)} · {StateMarkup(run)}") }
             .AddColumns("node", "state", "fingerprint", "device", "time", "note");

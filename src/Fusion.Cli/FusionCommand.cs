@@ -46,6 +46,7 @@ public static class FusionCommand
         root.Subcommands.Add(env);
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
+        root.Subcommands.Add(CalibrateCommand.Build());
         foreach (var command in EngineCommands.Build()) root.Subcommands.Add(command);
         foreach (var command in WorkerCliCommands.Build()) root.Subcommands.Add(command);
         return root;

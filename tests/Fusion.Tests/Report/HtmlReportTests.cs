@@ -31,6 +31,9 @@ public sealed class HtmlReportTests(ITestOutputHelper output) : IDisposable
         for (var i = 0; i < pixels.Length; i++) pixels[i] = (i * 37 % 101) / 100f;
         File.WriteAllBytes(_dir["grid-intermediate-cross.png"], SampleGrid.Png(pixels, size, size, prompts, columns, scale: 6,
             SampleGrid.Title("sample[intermediate-cross/seed=2]"), "noise seed 1234 · 3 draws per prompt (columns)"));
+        File.WriteAllBytes(_dir["forest.png"], Chart.Forest("Claims against early-concat",
+            [new ForestPanel("Higher CLIP Score", "Δ CLIP Score", 0, 1, [new ForestRow("intermediate-cross", 4.2, 2.1, 6.3, "supported"), new ForestRow("intermediate-concat", 0.1, -0.4, 0.6, "equivalent")]),
+             new ForestPanel("Lower FID", "Δ FID", 0, 1, [new ForestRow("intermediate-cross", 1.5, -3, 6, "inconclusive")])]));
         return """
             # Intermediate vs early fusion
 
@@ -44,6 +47,10 @@ public sealed class HtmlReportTests(ITestOutputHelper output) : IDisposable
             | Lower FID (intermediate vs early fusion) | 109.0 vs 110.1 ✓; 109.0 vs 110.2 ✓ | **supported** | intermediate < early in every measured pair |
             | ≈20 % fewer FLOPs | forward GMACs not measured | **not measured** | reduction ≥ 15 % in every measured pair |
             | ≈50 % faster training | +52.5 % and −1.0 %, 95 % intervals overlap | **inconclusive** | speed-up ≥ 37.5 % in every measured pair |
+            | Higher alignment accuracy | +0.01 [−0.02, 0.03] | **equivalent** | inside ±0.05 |
+            | Higher CLIP Score | 3.95 (1 seed) | **inconclusive (one seed: seed-to-seed spread unknown)** (n = 1) | over seeds |
+
+            ![Claims at a glance](forest.png)
 
             ## Results
 
@@ -75,12 +82,15 @@ public sealed class HtmlReportTests(ITestOutputHelper output) : IDisposable
     {
         var html = HtmlReport.Render(WriteReportFolder(), _dir.Path);
         var sources = Regex.Matches(html, "<img src=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
-        Assert.Equal(3, sources.Count);
+        Assert.Equal(4, sources.Count);
         Assert.All(sources, s => Assert.StartsWith("data:image/png;base64,", s));
-        Assert.Equal(File.ReadAllBytes(_dir["fid.png"]), Convert.FromBase64String(sources[0]["data:image/png;base64,".Length..]));
+        Assert.Equal(File.ReadAllBytes(_dir["forest.png"]), Convert.FromBase64String(sources[0]["data:image/png;base64,".Length..]));
+        Assert.Equal(File.ReadAllBytes(_dir["fid.png"]), Convert.FromBase64String(sources[1]["data:image/png;base64,".Length..]));
         Assert.Contains("<title>Intermediate vs early fusion</title>", html);
-        foreach (var v in new[] { "supported", "not-supported", "not-measured", "inconclusive" })
+        foreach (var v in new[] { "supported", "not-supported", "not-measured", "inconclusive", "equivalent" })
             Assert.Contains($"<td class=\"verdict verdict-{v}\">", html);
+        // A verdict with its reason is still that verdict.
+        Assert.Contains("<strong class=\"verdict verdict-inconclusive\">inconclusive (one seed: seed-to-seed spread unknown)</strong>", html);
         Assert.Contains("<td style=\"text-align: right;\">0.0245</td>", html);   // numeric columns are right-aligned
         Assert.Contains("<a href=\"results.csv\">", html);
         Assert.DoesNotContain("http://", html);
@@ -127,6 +137,29 @@ public sealed class HtmlReportTests(ITestOutputHelper output) : IDisposable
         Assert.True(ink > shot.Pixels.Length / 20, $"only {ink} dark pixels: the page is nearly blank");
         Assert.True(supportedGreen > 500, "no verdict colour: the stylesheet did not apply");
     }
+
+    [Fact]
+    public async Task TheForestPlotShowsInHeadlessChromium()
+    {
+        // The claims section with its forest plot and no other picture: its verdict colours can only come from it.
+        WriteReportFolder();
+        var page = _dir["forest.html"];
+        await File.WriteAllTextAsync(page, HtmlReport.Render("## Claims\n\n![Claims at a glance](forest.png)\n", _dir.Path));
+        var visit = await HeadlessChromium.VisitAsync(page, 900, 900, TimeSpan.FromMinutes(2));
+        Assert.True(visit.Errors.Count == 0, "the page reported errors:\n" + string.Join("\n", visit.Errors));
+        using var shot = SKBitmap.Decode(visit.Screenshot);
+        var (green, blue, grey) = (0, 0, 0);
+        foreach (var c in shot.Pixels)
+        {
+            if (Near(c, 0x2c, 0xa0, 0x2c)) green++;   // the supported row
+            if (Near(c, 0x1f, 0x77, 0xb4)) blue++;    // the equivalent row
+            if (Near(c, 0x7f, 0x7f, 0x7f)) grey++;    // the inconclusive row
+        }
+        output.WriteLine($"forest plot in the browser: {green} green, {blue} blue, {grey} grey pixels");
+        Assert.True(green > 30 && blue > 30 && grey > 30, $"the forest plot did not show its verdicts ({green} green, {blue} blue, {grey} grey pixels)");
+    }
+
+    private static bool Near(SKColor c, int r, int g, int b) => Math.Abs(c.Red - r) <= 6 && Math.Abs(c.Green - g) <= 6 && Math.Abs(c.Blue - b) <= 6;
 
     [Fact]
     public async Task TheChromiumCheckCatchesABrokenPage()

@@ -190,6 +190,29 @@ public sealed class DistributedExecutorTests(AzuriteHost azurite, ITestOutputHel
         Assert.All(second.Nodes, n => Assert.Equal(NodeState.Cached, n.State));
     }
 
+    [Fact]
+    public async Task Fusion_submit_until_decided_adds_seeds_on_the_workers_until_the_claims_are_decided()
+    {
+        using var dir = new TempDir();
+        var pipelineFile = dir["claims.yaml"];
+        await File.WriteAllTextAsync(pipelineFile, Fusion.Tests.Seeds.ClaimMeasureStage.Pipeline(effect: 10, noise: 0.5));
+        var options = Options("seq" + Guid.NewGuid().ToString("N")[..10]);
+        using var w1 = WorkerProcess.Cli("w1", dir["store"], Config(options));
+        await w1.WaitJoinedAsync(TimeSpan.FromSeconds(90));
+        var (code, text) = await FusionCli.RunAsync(["submit", pipelineFile, "--store", dir["store"], "--plugin", typeof(EchoStage).Assembly.Location,
+            "--device", "cpu", "--run-id", "claims", "--until-decided", "--max-seeds", "6", .. Config(options)], PatientRunTimeout);
+        Assert.True(code == 0, $"fusion submit exited {code}:\n{text}\n--- w1:\n{string.Join('\n', w1.Log)}");
+        var stopped = System.Text.RegularExpressions.Regex.Match(text, @"stopped after (\d) seeds: every headline quality claim is decided");
+        Assert.True(stopped.Success, text);
+        // Each look is a run of its own on the hub, in the ledger; the last one's report decided the paper's pair.
+        await using var store = new LocalArtifactStore(dir["store"]);
+        var last = (await new EngineDocuments(store).GetRunAsync($"claims-seeds{stopped.Groups[1].Value}"))!;
+        var report = last.Nodes.Single(n => n.NodeId == "report");
+        var manifest = (await store.GetManifestAsync(report.Fingerprint)).Manifest!;
+        Assert.Equal("supported", manifest.Info.Summary!["Higher CLIP Score [intermediate-cross vs early-concat (the paper's model)]"]);
+        Assert.NotNull(await new EngineDocuments(store).GetRunAsync("claims-seeds1"));
+    }
+
     private Task<RunResult> Run(DistributedRunClient client, DagSpec dag, params WorkerProcess[] workers) => Run(client, dag, RunTimeout, workers);
 
     private async Task<RunResult> Run(DistributedRunClient client, DagSpec dag, TimeSpan timeout, params WorkerProcess[] workers)

@@ -63,6 +63,10 @@ public sealed class CliFailureTests : IDisposable
         { "stages:\n  a: {kind: transform, inputs: {source: b}}\n  b: {kind: transform, inputs: {source: a}}\n", "", "cycle: a → b → a" },
         { "stages:\n  a: {kind: constant}\n  a: {kind: constant}\n", "", "p.yaml:3:3" },
         { "extends: gone.yaml\n", "", "p.yaml:1:10: extends: pipeline file 'gone.yaml' does not exist" },
+        { Chain, "--max-seeds 3", "--max-seeds and --budget belong to --until-decided" },
+        { Chain, "--until-decided --budget soon", "'soon' is not a duration" },
+        { Chain, "--until-decided --only a", "--until-decided runs the whole pipeline at each look" },
+        { Chain, "--until-decided", "declares no seeds: adding seeds needs a training stage" },
     };
 
     [Theory]
