@@ -40,11 +40,12 @@ public static class CalibrateCommand
             var registry = setup.Registry(parse);
             var path = EngineSetup.ResolvePipelinePath(parse.GetValue(setup.Pipeline));
             var overrides = parse.GetValue(setup.Params) ?? [];
-            var plain = setup.LoadPipeline(parse, registry);
+            // The spread file this command writes may not exist yet: file params stay paths here (the report is not run).
+            var plain = PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), overrides, readFiles: false);
             var (stage, _) = UntilDecided.SeedStage(plain);
             var n = parse.GetValue(seeds);
             IReadOnlyList<string> withSeeds = [.. overrides, $"{stage}.{SeedAxis.Key}=[{string.Join(",", Enumerable.Range(1, n))}]"];
-            var pipeline = PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), withSeeds);
+            var pipeline = PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), withSeeds, readFiles: false);
             var wanted = (parse.GetValue(pairs) is { Length: > 0 } given ? given : [$"{Claims.PaperModel}:{Claims.Baseline}"]).Select(ParsePair).ToList();
 
             // The evaluations the report judges, by variant and seed.
@@ -111,7 +112,7 @@ public static class CalibrateCommand
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"{c.Intermediate} − {c.Early}, seeds {string.Join(",", c.Seeds)}") }
             .AddColumns("metric", "mean difference", "seed sd", "one-seed bootstrap: covers the mean", "half-width", "with the seed spread (leave one out): covers", "half-width");
         foreach (var r in coverage)
-            table.AddRow(r.Metric, F(r.MeanDifference), F(r.SeedSd), $"{r.BootstrapCovered}/{r.Seeds} ({100 * r.BootstrapCoverage:F0} %)", F(r.BootstrapHalfWidth),
+            table.AddRow(r.Metric, F(r.MeanDifference), F(r.SeedSd), r.BootstrapSeeds == 0 ? "no bootstrap" : $"{r.BootstrapCovered}/{r.BootstrapSeeds} ({100 * r.BootstrapCoverage:F0} %)", F(r.BootstrapHalfWidth),
                 $"{r.SpreadCovered}/{r.Seeds} ({100 * r.SpreadCoverage:F0} %)", F(r.SpreadHalfWidth));
         AnsiConsole.Write(table);
         static string F(double v) => v.ToString("G4", CultureInfo.InvariantCulture);

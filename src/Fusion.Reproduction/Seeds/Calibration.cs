@@ -7,9 +7,10 @@ namespace Fusion.Reproduction.Seeds;
 
 /// <summary>How often one-seed 95 % intervals of one metric's difference contained the mean difference over all seeds.</summary>
 public sealed record CoverageRow(string Metric, int Seeds, double MeanDifference, double SeedSd,
-    int BootstrapCovered, double BootstrapHalfWidth, int SpreadCovered, double SpreadHalfWidth)
+    int BootstrapSeeds, int BootstrapCovered, double BootstrapHalfWidth, int SpreadCovered, double SpreadHalfWidth)
 {
-    public double BootstrapCoverage => (double)BootstrapCovered / Seeds;
+    /// <summary>Over the seeds whose evaluations have a paired bootstrap (NaN when none has).</summary>
+    public double BootstrapCoverage => BootstrapSeeds == 0 ? double.NaN : (double)BootstrapCovered / BootstrapSeeds;
     public double SpreadCoverage => (double)SpreadCovered / Seeds;
 }
 
@@ -30,7 +31,8 @@ public static class Calibration
         foreach (var metric in metrics)
         {
             var d = pairs.Select(p => p.Intermediate.Metrics[metric] - p.Early.Metrics[metric]).ToList();
-            if (d.Any(x => !double.IsFinite(x))) continue;
+            // A count that never differs (the number of images) has no spread to measure.
+            if (d.Any(x => !double.IsFinite(x)) || d.All(x => x == 0)) continue;
             spreads[metric] = Of(d);
         }
         return new SpreadComparison(intermediate, early, intermediateRecipe, earlyRecipe, pairs.Select(p => p.Intermediate.Seed ?? 0).ToList(), spreads);
@@ -62,15 +64,16 @@ public static class Calibration
         var rows = new List<CoverageRow>();
         foreach (var (metric, spread) in comparison.Metrics)
         {
-            int boot = 0, withSpread = 0;
+            int bootSeeds = 0, boot = 0, withSpread = 0;
             double bootHalf = 0, spreadHalf = 0;
             for (var j = 0; j < pairs.Count; j++)
             {
                 var (a, b) = pairs[j];
                 if (Estimates.PairedBootstrap(a, b, metric) is { Interval.HasBounds: true } pb)
                 {
+                    bootSeeds++;
                     boot += pb.Interval.Lo <= spread.Mean && spread.Mean <= pb.Interval.Hi ? 1 : 0;
-                    bootHalf += (pb.Interval.Hi - pb.Interval.Lo) / 2 / pairs.Count;
+                    bootHalf += (pb.Interval.Hi - pb.Interval.Lo) / 2;
                 }
                 var others = spread.Differences.Where((_, k) => k != j).ToList();
                 var loo = provenance with { Comparisons = [comparison with { Seeds = comparison.Seeds.Where((_, k) => k != j).ToList(), Metrics = new Dictionary<string, MetricSpread> { [metric] = Of(others) } }] };
@@ -79,7 +82,7 @@ public static class Calibration
                 withSpread += x.Lo <= spread.Mean && spread.Mean <= x.Hi ? 1 : 0;
                 spreadHalf += (x.Hi - x.Lo) / 2 / pairs.Count;
             }
-            rows.Add(new CoverageRow(metric, pairs.Count, spread.Mean, spread.Sd, boot, bootHalf, withSpread, spreadHalf));
+            rows.Add(new CoverageRow(metric, pairs.Count, spread.Mean, spread.Sd, bootSeeds, boot, bootSeeds == 0 ? double.NaN : bootHalf / bootSeeds, withSpread, spreadHalf));
         }
         return rows;
     }

@@ -54,22 +54,26 @@ public static partial class PipelineLoader
     /// <summary>A <c>-p stage.param=value</c> override (or a profile entry); the value is YAML (e.g. 3, true, [1, 2]).</summary>
     public sealed record Override(string Key, YamlNode Value, SourceLocation Location);
 
-    public static Pipeline Load(string path, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null)
+    /// <param name="readFiles">
+    /// false: file params keep the path they name instead of its text (for a command that computes what such a file
+    /// will hold, and so must load before it exists).
+    /// </param>
+    public static Pipeline Load(string path, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null, bool readFiles = true)
     {
         if (!File.Exists(path)) throw new PipelineException($"pipeline file does not exist: {Path.GetFullPath(path)}");
-        return Parse(File.ReadAllText(path), path, registry, profile, overrides);
+        return Parse(File.ReadAllText(path), path, registry, profile, overrides, readFiles);
     }
 
-    public static Pipeline Parse(string yaml, string fileName, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null)
+    public static Pipeline Parse(string yaml, string fileName, StageRegistry registry, string? profile = null, IEnumerable<string>? overrides = null, bool readFiles = true)
     {
         var root = ReadYaml(yaml, fileName);
         if (root is YamlMappingNode top && Child(top, "extends") is not null)
-            return ParseExtension(top, fileName, registry, profile, overrides);
-        return ParseStages(root, fileName, fileName, registry, profile, overrides, [], []);
+            return ParseExtension(top, fileName, registry, profile, overrides, readFiles);
+        return ParseStages(root, fileName, fileName, registry, profile, overrides, [], [], readFiles);
     }
 
     /// <summary>A file with <c>extends</c>: the base file's pipeline under this file's name, with this file's params and profiles.</summary>
-    private static Pipeline ParseExtension(YamlMappingNode top, string file, StageRegistry registry, string? profile, IEnumerable<string>? overrides)
+    private static Pipeline ParseExtension(YamlMappingNode top, string file, StageRegistry registry, string? profile, IEnumerable<string>? overrides, bool readFiles)
     {
         SourceLocation At(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
         PipelineException Error(YamlNode at, string key, string message) => new(message, At(at), key);
@@ -88,7 +92,7 @@ public static partial class PipelineLoader
             if (paramsNode is not YamlMappingNode pm) throw Error(paramsNode, "params", "params is a mapping of stage.param → value");
             settings.AddRange(pm.Children.Select(kv => new Override(Text(kv.Key), kv.Value, At(kv.Key))));
         }
-        return ParseStages(baseRoot, basePath, file, registry, profile, overrides, settings, ReadProfiles(top, Error, At));
+        return ParseStages(baseRoot, basePath, file, registry, profile, overrides, settings, ReadProfiles(top, Error, At), readFiles);
     }
 
     private static Dictionary<string, List<Override>> ReadProfiles(YamlMappingNode top, Func<YamlNode, string, string, PipelineException> error, Func<YamlNode, SourceLocation> at)
@@ -110,7 +114,7 @@ public static partial class PipelineLoader
     /// <param name="settings">An extending file's params, applied after the stages' own.</param>
     /// <param name="extraProfiles">An extending file's profiles, added to (or replacing) those of <paramref name="file"/>.</param>
     private static Pipeline ParseStages(YamlNode root, string file, string pipelineFile, StageRegistry registry, string? profile, IEnumerable<string>? overrides,
-        List<Override> settings, Dictionary<string, List<Override>> extraProfiles)
+        List<Override> settings, Dictionary<string, List<Override>> extraProfiles, bool readFiles)
     {
         SourceLocation At(YamlNode n) => new(file, (int)n.Start.Line, (int)n.Start.Column);
         PipelineException Error(YamlNode at, string key, string message) => new(message, At(at), key);
@@ -242,15 +246,22 @@ public static partial class PipelineLoader
             if (s.Seeds is { } seeds)
                 parameters[SeedAxis.Param] = ParamSchema.Convert(s.Kind.Params.ByName[SeedAxis.Param],
                     (seeds.Count == 1 ? seeds[0] : SeedAxis.Split(variant!).Seed!.Value).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // File params hold their file's path until every setting is applied: only the file that wins is read.
+        var files = new Dictionary<(string Node, string Param), (string Path, Override From, string Key)>();
         foreach (var o in stages.SelectMany(s => s.Params.Concat(s.VariantParams)))
-            Apply(o, nodes, byName, ParamKey(o.Key));
+            Apply(o, nodes, byName, ParamKey(o.Key), files);
         foreach (var o in settings.OrderBy(o => o.Key.Contains('[')))
-            Apply(o, nodes, byName, $"params.{o.Key}");
+            Apply(o, nodes, byName, $"params.{o.Key}", files);
         foreach (var (pname, entries) in profiles)
             foreach (var o in entries)
-                if (pname != profile) Apply(o, nodes, byName, $"profiles.{pname}.{o.Key}", dryRun: true);
+                if (pname != profile) Apply(o, nodes, byName, $"profiles.{pname}.{o.Key}", files, dryRun: true);
         foreach (var o in applied)
-            Apply(o, nodes, byName, o.Location == SourceLocation.CommandLine ? $"-p {o.Key}" : $"profiles.{profile}.{o.Key}");
+            Apply(o, nodes, byName, o.Location == SourceLocation.CommandLine ? $"-p {o.Key}" : $"profiles.{profile}.{o.Key}", files);
+        foreach (var ((node, param), (path, from, key)) in readFiles ? files : [])
+        {
+            try { nodes[node].Params[param] = ParamSchema.Convert(nodes[node].Stage.Kind.Params.ByName[param], FileText(path, from.Location)); }
+            catch (FormatException e) { throw new PipelineException($"param '{param}' of kind '{nodes[node].Stage.Kind.Name}': {e.Message}", from.Location.Line > 0 ? from.Location : SourceLocation.CommandLine, key); }
+        }
 
         // Bind inputs to upstream node ids.
         var definitions = new List<NodeDefinition>();
@@ -295,7 +306,7 @@ public static partial class PipelineLoader
     }
 
     private static void Apply(Override o, Dictionary<string, (StageSpec Stage, string? Variant, SortedDictionary<string, string> Params)> nodes,
-        Dictionary<string, StageSpec> stages, string key, bool dryRun = false)
+        Dictionary<string, StageSpec> stages, string key, Dictionary<(string Node, string Param), (string Path, Override From, string Key)> files, bool dryRun = false)
     {
         PipelineException Error(string message) => new(message, o.Location.Line > 0 ? o.Location : SourceLocation.CommandLine, key);
         var m = Setting().Match(o.Key);
@@ -306,7 +317,7 @@ public static partial class PipelineLoader
         if (!stage.Kind.Params.ByName.TryGetValue(paramName, out var info))
             throw Error($"kind '{stage.Kind.Name}' has no param '{paramName}' (params: {Names(stage.Kind.Params.ByName.Keys)})");
         string canonical;
-        try { canonical = ParamSchema.Convert(info, info.File ? FileText(ValueOf(o.Value), o.Location) : ValueOf(o.Value)); }
+        try { canonical = ParamSchema.Convert(info, ValueOf(o.Value)); }
         catch (FormatException e) { throw Error($"param '{paramName}' of kind '{stage.Kind.Name}': {e.Message}"); }
         var variant = m.Groups["variant"].Success ? m.Groups["variant"].Value : null;
         if (variant is not null && !stage.Matches(variant).Any())
@@ -315,14 +326,17 @@ public static partial class PipelineLoader
             throw Error($"stage '{stageName}' declares seeds ({string.Join(", ", stage.Seeds)}), which set its param '{SeedAxis.Param}'; change {stageName}.{SeedAxis.Key} instead");
         if (dryRun) return;
         var matching = variant is null ? null : stage.Matches(variant).ToHashSet(StringComparer.Ordinal);
-        foreach (var node in nodes.Values.Where(n => n.Stage == stage && (matching is null || matching.Contains(n.Variant!))))
+        foreach (var (id, node) in nodes.Where(n => n.Value.Stage == stage && (matching is null || matching.Contains(n.Value.Variant!))))
+        {
             node.Params[paramName] = canonical;
+            if (info.File && ValueOf(o.Value) is string path) files[(id, paramName)] = (path, o, key);
+            else files.Remove((id, paramName));
+        }
     }
 
     /// <summary>The text of the file a file param names (see <see cref="ParamFileAttribute"/>); null stays null.</summary>
-    private static object? FileText(object? value, SourceLocation from)
+    private static string FileText(string name, SourceLocation from)
     {
-        if (value is not string name) return value;
         var folder = from.Line > 0 ? Path.GetDirectoryName(Path.GetFullPath(from.File)) ?? "." : Directory.GetCurrentDirectory();
         var path = Path.GetFullPath(Path.Combine(folder, name));
         if (!File.Exists(path)) throw new FormatException($"names the file '{name}', which does not exist ({path})");

@@ -144,6 +144,9 @@ public class UntilDecidedTests
         var missing = Assert.Throws<PipelineException>(() => toy.Load(toy.H.Write(yaml.Replace("spread.json", "nowhere.json"), "missing.yaml"), []));
         Assert.Contains("seed_spread", missing.Message);
         Assert.Contains(toy.H.Dir["nowhere.json"], missing.Message);
+        // Only the setting that wins is read: a later -p may unset it, and a command that writes the file loads first.
+        Assert.Equal("null", toy.Load(toy.H.Dir["missing.yaml"], ["report.seed_spread=~"]).Node("report").Params["seed_spread"]);
+        Assert.Equal("\"nowhere.json\"", PipelineLoader.Load(toy.H.Dir["missing.yaml"], toy.Registry, readFiles: false).Node("report").Params["seed_spread"]);
         // A changed spread file is a changed param: the report is recomputed, not reused.
         var fp = Fingerprinter.Compute(toy.Load(toy.H.Dir["spread.yaml"], []), toy.Registry, toy.H.Facts)["report"].Fingerprint;
         File.AppendAllText(toy.H.Dir["spread.json"], " ");
