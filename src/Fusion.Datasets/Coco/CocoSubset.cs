@@ -6,7 +6,8 @@ public sealed record SubsetDownloadReport(IReadOnlyList<CocoImage> Downloaded, I
 
 /// <summary>
 /// Small profiles: fetch only the images needed, one by one from their official <c>coco_url</c>, into
-/// <c>directory/file_name</c> (resumable, retried). A failed image is reported, not fatal.
+/// <c>directory/file_name</c> (resumable, retried). A failed image is reported, not fatal; so is a <c>file_name</c> that
+/// is not a plain file name (<see cref="PlainFileName"/>), which is never fetched.
 /// </summary>
 public static class CocoSubset
 {
@@ -26,9 +27,10 @@ public static class CocoSubset
                 var img = images[i];
                 try
                 {
-                    if (img.CocoUrl is null) throw new DownloadException($"image {img.Id} ({img.FileName}) has no coco_url");
-                    if (Path.GetFileName(img.FileName) != img.FileName) throw new DownloadException($"image {img.Id}: file_name '{img.FileName}' is not a plain file name");
-                    await downloader.DownloadAsync(new DownloadSource(new Uri(img.CocoUrl), Path.Combine(directory, img.FileName)), null, token);
+                    // Checked before any request: a name that is not plain is never fetched or written.
+                    if (PlainFileName.Problem(img.FileName) is { } why) throw new DownloadException(why);
+                    if (img.CocoUrl is null) throw new DownloadException($"image {img.Id} ({PlainFileName.Show(img.FileName)}) has no coco_url");
+                    await downloader.DownloadAsync(new DownloadSource(new Uri(img.CocoUrl), PlainFileName.In(directory, img.FileName)), null, token);
                     ok[i] = img;
                 }
                 catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException or UriFormatException)

@@ -29,7 +29,9 @@ public sealed class CocoDownloadParams
 /// <see cref="CocoCaptions"/>), then either the image zips or, for small profiles, the first N captioned images of each
 /// split fetched by <c>coco_url</c>. Writes per split <c>captions.parquet</c> (captions of the images present, image by
 /// image in file order), <c>image_files.parquet</c> and <c>images/</c>; every problem (refused zip entries, failed
-/// downloads, captions without images, count mismatches) goes to <c>problems.txt</c>, the log and the summary.
+/// downloads, captions without images, a <c>file_name</c> that is not a plain file name, count mismatches) goes to
+/// <c>problems.txt</c>, the log and the summary. Only plain file names (<see cref="PlainFileName"/>) are fetched, read,
+/// moved or listed, so the captions file cannot reach anything outside the stage's folders.
 /// Downloads live in scratch, so an interrupted node resumes them.
 /// </summary>
 public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
@@ -81,21 +83,26 @@ public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
                 if (wanted.Count < subset) problems.Add($"{split}: asked for {subset} images, only {wanted.Count} have captions");
                 var cache = Path.Combine(context.ScratchDirectory, split + "-images");
                 var report = await CocoSubset.DownloadAsync(downloader, wanted, cache, p.Parallelism, new Progress<int>(n => context.Progress.Report(n, wanted.Count, "image")), ct);
-                problems.AddRange(report.Failed.Select(f => $"{split}: image {f.Image.Id} ({f.Image.FileName}) not downloaded: {f.Reason}"));
-                foreach (var img in report.Downloaded) File.Copy(Path.Combine(cache, img.FileName), Path.Combine(imagesDir, img.FileName));
+                problems.AddRange(report.Failed.Select(f => $"{split}: image {f.Image.Id} ({PlainFileName.Show(f.Image.FileName)}) not downloaded: {f.Reason}"));
+                foreach (var img in report.Downloaded) File.Copy(PlainFileName.In(cache, img.FileName), PlainFileName.In(imagesDir, img.FileName));
                 present = report.Downloaded;
             }
             else
             {
-                var folder = split + "2014/";
-                var byName = captions.Images.ToDictionary(i => i.FileName, StringComparer.Ordinal);
-                var extracted = Path.Combine(context.ScratchDirectory, split + "-zip");
-                Extract(await Fetch(zipUrl), extracted, n => n.StartsWith(folder, StringComparison.Ordinal) && byName.ContainsKey(n[folder.Length..]));
-                var list = new List<CocoImage>();
+                // Only plain names are looked for: any other file_name could reach files outside the extraction folder.
+                var wanted = new List<CocoImage>();
                 foreach (var img in captions.CaptionedImages)
+                    if (PlainFileName.Problem(img.FileName) is { } why) problems.Add($"{split}: image {img.Id} skipped: {why}");
+                    else wanted.Add(img);
+                var names = wanted.Select(i => i.FileName).ToHashSet(StringComparer.Ordinal);
+                var folder = split + "2014/";
+                var extracted = Path.Combine(context.ScratchDirectory, split + "-zip");
+                Extract(await Fetch(zipUrl), extracted, n => n.StartsWith(folder, StringComparison.Ordinal) && names.Contains(n[folder.Length..]));
+                var list = new List<CocoImage>();
+                foreach (var img in wanted)
                 {
-                    var file = Path.Combine(extracted, folder, img.FileName);
-                    if (File.Exists(file)) { File.Move(file, Path.Combine(imagesDir, img.FileName)); list.Add(img); }
+                    var file = PlainFileName.In(Path.Combine(extracted, folder), img.FileName);
+                    if (File.Exists(file)) { File.Move(file, PlainFileName.In(imagesDir, img.FileName)); list.Add(img); }
                     else problems.Add($"{split}: image {img.Id} ({img.FileName}) is not in {Path.GetFileName(zipUrl)}");
                 }
                 present = list;

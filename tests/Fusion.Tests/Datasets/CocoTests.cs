@@ -160,4 +160,30 @@ public sealed class CocoTests
         Assert.Contains("404", failed.Reason);
         Assert.Equal(await File.ReadAllBytesAsync(mini.JpegPaths[9]), await File.ReadAllBytesAsync(dir["subset/" + MiniCoco.FileName(9)]));
     }
+
+    [Theory]
+    [InlineData("COCO_val2014_000000000042.jpg", null)]
+    [InlineData("a b..c.jpg", null)]
+    [InlineData("", "it is empty")]
+    [InlineData(".", "it names a folder")]
+    [InlineData("..", "it names a folder")]
+    [InlineData("/etc/passwd", "it is an absolute path")]
+    [InlineData("../../outside.jpg", "it has a directory separator")]
+    [InlineData("sub/dir.jpg", "it has a directory separator")]
+    [InlineData("sub\\dir.jpg", "it has a directory separator")]
+    [InlineData("a<NUL>b.jpg", "it has a control character")]
+    [InlineData("a<LF>b.jpg", "it has a control character")]
+    public void Only_plain_file_names_resolve_and_only_inside_their_folder(string name, string? why)
+    {
+        name = name.Replace("<NUL>", "\0").Replace("<LF>", "\n"); // spelled out: test names must stay printable
+        using var dir = new TempDir();
+        Assert.Equal(why, PlainFileName.Problem(name)?.Split(": ", 2)[1]);
+        if (why is null) Assert.Equal(Path.Combine(dir.Path, name), PlainFileName.In(dir.Path + "/", name));
+        else
+        {
+            var e = Assert.Throws<InvalidDataException>(() => PlainFileName.In(dir.Path, name));
+            Assert.DoesNotContain('\0', e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+        }
+    }
 }

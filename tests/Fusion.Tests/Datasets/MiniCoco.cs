@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.PixelFormats;
@@ -79,5 +80,42 @@ public sealed class MiniCoco
             zip.CreateEntryFromFile(CaptionsJson, Fusion.Datasets.Coco.Coco2014.ValCaptionsEntry);
         }
         server.Files["annotations_trainval2014.zip"] = bytes.ToArray();
+    }
+
+    /// <summary>
+    /// Adds captioned images to the captions JSON, each with the given <c>file_name</c> and <c>coco_url</c> (hostile
+    /// input: names that are not plain file names). Call <see cref="Serve"/> afterwards to serve the new file.
+    /// </summary>
+    public void AddImages(IEnumerable<(long Id, string FileName, string CocoUrl)> extra)
+    {
+        var root = JsonNode.Parse(File.ReadAllText(CaptionsJson))!.AsObject();
+        foreach (var (id, name, url) in extra)
+        {
+            root["images"]!.AsArray().Add(new JsonObject { ["id"] = id, ["file_name"] = name, ["coco_url"] = url, ["width"] = 100, ["height"] = 60 });
+            root["annotations"]!.AsArray().Add(new JsonObject { ["image_id"] = id, ["id"] = id * 100, ["caption"] = $"image {id}" });
+        }
+        File.WriteAllText(CaptionsJson, root.ToJsonString());
+    }
+
+    /// <summary>
+    /// Serves the image zips the whole-split ingest reads, <c>train2014.zip</c> and <c>val2014.zip</c>: every JPEG under
+    /// <c>{split}2014/</c>, plus <paramref name="extra"/> entries (a path below that folder, and their bytes).
+    /// </summary>
+    public void ServeImageZips(LocalHttpServer server, params (string Entry, byte[] Bytes)[] extra)
+    {
+        foreach (var folder in new[] { "train2014", "val2014" })
+        {
+            var bytes = new MemoryStream();
+            using (var zip = new ZipArchive(bytes, ZipArchiveMode.Create, leaveOpen: true))
+            {
+                foreach (var (id, path) in JpegPaths) zip.CreateEntryFromFile(path, $"{folder}/{FileName(id)}");
+                foreach (var (entry, content) in extra)
+                {
+                    using var stream = zip.CreateEntry($"{folder}/{entry}").Open();
+                    stream.Write(content);
+                }
+            }
+            server.Files[folder + ".zip"] = bytes.ToArray();
+        }
     }
 }

@@ -129,4 +129,55 @@ public sealed class CocoDownloadStageTests : IAsyncLifetime
         Assert.Contains($"val: image 42 ({MiniCoco.FileName(42)}) not downloaded", problems);
         Assert.Contains("COCO 2014 val: 2 images, expected 3 (the subset)", problems);
     }
+
+    /// <summary>
+    /// A hostile captions file on both ingest branches (per-image subset and whole zip): file names that climb out
+    /// of their folder, are absolute (one names a file the test placed outside the store), nest in a folder the zip
+    /// really has, or name a folder. Each is a problem; none is fetched, read, moved or committed.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Coco_download_skips_file_names_that_are_not_plain_and_touches_nothing_they_name(bool wholeZip)
+    {
+        var outside = dir["outside.jpg"];
+        await File.WriteAllBytesAsync(outside, [1, 2, 3]);
+        // Where "../../../outside.jpg" lands from the whole-zip extraction folder (scratch/<fp>/val-zip/val2014/).
+        var inScratch = Path.Combine(store.Root, "scratch", "outside.jpg");
+        await File.WriteAllBytesAsync(inScratch, [4, 5, 6]);
+        string[] hostile = ["../../outside.jpg", "../../../outside.jpg", "/etc/passwd", outside, "sub/dir.jpg", ".."];
+        var jpeg = await File.ReadAllBytesAsync(coco.JpegPaths[9]);
+        var extra = hostile.Select((name, i) => (Id: i + 1L, FileName: name, CocoUrl: server.Url($"hostile/{i + 1}").ToString())).ToList();
+        foreach (var e in extra) server.Files[$"hostile/{e.Id}"] = jpeg;
+        coco.AddImages(extra);
+        coco.Serve(server);
+        coco.ServeImageZips(server, ("sub/dir.jpg", jpeg));
+
+        // The hostile ids (1..6) come first, so a subset of 8 asks for all of them and images 9 and 25.
+        var splits = wholeZip
+            ? $"train_subset: 0, val_subset: 0, train_zip_url: \"{server.Url("train2014.zip")}\", val_zip_url: \"{server.Url("val2014.zip")}\""
+            : "train_subset: 8, val_subset: 8";
+        var (run, plan, _) = await RunAsync($"""
+            stages:
+              coco:
+                kind: coco-download
+                params: {"{"}{splits}, annotations_url: "{server.Url("annotations_trainval2014.zip")}", parallelism: 2{"}"}
+            """);
+        var node = run.Nodes.Single();
+        Assert.True(node.State == NodeState.Ran, node.Error);
+        var artifact = await ArtifactAsync(plan, "coco");
+        var problems = await File.ReadAllLinesAsync(await artifact.GetPathAsync("problems.txt"));
+        long[] expected = wholeZip ? [9, 25, 42, 73, 74] : [9, 25];
+        foreach (var split in new[] { "train", "val" })
+        {
+            var listed = await RecordsTable.ReadAllAsync<ImageFileRecord>(await artifact.GetPathAsync(CocoImageFiles.List(split)));
+            Assert.Equal(expected, listed.Select(r => r.ImageId).Order());
+            foreach (var (id, name, _) in extra)
+                Assert.Single(problems, line => line.StartsWith($"{split}: image {id} ", StringComparison.Ordinal) && line.Contains($"'{name}' is not a plain file name"));
+        }
+        Assert.All(artifact.Manifest.Files, f => Assert.Matches(@"^(problems\.txt|(train|val)/(captions|image_files)\.parquet|(train|val)/images/COCO_val2014_\d{12}\.jpg)$", f.Name));
+        Assert.Equal(new byte[] { 1, 2, 3 }, await File.ReadAllBytesAsync(outside));
+        Assert.Equal(new byte[] { 4, 5, 6 }, await File.ReadAllBytesAsync(inScratch));
+        Assert.All(extra, e => Assert.Equal(0, server.Count($"hostile/{e.Id}")));
+    }
 }
