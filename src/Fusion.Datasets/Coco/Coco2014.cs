@@ -5,9 +5,24 @@ public static class Coco2014
 {
     public const int TrainImages = 82_783;
     public const int ValImages = 40_504;
-    public static readonly Uri TrainZip = new("http://images.cocodataset.org/zips/train2014.zip");
-    public static readonly Uri ValZip = new("http://images.cocodataset.org/zips/val2014.zip");
-    public static readonly Uri AnnotationsZip = new("http://images.cocodataset.org/annotations/annotations_trainval2014.zip");
+    private const string Host = "images.cocodataset.org";
+    public static readonly Uri TrainZip = new($"https://{Host}/zips/train2014.zip");
+    public static readonly Uri ValZip = new($"https://{Host}/zips/val2014.zip");
+    public static readonly Uri AnnotationsZip = new($"https://{Host}/annotations/annotations_trainval2014.zip");
+
+    /// <summary>
+    /// Where to fetch an image given its <c>coco_url</c>: only http(s) URLs are fetched, and the official host's plain
+    /// <c>http://</c> (what the captions files list) is fetched over https, which it serves too.
+    /// </summary>
+    public static Uri ImageUrl(string cocoUrl)
+    {
+        var uri = new Uri(cocoUrl, UriKind.Absolute);
+        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) throw new UriFormatException($"coco_url '{cocoUrl}' is not an http(s) URL");
+        return uri.Scheme == Uri.UriSchemeHttp && uri.IsDefaultPort && uri.IdnHost.Equals(Host, StringComparison.OrdinalIgnoreCase)
+            ? new UriBuilder(uri) { Scheme = Uri.UriSchemeHttps, Port = -1 }.Uri
+            : uri;
+    }
+
     public const string TrainCaptionsEntry = "annotations/captions_train2014.json";
     public const string ValCaptionsEntry = "annotations/captions_val2014.json";
 

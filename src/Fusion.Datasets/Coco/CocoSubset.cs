@@ -30,7 +30,7 @@ public static class CocoSubset
                     // Checked before any request: a name that is not plain is never fetched or written.
                     if (PlainFileName.Problem(img.FileName) is { } why) throw new DownloadException(why);
                     if (img.CocoUrl is null) throw new DownloadException($"image {img.Id} ({PlainFileName.Show(img.FileName)}) has no coco_url");
-                    await downloader.DownloadAsync(new DownloadSource(new Uri(img.CocoUrl), PlainFileName.In(directory, img.FileName)), null, token);
+                    await downloader.DownloadAsync(new DownloadSource(Coco2014.ImageUrl(img.CocoUrl), PlainFileName.In(directory, img.FileName)), null, token);
                     ok[i] = img;
                 }
                 catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException or UriFormatException)

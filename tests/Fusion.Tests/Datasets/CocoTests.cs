@@ -186,4 +186,13 @@ public sealed class CocoTests
             Assert.DoesNotContain('\n', e.Message);
         }
     }
+
+    [Fact]
+    public void Images_are_fetched_over_https_from_the_official_host_and_only_over_http_s()
+    {
+        Assert.All(new[] { Coco2014.TrainZip, Coco2014.ValZip, Coco2014.AnnotationsZip }, u => Assert.Equal("https", u.Scheme));
+        Assert.Equal("https://images.cocodataset.org/val2014/x.jpg", Coco2014.ImageUrl("http://images.cocodataset.org/val2014/x.jpg").ToString());
+        Assert.Equal("http://127.0.0.1:8080/x.jpg", Coco2014.ImageUrl("http://127.0.0.1:8080/x.jpg").ToString());
+        Assert.Throws<UriFormatException>(() => Coco2014.ImageUrl("file:///etc/passwd"));
+    }
 }
