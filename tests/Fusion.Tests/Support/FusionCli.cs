@@ -7,12 +7,15 @@ public static class FusionCli
 {
     public static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "fusion.dll");
 
-    public static Process Start(IEnumerable<string> args, string? workDir = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="wrapper">A command that runs the rest of its arguments (`dotnet fusion.dll …`), e.g. in another namespace.</param>
+    public static Process Start(IEnumerable<string> args, string? workDir = null, IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyList<string>? wrapper = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string[] command = [.. wrapper ?? Array.Empty<string>(), "dotnet", Dll, .. args];
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workDir is not null) info.WorkingDirectory = workDir;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
-        foreach (var a in new[] { Dll }.Concat(args)) info.ArgumentList.Add(a);
+        foreach (var a in command[1..]) info.ArgumentList.Add(a);
         return Process.Start(info)!;
     }
 
@@ -28,9 +31,9 @@ public static class FusionCli
     }
 
     public static async Task<(int Code, string Output)> RunAsync(IEnumerable<string> args, TimeSpan timeout, string? workDir = null,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? wrapper = null)
     {
-        using var process = Start(args, workDir, environment);
+        using var process = Start(args, workDir, environment, wrapper);
         return await FinishAsync(process, timeout);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Tests.Support;
 using Fusion.Workflow.Execution;
@@ -85,6 +86,23 @@ public sealed class CliFailureTests : IDisposable
         var readOnly = "/sys/fusion-test-store-" + Guid.NewGuid().ToString("N")[..8];
         AssertFailure(3, await Fusion("run", Write("p.yaml", Chain), "--store", readOnly), readOnly, "must be writable");
         AssertFailure(3, await Fusion("status", "--store", readOnly), readOnly);
+    }
+
+    [ReadOnlyMountFact]
+    public async Task A_used_store_on_a_read_only_file_system_ends_run_and_gc_at_once_with_exit_3()
+    {
+        var pipeline = Write("p.yaml", Chain);
+        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code); // now its lock files exist
+        string[][] commands = [["run", pipeline, "--store", Store, "--plugin", Plugin, "--device", "cpu"], ["gc", "--store", Store], ["gc", "--dry-run", "--store", Store]];
+        foreach (var command in commands)
+        {
+            var clock = Stopwatch.StartNew();
+            // A regression waits for the lock for ever: the timeout turns that into a failure.
+            var result = await FusionCli.RunAsync(command, TimeSpan.FromSeconds(45), dir.Path, wrapper: ReadOnlyMount.Wrapper(Store));
+            AssertFailure(3, result, $"artifact store {Store}", "Read-only file system", "must be writable");
+            Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"{command[0]} took {clock.Elapsed}");
+        }
     }
 
     [Fact]

@@ -130,13 +130,13 @@ public sealed class LocalArtifactStore : IArtifactStore
     }
 
     /// <summary>An exclusive OS lock (flock, released if the process dies) on committing into <paramref name="dir"/>.</summary>
-    private static async Task<FileStream> CommitGateAsync(string dir, CancellationToken ct)
+    private async Task<FileStream> CommitGateAsync(string dir, CancellationToken ct)
     {
         var path = Path.Combine(dir, ".commit.lock");
         for (var delay = 5; ; delay = Math.Min(delay * 2, 200))
         {
-            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) when (!ct.IsCancellationRequested) { await Task.Delay(delay, ct); }
+            if (OpenLock(path) is { } gate) return gate;
+            await Task.Delay(delay, ct);
         }
     }
 
@@ -193,17 +193,37 @@ public sealed class LocalArtifactStore : IArtifactStore
         return false;
     }
 
-    /// <summary>The claim on <paramref name="fingerprint"/> if nobody holds it now, else null (does not wait).</summary>
+    /// <summary>
+    /// The claim on <paramref name="name"/> if nobody holds it now, else null (does not wait). Any other failure to take
+    /// the lock (a read-only or full file system, a lock path that is not a file) throws at once, naming the store:
+    /// waiting for it could never end.
+    /// </summary>
     public IAsyncDisposable? TryClaim(string name)
     {
-        var path = Path.Combine(LocksDir, CheckFingerprint(name) + ".lock");
-        try
-        {
-            // FileShare.None takes an exclusive flock on Unix: released by the kernel when the process dies.
-            return new Claim(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None));
-        }
-        catch (IOException) when (File.Exists(path)) { return null; }
+        return OpenLock(LockPath(name)) is { } lockFile ? new Claim(lockFile) : null;
     }
+
+    private string LockPath(string name) => Path.Combine(LocksDir, CheckFingerprint(name) + ".lock");
+
+    /// <summary>
+    /// Opens <paramref name="path"/> locked exclusively, or returns null while another holder has it. FileShare.None takes
+    /// an exclusive flock on Unix, which the kernel releases when its holder dies: a local lock never outlives its
+    /// process, so waiting for one needs no timeout.
+    /// </summary>
+    private FileStream? OpenLock(string path)
+    {
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None); }
+        catch (IOException e) when (IsHeldElsewhere(e)) { return null; }
+        catch (IOException e) { throw new StoreAccessException($"artifact store {Root} cannot be locked: {e.Message}", e); }
+        catch (UnauthorizedAccessException e) { throw new UnauthorizedAccessException($"artifact store {Root} cannot be locked: {e.Message}", e); }
+    }
+
+    // What .NET reports for a lock that is held: errno EWOULDBLOCK as the HResult on Unix (11 on Linux, 35 on macOS and
+    // the BSDs), a sharing or lock violation on Windows. Every other error is the file system refusing the lock.
+    private static readonly int[] LockHeld = OperatingSystem.IsWindows() ? [unchecked((int)0x80070020), unchecked((int)0x80070021)]
+        : OperatingSystem.IsLinux() ? [11] : [35];
+
+    private static bool IsHeldElsewhere(IOException e) => e.GetType() == typeof(IOException) && LockHeld.Contains(e.HResult);
 
     private sealed class Claim(FileStream lockFile) : IAsyncDisposable
     {

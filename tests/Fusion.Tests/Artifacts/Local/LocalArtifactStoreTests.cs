@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
@@ -108,6 +109,43 @@ public sealed class LocalArtifactStoreTests
         await using var again = await a.ClaimAsync(Fp);
         using var cts = new CancellationTokenSource(100);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => b.ClaimAsync(Fp, cts.Token));
+    }
+
+    /// <summary>
+    /// Locks that fail for a reason other than a holder, reproduced as root without mount privileges: the lock file is
+    /// a link to itself (ELOOP) or into a regular file (ENOTDIR), or the locks folder is a regular file.
+    /// </summary>
+    [Theory]
+    [InlineData("link loop")]
+    [InlineData("link below a file")]
+    [InlineData("locks folder is a file")]
+    public async Task A_lock_the_file_system_refuses_fails_at_once_naming_the_store_instead_of_waiting(string how)
+    {
+        using var dir = new TempDir();
+        var store = new LocalArtifactStore(dir["store"]);
+        var locks = Path.Combine(store.Root, "locks");
+        var lockFile = Path.Combine(locks, Fp + ".lock");
+        switch (how)
+        {
+            case "link loop": File.CreateSymbolicLink(lockFile, lockFile); break;
+            case "link below a file":
+                File.WriteAllText(dir["file"], "");
+                File.CreateSymbolicLink(lockFile, Path.Combine(dir["file"], "x.lock"));
+                break;
+            default:
+                Directory.Delete(locks);
+                File.WriteAllText(locks, "");
+                break;
+        }
+        var clock = Stopwatch.StartNew();
+        var refused = Assert.ThrowsAny<IOException>(() => store.TryClaim(Fp));
+        Assert.StartsWith($"artifact store {store.Root} cannot be locked: ", refused.Message);
+        // A regression waits for ever: the token turns that into a failure.
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var waited = await Assert.ThrowsAnyAsync<IOException>(() => store.ClaimAsync(Fp, cts.Token));
+        Assert.Contains(store.Root, waited.Message);
+        await Assert.ThrowsAnyAsync<IOException>(() => store.IsClaimedAsync(Fp, cts.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
     }
 
     [Fact]
