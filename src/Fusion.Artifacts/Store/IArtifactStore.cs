@@ -61,6 +61,10 @@ public interface IArtifactStore : IAsyncDisposable
     /// holder's claim reads as free: its lock died with it, or its lease expired.</summary>
     Task<bool> IsClaimedAsync(string fingerprint, CancellationToken ct = default);
 
+    /// <summary>Who holds the claim on <paramref name="fingerprint"/>, as its holder recorded it; null when unknown
+    /// (free, not recorded yet, or a store that does not record holders). Reads only; never fails for want of it.</summary>
+    Task<ClaimHolder?> GetClaimHolderAsync(string fingerprint, CancellationToken ct = default) => Task.FromResult<ClaimHolder?>(null);
+
     /// <summary>All committed artifact fingerprints.</summary>
     IAsyncEnumerable<string> ListArtifactsAsync(CancellationToken ct = default);
 

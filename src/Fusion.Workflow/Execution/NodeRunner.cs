@@ -46,7 +46,8 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             if (await Task.WhenAny(claiming, Task.Delay(200, CancellationToken.None)) != claiming)
             {
                 waited = true;
-                observer.NodeWaiting(node, "another run is computing it; waiting to reuse its result");
+                var holder = await store.GetClaimHolderAsync(node.Fingerprint, ct);
+                observer.NodeWaiting(node, $"another run is computing it{(holder is null ? "" : $" (held by {holder})")}; waiting to reuse its result");
                 log.LogDebug("{Node}: another run holds {Fingerprint}; waiting", node.Id, node.Short);
             }
             claim = await claiming;

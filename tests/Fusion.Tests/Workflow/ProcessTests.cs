@@ -114,6 +114,7 @@ public sealed class ProcessTests
             if (line.Contains("another run is computing it")) break; // it is waiting for the claim
         }
         Assert.True(line is not null, "the second run never waited: " + secondOutput);
+        Assert.Contains($"(held by pid {first.Id} on host {Environment.MachineName} since ", line);
         File.WriteAllText(gate, "go");
         var results = await Task.WhenAll(FinishAsync(first, TimeSpan.FromSeconds(90)), FinishAsync(second, TimeSpan.FromSeconds(90)));
         Assert.True(results[0].Code == 0, results[0].Output);

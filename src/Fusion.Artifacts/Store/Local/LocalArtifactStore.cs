@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 
 namespace Fusion.Artifacts.Store.Local;
 
@@ -11,7 +13,8 @@ namespace Fusion.Artifacts.Store.Local;
 /// artifacts/&lt;fp&gt;/manifest.json    written last, create-only: its presence is what makes the artifact exist
 /// staging/&lt;fp&gt;.&lt;random&gt;/         private folders nodes write into (same filesystem, so commit is a rename)
 /// scratch/&lt;fp&gt;/                 durable checkpoints of an unfinished node
-/// locks/&lt;fp&gt;.lock               claims: held open with FileShare.None (flock on Linux), so they die with the process
+/// locks/&lt;fp&gt;.lock               claims: held open with FileShare.None (flock on Linux), so they die with the process;
+///                                the holder writes its pid, host and start time into it for waiters' messages
 /// docs/…                         small JSON documents (run ledger, node index, pins), replaced atomically
 /// </code>
 /// </summary>
@@ -200,8 +203,12 @@ public sealed class LocalArtifactStore : IArtifactStore
     /// </summary>
     public IAsyncDisposable? TryClaim(string name)
     {
-        return OpenLock(LockPath(name)) is { } lockFile ? new Claim(lockFile) : null;
+        if (OpenLock(LockPath(name)) is not { } lockFile) return null;
+        WriteHolder(lockFile);
+        return new Claim(lockFile);
     }
+
+    public Task<ClaimHolder?> GetClaimHolderAsync(string fingerprint, CancellationToken ct = default) => Task.FromResult(ReadHolder(LockPath(fingerprint)));
 
     private string LockPath(string name) => Path.Combine(LocksDir, CheckFingerprint(name) + ".lock");
 
@@ -225,9 +232,48 @@ public sealed class LocalArtifactStore : IArtifactStore
 
     private static bool IsHeldElsewhere(IOException e) => e.GetType() == typeof(IOException) && LockHeld.Contains(e.HResult);
 
+    /// <summary>Records this process as the holder, for waiters' messages; best effort (the lock is what counts).</summary>
+    private static void WriteHolder(FileStream lockFile)
+    {
+        try
+        {
+            lockFile.SetLength(0);
+            lockFile.Write(JsonSerializer.SerializeToUtf8Bytes(new ClaimHolder(Environment.ProcessId, Environment.MachineName, DateTimeOffset.UtcNow)));
+            lockFile.Flush();
+        }
+        catch (IOException) { }
+    }
+
+    /// <summary>What the holder of the lock at <paramref name="path"/> recorded; null when free, unrecorded or unreadable.</summary>
+    private static ClaimHolder? ReadHolder(string path)
+    {
+        // .NET opens every file it reads under a shared flock, which the holder's exclusive one refuses, so the file is
+        // read through open(2) itself. On Windows FileShare.None refuses every other open: no holder is known there.
+        if (OperatingSystem.IsWindows()) return null;
+        var fd = Open(path, 0); // O_RDONLY
+        if (fd < 0) return null;
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            var buffer = new byte[1024];
+            var length = RandomAccess.Read(handle, buffer, 0);
+            // Empty (free, or the holder is between truncating and writing) or partial content reads as unknown.
+            return JsonSerializer.Deserialize<ClaimHolder>(buffer.AsSpan(0, length)) is { ProcessId: > 0, Host: not null } holder ? holder : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException or NotSupportedException or UnauthorizedAccessException) { return null; }
+    }
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open(string path, int flags);
+
     private sealed class Claim(FileStream lockFile) : IAsyncDisposable
     {
-        public ValueTask DisposeAsync() => lockFile.DisposeAsync();
+        public ValueTask DisposeAsync()
+        {
+            // Cleared while still held, so a waiter that reads it later never names a holder that has left.
+            if (lockFile.CanWrite) { try { lockFile.SetLength(0); } catch (IOException) { } }
+            return lockFile.DisposeAsync();
+        }
     }
 
     public async IAsyncEnumerable<string> ListArtifactsAsync([EnumeratorCancellation] CancellationToken ct = default)

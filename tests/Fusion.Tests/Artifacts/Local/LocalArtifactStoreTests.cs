@@ -146,6 +146,36 @@ public sealed class LocalArtifactStoreTests
         Assert.Contains(store.Root, waited.Message);
         await Assert.ThrowsAnyAsync<IOException>(() => store.IsClaimedAsync(Fp, cts.Token));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+        Assert.Null(await store.GetClaimHolderAsync(Fp));
+    }
+
+    [Fact]
+    public async Task A_claim_records_its_holder_for_waiters_until_it_is_released()
+    {
+        using var dir = new TempDir();
+        var a = new LocalArtifactStore(dir.Path);
+        var b = new LocalArtifactStore(dir.Path);
+        Assert.Null(await b.GetClaimHolderAsync(Fp)); // never claimed: no lock file
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        await using (await a.ClaimAsync(Fp))
+        {
+            var holder = await b.GetClaimHolderAsync(Fp);
+            Assert.NotNull(holder);
+            Assert.Equal(Environment.ProcessId, holder.ProcessId);
+            Assert.Equal(Environment.MachineName, holder.Host);
+            Assert.InRange(holder.SinceUtc, before, DateTimeOffset.UtcNow);
+            Assert.Matches($@"^pid {Environment.ProcessId} on host \S+ since \d\d:\d\d:\d\d UTC$", holder.ToString());
+            Assert.Null(b.TryClaim(Fp)); // reading it did not disturb the lock
+        }
+        Assert.Null(await b.GetClaimHolderAsync(Fp)); // released: nobody is named
+
+        // Whatever a crashed or half-written holder left is read as unknown, never as an error.
+        var lockFile = Path.Combine(dir.Path, "locks", Fp + ".lock");
+        foreach (var content in new[] { "", "{\"ProcessId\": 12", "{}", "\0\0\0", "{\"ProcessId\": 7, \"Host\": null}" })
+        {
+            File.WriteAllText(lockFile, content);
+            Assert.Null(await b.GetClaimHolderAsync(Fp));
+        }
     }
 
     [Fact]
