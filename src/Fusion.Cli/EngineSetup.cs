@@ -20,9 +20,16 @@ public sealed class EngineSetup
     public readonly Option<string[]> Params = new("--param", "-p") { Description = "override a param: stage.param=value or stage[variant].param=value", AllowMultipleArgumentsPerToken = false };
     public readonly Option<string?> Store = new("--store") { Description = "artifact store: a folder (default .fusion/ in the working directory, or $FUSION_STORE) or azure://ACCOUNT/CONTAINER[/PREFIX]" };
     public readonly Option<string[]> Plugins = new("--plugin") { Description = "assembly with extra stage kinds (also $FUSION_PLUGINS, ':'-separated)" };
-    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto", DefaultValueFactory = _ => "auto" };
     public readonly Option<string> Dtype = new("--dtype") { Description = "compute dtype the stages use: float32, bfloat16, or auto (bfloat16 on CUDA and on CPUs with native bf16 dot products, else float32)", DefaultValueFactory = _ => "float32" };
     public readonly Option<bool> Deterministic = new("--deterministic") { Description = "CUDA: deterministic kernels (slower), so two runs give the same bytes (CPU runs already do)" };
+
+    public EngineSetup()
+    {
+        // Checked when the command line is parsed, so a typo stops the command before it opens a store or loads anything.
+        Device.Validators.Add(r => { if (r.GetValueOrDefault<string>() is { } d && !TorchEnvironment.IsDeviceName(d)) r.AddError($"--device must be {TorchEnvironment.DeviceNames}, got '{d}'"); });
+        Dtype.Validators.Add(r => { if (r.GetValueOrDefault<string>() is { } t && !TorchFacts.Dtypes.Contains(t)) r.AddError($"--dtype must be {TorchFacts.DtypeNames}, got '{t}'"); });
+    }
 
     public void AddTo(Command command, bool withPipeline = true)
     {
@@ -114,12 +121,17 @@ public sealed class EngineSetup
 /// </summary>
 public sealed class TorchFacts(string device, string dtype, bool deterministic = false) : IEnvironmentFactsProvider
 {
+    /// <summary>The compute dtypes --dtype takes.</summary>
+    public static readonly IReadOnlyList<string> Dtypes = ["float32", "bfloat16", "float16", "float64", "auto"];
+
+    public static string DtypeNames => string.Join(", ", Dtypes.SkipLast(1)) + " or " + Dtypes[^1];
+
     private EnvironmentFacts? facts;
 
     public EnvironmentFacts GetFacts()
     {
-        if (dtype is not ("float32" or "bfloat16" or "float16" or "float64" or "auto"))
-            throw new PipelineException($"unknown dtype '{dtype}' (expected float32, bfloat16, float16, float64 or auto)", SourceLocation.CommandLine, "--dtype");
+        if (!Dtypes.Contains(dtype))
+            throw new PipelineException($"unknown dtype '{dtype}' (expected {DtypeNames})", SourceLocation.CommandLine, "--dtype");
         var type = TorchEnvironment.ResolveDevice(device).type.ToString().ToLowerInvariant();
         // The resolved dtype is the fact: an auto run on a bf16 CPU and one on an AVX2 CPU have different fingerprints.
         var resolved = dtype == "auto" ? TorchEnvironment.FastTrainingDtype(type) : dtype;

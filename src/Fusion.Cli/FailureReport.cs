@@ -2,6 +2,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
+using Fusion.Models;
 using Fusion.Workflow.Pipelines;
 using Spectre.Console;
 
@@ -28,6 +29,7 @@ public static class FailureReport
     {
         PipelineException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException or FormatException or ArgumentException
             => new(ExitCodes.Usage, e.Message),
+        CudaUnavailableException cuda => new(ExitCodes.Usage, cuda.Message, cuda.Hint),
         BlobStoreException { IsAuthentication: true } => new(ExitCodes.Store, e.Message,
             "check the credentials (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN or an Entra ID login) and that they may read and write this container"),
         BlobStoreException { IsTransient: true } => new(ExitCodes.Store, e.Message,

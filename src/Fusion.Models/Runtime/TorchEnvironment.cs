@@ -15,15 +15,33 @@ public static class TorchEnvironment
     public static bool CudaAvailable => cuda.is_available();
 
     /// <summary>Resolves "auto" to cuda when available, else cpu; validates explicit names.</summary>
-    public static Device ResolveDevice(string name) => name switch
+    public static Device ResolveDevice(string name) =>
+        !IsDeviceName(name) ? throw new ArgumentException($"unknown device '{name}' (expected {DeviceNames})")
+        : name == "auto" ? (CudaAvailable ? CUDA : CPU)
+        : name == "cpu" ? CPU
+        : CudaAvailable ? new Device(name) : throw CudaUnavailableException.For(name);
+
+    /// <summary>The device names <see cref="ResolveDevice"/> takes, in words.</summary>
+    public const string DeviceNames = "cpu, cuda, cuda:N or auto";
+
+    /// <summary>cpu, cuda, cuda:N or auto: checkable without loading libtorch.</summary>
+    public static bool IsDeviceName(string name) =>
+        name is "cpu" or "cuda" or "auto" || (name.StartsWith("cuda:", StringComparison.Ordinal) && name.Length > 5 && name[5..].All(char.IsAsciiDigit));
+
+    /// <summary>
+    /// Whether the loaded libtorch was built with CUDA (whatever the GPUs): libtorch_cuda is mapped into the process, or
+    /// lies beside the application (the TorchSharp-cuda packages put it there).
+    /// </summary>
+    public static bool LibTorchHasCuda
     {
-        "auto" => CudaAvailable ? CUDA : CPU,
-        "cpu" => CPU,
-        _ when name.StartsWith("cuda", StringComparison.Ordinal) => CudaAvailable
-            ? new Device(name)
-            : throw new InvalidOperationException($"device '{name}' requested but CUDA is not available in this build (build with -p:TorchBackend=cuda on a GPU machine)"),
-        _ => throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda, cuda:N or auto)"),
-    };
+        get
+        {
+            _ = CudaAvailable;   // loads libtorch, and libtorch_cuda where there is one
+            if (OperatingSystem.IsLinux() && File.ReadLines("/proc/self/maps").Any(l => l.Contains("libtorch_cuda", StringComparison.Ordinal))) return true;
+            var app = AppContext.BaseDirectory;
+            return new[] { app, Path.Combine(app, "runtimes", "linux-x64", "native") }.Any(dir => File.Exists(Path.Combine(dir, "libtorch_cuda.so")));
+        }
+    }
 
     /// <summary>
     /// Deterministic kernels: CUDA's atomics-based reductions (e.g. the backward of index and scatter ops) and cuBLAS's

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Fusion.Artifacts.Store.Local;
+using Fusion.Models;
 using Fusion.Tests.Support;
 using Fusion.Workflow.Execution;
 
@@ -27,7 +28,8 @@ public sealed class CliFailureTests : IDisposable
 
     private Task<(int Code, string Output)> Fusion(params string[] args)
     {
-        string[] engine = args[0] is "run" or "plan" ? ["--plugin", Plugin, "--device", "cpu"] : [];
+        string[] device = args.Contains("--device") ? [] : ["--device", "cpu"];
+        string[] engine = args[0] is "run" or "plan" ? ["--plugin", Plugin, .. device] : [];
         return FusionCli.RunAsync(args.Concat(engine), Timeout, dir.Path);
     }
 
@@ -40,6 +42,9 @@ public sealed class CliFailureTests : IDisposable
         Assert.DoesNotContain("   at ", result.Output);
         foreach (var text in texts) Assert.Contains(text, result.Output);
     }
+
+    private void AssertNothingRan() =>
+        Assert.False(Directory.Exists(Path.Combine(Store, "artifacts")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "artifacts")).Any());
 
     [Fact]
     public async Task A_malformed_yaml_exits_2_with_file_line_and_column_and_shows_the_stack_only_with_v()
@@ -68,6 +73,9 @@ public sealed class CliFailureTests : IDisposable
         { Chain, "--until-decided --budget soon", "'soon' is not a duration" },
         { Chain, "--until-decided --only a", "--until-decided runs the whole pipeline at each look" },
         { Chain, "--until-decided", "declares no seeds: adding seeds needs a training stage" },
+        { Chain, "--device tpu", "--device must be cpu, cuda, cuda:N or auto, got 'tpu'" },
+        { Chain, "--device cuda:x", "--device must be cpu, cuda, cuda:N or auto, got 'cuda:x'" },
+        { Chain, "--dtype bf16", "--dtype must be float32, bfloat16, float16, float64 or auto, got 'bf16'" },
     };
 
     [Theory]
@@ -76,7 +84,17 @@ public sealed class CliFailureTests : IDisposable
     {
         var file = Write("p.yaml", yaml);
         AssertFailure(2, await Fusion(["run", file, "--store", Store, .. options.Split(' ', StringSplitOptions.RemoveEmptyEntries)]), message);
-        Assert.False(Directory.Exists(Path.Combine(Store, "artifacts")) && Directory.EnumerateFileSystemEntries(Path.Combine(Store, "artifacts")).Any());
+        AssertNothingRan();
+    }
+
+    [Fact]
+    public async Task Cuda_on_a_machine_or_build_without_it_exits_2_saying_how_to_get_it()
+    {
+        if (TorchEnvironment.CudaAvailable) return;   // nothing to refuse here
+        // The CPU build says how to build with CUDA; a CUDA build that finds no GPU says to look at the driver.
+        var what = TorchEnvironment.LibTorchHasCuda ? "nvidia-smi" : "-p:TorchBackend=cuda";
+        AssertFailure(2, await Fusion("run", Write("p.yaml", Chain), "--store", Store, "--device", "cuda"), "device 'cuda'", what);
+        AssertNothingRan();
     }
 
     [Fact]
