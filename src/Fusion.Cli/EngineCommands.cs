@@ -327,7 +327,7 @@ public static class EngineCommands
         var budget = new Option<string?>("--budget") { Description = "with --until-decided: stop adding seeds when the next one would end past this much wall time (e.g. 90m, 2h)" };
         var cmd = new Command("submit", "Run a pipeline on the workers of a Durable Task hub instead of this process, and wait for it.") { runId, config, hours, untilDecided, maxSeeds, budget };
         setup.AddTo(cmd);
-        cmd.TreatUnmatchedTokensAsErrors = false;   // --Worker:Distributed:… settings
+        ConfigurationSettings.Accept(cmd, "Worker");   // --Worker:Distributed:… settings (submit reads no other section)
         cmd.SetAction(async (parse, ct) =>
         {
             using var loggers = LoggerFactory.Create(b => b.AddProvider(new CliLoggerProvider(false, LogLevel.Information)).SetMinimumLevel(LogLevel.Information));

@@ -18,9 +18,14 @@ public static class FusionCommand
         // Redirected output (logs, CI, tests) gets wide tables instead of Spectre's 80-column default.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
         var parse = Build().Parse(args);
-        if (parse.Errors.Count > 0)
+        var errors = parse.Errors.Select(e => e.Message).ToList();
+        if (errors.Count == 0 && ConfigurationSettings.Reject(parse) is { } unknown) errors.Add(unknown);
+        if (errors.Count > 0)
         {
-            foreach (var error in parse.Errors) Console.Error.WriteLine("error: " + error.Message);
+            foreach (var error in errors) Console.Error.WriteLine("error: " + error);
+            // Unknown options end up unmatched or, refused there, in a positional argument: look at every token.
+            foreach (var token in args.Where(a => a.StartsWith('-')).Distinct())
+                if (OptionSuggestion.Nearest(token, parse.CommandResult.Command) is { } near) Console.Error.WriteLine($"  {token}: did you mean {near}?");
             Console.Error.WriteLine($"  see: {CommandPath(parse.CommandResult)} --help");
             return ExitCodes.Usage;
         }
@@ -49,6 +54,7 @@ public static class FusionCommand
         root.Subcommands.Add(CalibrateCommand.Build());
         foreach (var command in EngineCommands.Build()) root.Subcommands.Add(command);
         foreach (var command in WorkerCliCommands.Build()) root.Subcommands.Add(command);
+        OptionTokens.KeepOutOfArguments(root);
         return root;
     }
 }

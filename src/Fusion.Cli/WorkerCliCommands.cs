@@ -28,7 +28,8 @@ public static class WorkerCliCommands
             }
         }
         void AddOptions(Command command) => setup.AddTo(command, withPipeline: false);
-        yield return WorkerCommands.Worker(Open, AddOptions);
+        // The worker's host reads its own section and the logging settings from the command line.
+        yield return ConfigurationSettings.Accept(WorkerCommands.Worker(Open, AddOptions), "Worker", "Logging");
         yield return WorkerCommands.Baseline(Open, AddOptions);
     }
 }

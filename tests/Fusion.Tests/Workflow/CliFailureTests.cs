@@ -76,6 +76,8 @@ public sealed class CliFailureTests : IDisposable
         { Chain, "--device tpu", "--device must be cpu, cuda, cuda:N or auto, got 'tpu'" },
         { Chain, "--device cuda:x", "--device must be cpu, cuda, cuda:N or auto, got 'cuda:x'" },
         { Chain, "--dtype bf16", "--dtype must be float32, bfloat16, float16, float64 or auto, got 'bf16'" },
+        { Chain, "--bogus", "'--bogus'" },
+        { Chain, "--verfy", "--verfy: did you mean --verify?" },
     };
 
     [Theory]
@@ -95,6 +97,31 @@ public sealed class CliFailureTests : IDisposable
         var what = TorchEnvironment.LibTorchHasCuda ? "nvidia-smi" : "-p:TorchBackend=cuda";
         AssertFailure(2, await Fusion("run", Write("p.yaml", Chain), "--store", Store, "--device", "cuda"), "device 'cuda'", what);
         AssertNothingRan();
+    }
+
+    [Theory]
+    [InlineData("worker --run-idd x", "'--run-idd', 'x'")]
+    [InlineData("submit --bogus", "'--bogus'")]
+    [InlineData("submit --run-idd r1", "did you mean --run-id?")]
+    [InlineData("submit --Logging:LogLevel:Default=Debug", "'--Logging:LogLevel:Default=Debug'")]
+    [InlineData("status --bogus", "'--bogus'")]
+    [InlineData("status --lst 3", "--lst: did you mean --last?")]
+    [InlineData("report --bogus", "'--bogus'")]
+    public async Task Unknown_options_exit_2_naming_them_in_every_verb(string command, string message) =>
+        AssertFailure(2, await Fusion([.. command.Split(' '), "--store", Store]), message, "see: fusion ");
+
+    [Theory]
+    [InlineData("submit p.yaml", "--Worker:Distributed:TaskHub=no")]
+    [InlineData("submit", "--Worker:Distributed:TaskHub=no")]   // not taken for the pipeline argument
+    [InlineData("worker", "--distributed --Worker:Distributed:TaskHub=no --Logging:LogLevel:Default=Warning")]
+    [InlineData("worker", "--distributed --Worker:Distributed:TaskHub no")]
+    public async Task Configuration_settings_still_reach_the_worker_configuration(string command, string options)
+    {
+        var settings = options.Split(' ');
+        var verb = command.Split(' ')[0];
+        string[] pipeline = command.EndsWith("p.yaml", StringComparison.Ordinal) ? [Write("p.yaml", Chain)] : [];
+        // The hub name is checked before anything connects: that it is named proves the setting arrived.
+        AssertFailure(2, await Fusion([verb, .. pipeline, "--store", Store, "--plugin", Plugin, "--device", "cpu", .. settings]), "Worker:Distributed:TaskHub 'no'");
     }
 
     [Fact]
