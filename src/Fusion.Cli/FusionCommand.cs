@@ -54,6 +54,7 @@ public static class FusionCommand
         root.Subcommands.Add(CalibrateCommand.Build());
         foreach (var command in EngineCommands.Build()) root.Subcommands.Add(command);
         foreach (var command in WorkerCliCommands.Build()) root.Subcommands.Add(command);
+        NumberOptions.ParseIn(root);
         OptionTokens.KeepOutOfArguments(root);
         return root;
     }

@@ -73,6 +73,8 @@ public sealed class CliFailureTests : IDisposable
         { Chain, "--until-decided --budget soon", "'soon' is not a duration" },
         { Chain, "--until-decided --only a", "--until-decided runs the whole pipeline at each look" },
         { Chain, "--until-decided", "declares no seeds: adding seeds needs a training stage" },
+        { Chain, "--jobs abc", "--jobs: 'abc' is not a whole number" },
+        { Chain, "--max-seeds 2.5", "--max-seeds: '2.5' is not a whole number" },
         { Chain, "--device tpu", "--device must be cpu, cuda, cuda:N or auto, got 'tpu'" },
         { Chain, "--device cuda:x", "--device must be cpu, cuda, cuda:N or auto, got 'cuda:x'" },
         { Chain, "--dtype bf16", "--dtype must be float32, bfloat16, float16, float64 or auto, got 'bf16'" },
@@ -107,7 +109,10 @@ public sealed class CliFailureTests : IDisposable
     [InlineData("status --bogus", "'--bogus'")]
     [InlineData("status --lst 3", "--lst: did you mean --last?")]
     [InlineData("report --bogus", "'--bogus'")]
-    public async Task Unknown_options_exit_2_naming_them_in_every_verb(string command, string message) =>
+    [InlineData("status --last abc", "--last: 'abc' is not a whole number")]
+    [InlineData("gc --grace-hours x", "--grace-hours: 'x' is not a number")]
+    [InlineData("submit --timeout-hours 1e999", "--timeout-hours: '1e999' is not a number")]
+    public async Task Unknown_options_and_values_that_are_not_numbers_exit_2_naming_them_in_every_verb(string command, string message) =>
         AssertFailure(2, await Fusion([.. command.Split(' '), "--store", Store]), message, "see: fusion ");
 
     [Theory]
