@@ -1,13 +1,14 @@
 using System.CommandLine;
 using Fusion.Artifacts.Store;
 using Fusion.Workflow.Execution;
+using Fusion.Workflow.Pipelines;
 using Spectre.Console;
 
 namespace Fusion.Cli;
 
 /// <summary>
 /// `fusion report [RUN] [--out DIR]`: prints the report of a run (default: the latest run that has one) and where its
-/// files are; with --out, copies the report with its plots, grids and tables into DIR.
+/// files are; with --out, copies the report with its plots, grids and tables into DIR. No such run, or no report: exit 2.
 /// </summary>
 public static class ReportCommand
 {
@@ -24,7 +25,8 @@ public static class ReportCommand
             await using var s = await ArtifactStores.OpenAsync(parse.GetValue(store), ct: ct);
             var documents = new EngineDocuments(s);
             var wanted = parse.GetValue(runArg);
-            var runs = wanted is null ? await documents.ListRunsAsync(ct) : [await documents.FindRunIdAsync(wanted, ct) ?? wanted];
+            var runs = wanted is null ? await documents.ListRunsAsync(ct)
+                : [await documents.FindRunIdAsync(wanted, ct) ?? throw new PipelineException($"no run '{wanted}' in {s.Location}")];
             foreach (var runId in runs)
             {
                 var read = await documents.ReadRunAsync(runId, ct);
@@ -53,8 +55,9 @@ public static class ReportCommand
                 }
                 if (wanted is not null) break;
             }
-            AnsiConsole.MarkupLine(wanted is null ? "[red]no run with a report yet: `fusion run` first[/]" : $"[red]run '{Markup.Escape(wanted)}' has no report[/]");
-            return 1;
+            throw new PipelineException(wanted is null
+                ? $"no run in {s.Location} has a report yet: `fusion run` a pipeline with a report stage (the default shapes pipeline has one)"
+                : $"run '{wanted}' has no report: its pipeline has no report stage, or the report did not run (`fusion status {wanted}` shows its nodes)");
         });
         return cmd;
     }

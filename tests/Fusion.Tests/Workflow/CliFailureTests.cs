@@ -130,6 +130,16 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Fact]
+    public async Task Report_of_an_unknown_run_or_a_run_without_a_report_exits_2_on_stderr()
+    {
+        AssertFailure(2, await Fusion("report", "--store", Store), "has a report yet", "fusion run");
+        AssertFailure(2, await Fusion("report", "nope", "--store", Store), "error: no run 'nope' in ");
+        Assert.Equal(0, (await Fusion("run", Write("p.yaml", Chain), "--store", Store)).Code);
+        var runId = (await new EngineDocuments(new LocalArtifactStore(Store)).FindRunIdAsync(null))!;
+        AssertFailure(2, await Fusion("report", runId, "--store", Store), $"run '{runId}' has no report", $"fusion status {runId}");
+    }
+
+    [Fact]
     public async Task A_store_that_cannot_be_written_exits_3_with_what_to_do()
     {
         // sysfs refuses new folders to every user, root included (a chmod'ed folder would not stop root).
