@@ -27,7 +27,7 @@ public static class TrainProfileBenchmark
         var bf16 = Opt("precision", "float32") == "bf16";
         var device = TorchEnvironment.ResolveDevice(Opt("device", "cpu"));
         var (c, v) = (int.Parse(Opt("c", s2 ? "3" : "1")), int.Parse(Opt("v", s2 ? "3" : "1")));
-        var family = Opt("variant", "intermediate-cross");
+        var family = FusionVariants.Parse(Opt("variant", "intermediate-cross"));
         var p = s2 ? new UViTParams { Variant = family, C = c, V = v }
             : new UViTParams { Variant = family, C = c, V = v, PatchSize = 4, EmbedDim = 64, Depth = 4, NumHeads = 4 };
         var config = s2 ? p.ToConfig(4, 32, 77, 768) : p.ToConfig(3, 32, 16, 64);

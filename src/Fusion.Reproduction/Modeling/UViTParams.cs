@@ -9,8 +9,8 @@ namespace Fusion.Reproduction.Modeling;
 /// </summary>
 public class UViTParams
 {
-    /// <summary>early-concat, early-cross, intermediate-concat or intermediate-cross.</summary>
-    public string Variant { get; set; } = "early-concat";
+    /// <summary>early-concat, early-cross, intermediate-concat or intermediate-cross (canonical as that kebab-case string).</summary>
+    public FusionVariant Variant { get; set; } = FusionVariant.EarlyConcat;
     /// <summary>c: text-only blocks (intermediate variants only).</summary>
     [ParamRange(Min = 0)]
     public int C { get; set; } = UViTFusion.DefaultC;
@@ -28,12 +28,15 @@ public class UViTParams
     [ParamRange(Above = 0)]
     public double MlpRatio { get; set; } = 4.0;
 
-    public UViTFusion Fusion()
+    /// <summary>The fusion: early variants have no c and v, so those params are ignored there.</summary>
+    public UViTFusion Fusion() => Variant switch
     {
-        if (Variant.Contains('(')) throw new FormatException($"variant '{Variant}': give c and v as the params c and v, not in the name");
-        var family = UViTFusion.Parse(Variant);
-        return family.Stage == FusionStage.Early ? family : new UViTFusion(FusionStage.Intermediate, family.Method, C, V);
-    }
+        FusionVariant.EarlyConcat => UViTFusion.EarlyConcat,
+        FusionVariant.EarlyCross => UViTFusion.EarlyCross,
+        FusionVariant.IntermediateConcat => UViTFusion.IntermediateConcat(C, V),
+        FusionVariant.IntermediateCross => UViTFusion.IntermediateCross(C, V),
+        _ => throw new ArgumentOutOfRangeException(nameof(Variant), Variant, "unknown fusion variant"),
+    };
 
     /// <summary>The network config for data of <paramref name="channels"/>×<paramref name="imageSize"/>² and contexts of [tokens, dim].</summary>
     public UViTConfig ToConfig(int channels, int imageSize, int textTokens, int textDim)

@@ -13,7 +13,7 @@ namespace Fusion.Reproduction.Stages;
 public sealed class CocoEncodeImagesParams
 {
     /// <summary>Splits to encode (training reads <c>train/moments-*.parquet</c>).</summary>
-    public List<string> Splits { get; set; } = ["train"];
+    public List<CocoSplit> Splits { get; set; } = [CocoSplit.Train];
     [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 32;
     /// <summary>Images per shard; finished shards survive an interruption.</summary>
@@ -55,7 +55,7 @@ public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
         var spec = TensorSpec.Float32(2 * vae.Config.EmbedDim, CocoImagePreprocessing.Resolution / f, CocoImagePreprocessing.Resolution / f);
         var skipped = new List<SkippedImageRecord>();
 
-        foreach (var split in p.Splits)
+        foreach (var split in p.Splits.Select(x => ParamSchema.Kebab(x.ToString())))
         {
             var images = await CocoImageFiles.ReadAsync(data, split, ct);
             var shards = (images.Count + p.ShardSize - 1) / p.ShardSize;

@@ -14,7 +14,7 @@ namespace Fusion.Tests.Diffusion;
 public class FlatParametersTests
 {
     private static Fusion.Models.UViT.UViT TinyUViT(long seed) => TorchRandom.Seeded(seed, () => new Fusion.Models.UViT.UViT(
-        new UViTParams { Variant = "intermediate-cross", C = 1, V = 1, PatchSize = 2, EmbedDim = 16, Depth = 2, NumHeads = 2 }.ToConfig(3, 8, 4, 8)));
+        new UViTParams { Variant = FusionVariant.IntermediateCross, C = 1, V = 1, PatchSize = 2, EmbedDim = 16, Depth = 2, NumHeads = 2 }.ToConfig(3, 8, 4, 8)));
 
     private static Dictionary<string, Tensor> Copy(nn.Module m) => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 

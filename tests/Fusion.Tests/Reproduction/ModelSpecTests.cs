@@ -11,7 +11,7 @@ public class ModelSpecTests
     [Fact]
     public void A_model_remembers_the_schedule_and_target_it_was_trained_on()
     {
-        var config = new TrainParams { Variant = "intermediate-cross", PatchSize = 4, EmbedDim = 64, Depth = 4, NumHeads = 4, C = 1, V = 1 }.ToConfig(3, 32, 16, 64);
+        var config = new TrainParams { Variant = FusionVariant.IntermediateCross, PatchSize = 4, EmbedDim = 64, Depth = 4, NumHeads = 4, C = 1, V = 1 }.ToConfig(3, 32, 16, 64);
         var train = new TrainConfig { BetaSchedule = BetaSchedule.Linear, BetaStart = 1e-4, BetaEnd = 0.02, Prediction = Prediction.Velocity };
         var path = Temp();
         try

@@ -102,6 +102,22 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Theory]
+    [InlineData("-p train.variant=nonsense", "-p train.variant: param 'variant' of kind 'train': expected one of early-concat, early-cross, intermediate-concat, intermediate-cross, got 'nonsense'")]
+    [InlineData("-p train[early-cross].variant=early-crossed", "expected one of early-concat, early-cross, intermediate-concat, intermediate-cross, got 'early-crossed'")]
+    public async Task A_fusion_variant_outside_the_four_stops_the_pipeline_at_load(string options, string message)
+    {
+        AssertFailure(2, await Fusion(["run", "shapes", "--store", Store, .. options.Split(' ')]), message);
+        AssertNothingRan();
+    }
+
+    [Fact]
+    public async Task A_coco_split_other_than_train_or_val_stops_the_pipeline_at_load()
+    {
+        AssertFailure(2, await Fusion("plan", "coco-mini", "--store", Store, "-p", "fid-reference.split=test"), "fid-reference.split", "expected one of train, val, got 'test'");
+        AssertFailure(2, await Fusion("plan", "coco-mini", "--store", Store, "-p", "latents.splits=[train,dev]"), "latents.splits", "got 'dev'");
+    }
+
+    [Theory]
     [InlineData("worker --run-idd x", "'--run-idd', 'x'")]
     [InlineData("submit --bogus", "'--bogus'")]
     [InlineData("submit --run-idd r1", "did you mean --run-id?")]
