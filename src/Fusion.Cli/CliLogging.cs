@@ -5,7 +5,7 @@ namespace Fusion.Cli;
 
 /// <summary>
 /// Log lines for the terminal: through Spectre.Console when interactive (so they print above the progress bars),
-/// plain "time level category: message" lines on stderr otherwise.
+/// plain "time level category: message" lines on stderr otherwise. An error's stack trace only at Debug (-v).
 /// </summary>
 public sealed class CliLoggerProvider(bool interactive, LogLevel minimum) : ILoggerProvider
 {
@@ -21,7 +21,8 @@ public sealed class CliLoggerProvider(bool interactive, LogLevel minimum) : ILog
     {
         if (level < minimum) return;
         var tag = level switch { LogLevel.Warning => "warn", LogLevel.Error or LogLevel.Critical => "fail", LogLevel.Debug or LogLevel.Trace => "dbug", _ => "info" };
-        var detail = error is null || level < LogLevel.Error ? "" : Environment.NewLine + error;
+        // A failure's stack is for -v (which logs at Debug); without it the exception's type and message say what failed.
+        var detail = error is null || level < LogLevel.Error ? "" : minimum <= LogLevel.Debug ? Environment.NewLine + error : $": {error.GetType().Name}: {error.Message}";
         lock (gate)
         {
             if (interactive)

@@ -182,12 +182,17 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Fact]
-    public async Task A_failing_stage_exits_1_and_the_run_table_names_the_node_and_its_error()
+    public async Task A_failing_stage_exits_1_the_run_table_names_the_node_and_its_error_and_its_stack_shows_only_with_v()
     {
-        var result = await Fusion("run", Write("p.yaml", "stages:\n  f: {kind: fail, params: {message: kaboom}}\n"), "--store", Store);
+        var pipeline = Write("p.yaml", "stages:\n  f: {kind: fail, params: {message: kaboom}}\n");
+        var result = await Fusion("run", pipeline, "--store", Store);
         Assert.True(result.Code == 1, result.Output);
-        Assert.Matches(@"\n\s*f\s+failed\s+[0-9a-f]{12}\s+\S+\s+.*kaboom", result.Output);
+        Assert.Matches(@"\n\s*f\s+failed\s+[0-9a-f]{12}\s+\S+\s+.*InvalidOperationException: kaboom", result.Output);
         Assert.DoesNotContain("Unhandled", result.Output);
+        Assert.DoesNotContain("   at ", result.Output);
+        var verbose = await Fusion("run", pipeline, "--store", Store, "-v");
+        Assert.True(verbose.Code == 1, verbose.Output);
+        Assert.Contains("   at ", verbose.Output);
     }
 
     [Fact]
