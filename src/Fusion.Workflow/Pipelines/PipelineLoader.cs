@@ -40,7 +40,7 @@ namespace Fusion.Workflow.Pipelines;
 /// </code>
 /// A variant list <c>variants: [a, b]</c> is short for <c>{a: {variant: a}, b: {variant: b}}</c> (the kind needs a
 /// <c>variant</c> param). Seeds (see <see cref="SeedAxis"/>) need a kind with a <c>seed</c> param, which they then own;
-/// <c>stage.seeds</c> may also be set by an extending file's params, a profile or <c>-p train.seeds=[1,2]</c>, and a
+/// <c>stage.seeds</c> may also be set by an extending file's params, a profile or <c>-p "train.seeds=[1,2]"</c>, and a
 /// reference or setting naming a variant (<c>train[early-cross]</c>) covers all its seeds. Param precedence: defaults &lt; params &lt; variant params &lt; an extending file's params &lt;
 /// profile &lt; <c>-p</c> overrides.
 /// </summary>
