@@ -75,11 +75,11 @@ public static class EngineCommands
                 var path = EngineSetup.ResolvePipelinePath(parse.GetValue(setup.Pipeline));
                 var outcome = await new Fusion.Reproduction.Seeds.UntilDecided(o => PipelineLoader.Load(path, registry, parse.GetValue(setup.Profile), o), RunOnce)
                     .RunAsync(options.Overrides, parse.GetValue(maxSeeds), budgetTime,
-                        (seeds, undecided) => AnsiConsole.MarkupLine($"[bold]look[/] {seeds} seed{(seeds == 1 ? "" : "s")}: {(undecided == 0 ? "[green]every headline quality claim decided[/]" : $"{undecided} headline quality claim(s) undecided")}"),
+                        ShowLook,
                         shutdown.Token);
                 run = outcome.Run;
                 WriteRun(run);
-                AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
+                ShowStop(outcome);
                 if (shutdown.Token.IsCancellationRequested) return ExitCodes.Interrupted;
             }
             else
@@ -368,10 +368,10 @@ public static class EngineCommands
                             if (look.Outcome.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(look.Outcome.Error)}[/]");
                             return look.Record ?? throw new InvalidOperationException($"run {id}-seeds{seeds} left no ledger record");
                         }).RunAsync(parse.GetValue(setup.Params) ?? [], parse.GetValue(maxSeeds), budgetTime,
-                        (seeds, undecided) => AnsiConsole.MarkupLine($"[bold]look[/] {seeds} seed{(seeds == 1 ? "" : "s")}: {(undecided == 0 ? "[green]every headline quality claim decided[/]" : $"{undecided} headline quality claim(s) undecided")}"),
+                        ShowLook,
                         ct);
                     WriteRun(outcome.Run);
-                    AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
+                    ShowStop(outcome);
                     return outcome.Run.State == RunState.Succeeded ? ExitCodes.Ok : ExitCodes.Failed;
                 }
                 var (record, result) = await SubmitAsync(id, parse.GetValue(setup.Params) ?? [], ct);
@@ -387,6 +387,12 @@ public static class EngineCommands
         });
         return cmd;
     }
+
+    private static void ShowLook(int seeds, int undecided) =>
+        AnsiConsole.MarkupLine($"[bold]look[/] {seeds} seed{(seeds == 1 ? "" : "s")}: {(undecided == 0 ? "[green]every headline quality claim decided[/]" : $"{undecided} headline quality claim(s) undecided")}");
+
+    private static void ShowStop(Fusion.Reproduction.Seeds.SequentialOutcome outcome) =>
+        AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
 
     /// <summary>"stage.param=value" → (key, value); a seed's node name holds '=' (train[x/seed=2].steps=3), so the separator follows any ']'.</summary>
     private static KeyValuePair<string, string> SplitOverride(string text)
