@@ -182,11 +182,19 @@ public sealed class BlobArtifactStore : IArtifactStore
     /// Commits in the order the class summary describes. An outage that outlasts the per-operation retries pauses the
     /// commit (<see cref="BlobStoreOptions.CommitRetryDelays"/>) and resumes it with the uploads already made.
     /// </summary>
-    public async Task<Manifest> CommitAsync(StagingArea staging, ManifestInfo info, CancellationToken ct = default)
+    public Task<Manifest> CommitAsync(StagingArea staging, ManifestInfo info, CancellationToken ct = default) =>
+        RideOutAsync(() => CommitOnceAsync(staging, info, ct), ct);
+
+    /// <summary>
+    /// Runs a step of the commit path (the commit, or the removal of a broken artifact just before it) again after the
+    /// pauses of <see cref="BlobStoreOptions.CommitRetryDelays"/> while an outage outlasts the per-operation retries:
+    /// the node's work is done and failing here would throw it away. The steps are safe to repeat.
+    /// </summary>
+    private async Task<T> RideOutAsync<T>(Func<Task<T>> step, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
         {
-            try { return await CommitOnceAsync(staging, info, ct).ConfigureAwait(false); }
+            try { return await step().ConfigureAwait(false); }
             catch (BlobStoreException e) when (e.IsTransient && attempt < _options.CommitRetryDelays.Count)
             {
                 await Task.Delay(_options.CommitRetryDelays[attempt], ct).ConfigureAwait(false);
@@ -300,11 +308,17 @@ public sealed class BlobArtifactStore : IArtifactStore
                 yield return name[prefix.Length..^".json".Length];
     }
 
-    public async Task DeleteArtifactAsync(string fingerprint, CancellationToken ct = default)
+    /// <summary>Removes the manifest first (so no reader trusts a half-deleted artifact), then the files; the engine
+    /// calls it right before a commit, so it rides out an outage as the commit does.</summary>
+    public Task DeleteArtifactAsync(string fingerprint, CancellationToken ct = default)
     {
         var fp = CheckFingerprint(fingerprint);
-        await DeleteBlobAsync(BlobLayout.Manifest(fp), ct).ConfigureAwait(false);
-        await DeletePrefixAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
+        return RideOutAsync(async () =>
+        {
+            await DeleteBlobAsync(BlobLayout.Manifest(fp), ct).ConfigureAwait(false);
+            await DeletePrefixAsync(BlobLayout.ArtifactPrefix(fp), ct).ConfigureAwait(false);
+            return true;
+        }, ct);
     }
 
     /// <summary>What <see cref="CleanLeftoversAsync"/> removed (or would remove).</summary>

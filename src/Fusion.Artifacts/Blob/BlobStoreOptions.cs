@@ -34,8 +34,9 @@ public sealed record BlobStoreOptions
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// Pauses before resuming a commit that failed because the service could not be reached (after the per-operation
-    /// retries): the node's work is done and staged, and a resumed commit keeps what it already uploaded. Empty: fail.
+    /// Pauses before resuming a commit, or the removal of a broken artifact before it, that failed because the service
+    /// could not be reached (after the per-operation retries): the node's work is done and staged, and a resumed commit
+    /// keeps what it already uploaded. Empty: fail.
     /// </summary>
     public IReadOnlyList<TimeSpan> CommitRetryDelays { get; init; } = [TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120)];
 
