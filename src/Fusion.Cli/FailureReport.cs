@@ -38,6 +38,8 @@ public static class FailureReport
         DocumentCorruptException => new(ExitCodes.Store, e.Message,
             "the document is damaged (nothing was deleted for it): look at it, then move it aside or delete it"),
         ArtifactCorruptException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts"),
+        StoreNotAFolderException => new(ExitCodes.Store, e.Message,
+            "give --store (or $FUSION_STORE) a folder, new or used as a store before, or move the file aside"),
         UnauthorizedAccessException => new(ExitCodes.Store, e.Message, StoreAccess),
         IOException { HResult: ReadOnlyFileSystem } when !OperatingSystem.IsWindows() => new(ExitCodes.Store, e.Message, StoreAccess),
         IOException io when IsDiskFull(io) => new(ExitCodes.Store, e.Message,

@@ -164,6 +164,20 @@ public sealed class CliFailureTests : IDisposable
         AssertFailure(3, await Fusion("status", "--store", readOnly), readOnly);
     }
 
+    [Fact]
+    public async Task A_store_path_that_is_a_file_exits_3_saying_it_is_a_file_not_a_folder()
+    {
+        var file = Write("store.txt", "not a store");
+        var pipeline = Write("p.yaml", Chain);
+        foreach (var store in new[] { file, Path.Combine(file, "inner") })
+        {
+            var result = await Fusion("run", pipeline, "--store", store);
+            AssertFailure(3, result, $"{file} is a file, not a folder", "give --store");
+            Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+        }
+        AssertFailure(3, await Fusion("status", "--store", file), "is a file, not a folder");
+    }
+
     [ReadOnlyMountFact]
     public async Task A_used_store_on_a_read_only_file_system_ends_run_and_gc_at_once_with_exit_3()
     {

@@ -26,7 +26,20 @@ public sealed class LocalArtifactStore : IArtifactStore
     public LocalArtifactStore(string root)
     {
         Root = Path.GetFullPath(root);
+        // Checked first: creating the folders under a file fails with a misleading "could not find a part of the path".
+        if (FileOnPath(Root) is { } file) throw new StoreNotAFolderException(Root, file);
         foreach (var dir in new[] { ArtifactsDir, StagingDir, ScratchDir, LocksDir, DocsDir }) Directory.CreateDirectory(dir);
+    }
+
+    /// <summary>The nearest existing path at or above <paramref name="path"/>, when it is a file rather than a folder.</summary>
+    private static string? FileOnPath(string path)
+    {
+        for (var p = path; p is not null; p = Path.GetDirectoryName(p))
+        {
+            if (File.Exists(p)) return p;
+            if (Directory.Exists(p)) return null;
+        }
+        return null;
     }
 
     public string Root { get; }
