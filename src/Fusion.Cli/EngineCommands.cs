@@ -87,7 +87,7 @@ public static class EngineCommands
                 run = await RunOnce(pipeline, options.Overrides, shutdown.Token);
                 WriteRun(run);
             }
-            return run.State switch { RunState.Succeeded => ExitCodes.Ok, RunState.Interrupted => ExitCodes.Interrupted, _ => ExitCodes.Failed };
+            return run.State switch { RunState.Succeeded => ExitCodes.Ok, RunState.Interrupted => ExitCodes.Interrupted, _ => FailureReport.WriteFailedRun(run) };
         });
         return cmd;
     }

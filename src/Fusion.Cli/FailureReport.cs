@@ -2,7 +2,9 @@ using System.Net.Http;
 using System.Net.Sockets;
 using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
+using Fusion.Artifacts.Tables;
 using Fusion.Models;
+using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
 using Spectre.Console;
 
@@ -37,7 +39,7 @@ public static class FailureReport
         BlobStoreException => new(ExitCodes.Store, e.Message),
         DocumentCorruptException => new(ExitCodes.Store, e.Message,
             "the document is damaged (nothing was deleted for it): look at it, then move it aside or delete it"),
-        ArtifactCorruptException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts"),
+        ArtifactCorruptException or TableDamagedException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts"),
         StoreNotAFolderException => new(ExitCodes.Store, e.Message,
             "give --store (or $FUSION_STORE) a folder, new or used as a store before, or move the file aside"),
         UnauthorizedAccessException => new(ExitCodes.Store, e.Message, StoreAccess),
@@ -53,16 +55,36 @@ public static class FailureReport
     private static bool IsDiskFull(IOException e) =>
         OperatingSystem.IsWindows() ? WindowsDiskFull.Contains(e.HResult) : e.HResult == NoSpace;
 
+    /// <summary>
+    /// The exit code of a failed run. When every failed node failed for the store (a full disk, a damaged input), that
+    /// is the run's failure: one line naming the first such node, the hint once, and the store's exit code. Otherwise
+    /// the run table has said it all and the code is <see cref="ExitCodes.Failed"/>.
+    /// </summary>
+    public static int WriteFailedRun(RunRecord run)
+    {
+        var failures = run.Failures.Select(f => (Node: f.Key, Failure: Classify(f.Value))).ToList();
+        if (failures.Count == 0 || failures.Any(f => f.Failure?.ExitCode != ExitCodes.Store)) return ExitCodes.Failed;
+        var (node, first) = failures.OrderBy(f => f.Node, StringComparer.Ordinal).First();
+        var more = failures.Count > 1 ? $" (and {failures.Count - 1} more node(s))" : "";
+        WriteLines($"node {node} failed: {first!.What}{more}", first.Hint);
+        return ExitCodes.Store;
+    }
+
     /// <summary>Prints <paramref name="e"/> on stderr and returns the exit code.</summary>
     public static int Write(Exception e, bool verbose)
     {
         var failure = Classify(e);
         var head = failure is null ? $"unexpected {e.GetType().Name} (a bug; please report it with this output): {e.Message}" : failure.What;
+        WriteLines(head, failure?.Hint);
+        if (failure is null || verbose) Console.Error.WriteLine(e);
+        return failure?.ExitCode ?? ExitCodes.Failed;
+    }
+
+    private static void WriteLines(string head, string? hint)
+    {
         // Colour on a terminal; plain, unwrapped lines when redirected (logs, CI, tests).
         if (Console.IsErrorRedirected) Console.Error.WriteLine("error: " + head);
         else AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }).MarkupLine($"[red]error:[/] {Markup.Escape(head)}");
-        if (failure?.Hint is { } hint) Console.Error.WriteLine("  " + hint);
-        if (failure is null || verbose) Console.Error.WriteLine(e);
-        return failure?.ExitCode ?? ExitCodes.Failed;
+        if (hint is not null) Console.Error.WriteLine("  " + hint);
     }
 }

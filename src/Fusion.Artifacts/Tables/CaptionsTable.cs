@@ -51,13 +51,18 @@ public static class CaptionsTable
         var txt = ParquetTable.Field(reader, path, "text", typeof(string));
         for (var i = 0; i < reader.RowGroupCount; i++)
         {
-            using var g = reader.OpenRowGroupReader(i);
-            var n = checked((int)g.RowCount);
-            var ids = new long[n]; var caps = new long[n]; var texts = new string?[n];
-            await g.ReadAsync<long>(img, ids.AsMemory(), cancellationToken: ct);
-            await g.ReadAsync<long>(cap, caps.AsMemory(), cancellationToken: ct);
-            await g.ReadAsync(txt, texts.AsMemory(), cancellationToken: ct);
-            for (var r = 0; r < n; r++) yield return new CaptionRow(ids[r], caps[r], texts[r] ?? "");
+            long[] ids, caps; string?[] texts;
+            try
+            {
+                using var g = reader.OpenRowGroupReader(i);
+                var n = checked((int)g.RowCount);
+                ids = new long[n]; caps = new long[n]; texts = new string?[n];
+                await g.ReadAsync<long>(img, ids.AsMemory(), cancellationToken: ct);
+                await g.ReadAsync<long>(cap, caps.AsMemory(), cancellationToken: ct);
+                await g.ReadAsync(txt, texts.AsMemory(), cancellationToken: ct);
+            }
+            catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(path, e); }
+            for (var r = 0; r < ids.Length; r++) yield return new CaptionRow(ids[r], caps[r], texts[r] ?? "");
         }
     }
 

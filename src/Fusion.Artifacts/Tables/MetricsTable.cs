@@ -52,29 +52,33 @@ public static class MetricsTable
         if (labels.FirstOrDefault(f => ParquetTable.ClrTypeOf(f) != typeof(string)) is { } bad)
             throw new TableFormatException($"{path}: label column '{bad.Name}' is {ParquetTable.ClrTypeOf(bad).Name}, expected String");
         var rows = new List<MetricRow>();
-        for (var gi = 0; gi < reader.RowGroupCount; gi++)
+        try
         {
-            using var g = reader.OpenRowGroupReader(gi);
-            var n = checked((int)g.RowCount);
-            var names = new string?[n]; var values = new double[n]; var units = new string?[n];
-            await g.ReadAsync(name, names.AsMemory(), cancellationToken: ct);
-            await g.ReadAsync<double>(value, values.AsMemory(), cancellationToken: ct);
-            await g.ReadAsync(unit, units.AsMemory(), cancellationToken: ct);
-            var labelValues = new List<string?[]>();
-            foreach (var f in labels)
+            for (var gi = 0; gi < reader.RowGroupCount; gi++)
             {
-                var a = new string?[n];
-                await g.ReadAsync(f, a.AsMemory(), cancellationToken: ct);
-                labelValues.Add(a);
-            }
-            for (var r = 0; r < n; r++)
-            {
-                var l = new Dictionary<string, string>();
-                for (var c = 0; c < labels.Count; c++)
-                    if (labelValues[c][r] is { } v) l[labels[c].Name] = v;
-                rows.Add(new MetricRow(names[r] ?? "", values[r], units[r] ?? "", l.Count > 0 ? l : null));
+                using var g = reader.OpenRowGroupReader(gi);
+                var n = checked((int)g.RowCount);
+                var names = new string?[n]; var values = new double[n]; var units = new string?[n];
+                await g.ReadAsync(name, names.AsMemory(), cancellationToken: ct);
+                await g.ReadAsync<double>(value, values.AsMemory(), cancellationToken: ct);
+                await g.ReadAsync(unit, units.AsMemory(), cancellationToken: ct);
+                var labelValues = new List<string?[]>();
+                foreach (var f in labels)
+                {
+                    var a = new string?[n];
+                    await g.ReadAsync(f, a.AsMemory(), cancellationToken: ct);
+                    labelValues.Add(a);
+                }
+                for (var r = 0; r < n; r++)
+                {
+                    var l = new Dictionary<string, string>();
+                    for (var c = 0; c < labels.Count; c++)
+                        if (labelValues[c][r] is { } v) l[labels[c].Name] = v;
+                    rows.Add(new MetricRow(names[r] ?? "", values[r], units[r] ?? "", l.Count > 0 ? l : null));
+                }
             }
         }
+        catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(path, e); }
         return rows;
     }
 }

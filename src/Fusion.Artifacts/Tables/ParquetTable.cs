@@ -43,10 +43,7 @@ public static class ParquetTable
         if (!File.Exists(path)) throw new FileNotFoundException($"table not found: {path}", path);
         ParquetReader reader;
         try { reader = await ParquetReader.CreateAsync(path, cancellationToken: ct); }
-        catch (Exception e) when (e is not OperationCanceledException and not IOException)
-        {
-            throw new TableFormatException($"{path}: not a readable Parquet file ({e.Message})");
-        }
+        catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(path, e); }
         var found = reader.CustomMetadata.GetValueOrDefault(KindKey);
         if (found != kind)
         {
@@ -75,7 +72,10 @@ public static class ParquetTable
     /// <summary>User metadata of a table (without the format's own "fusion.*" keys).</summary>
     public static async Task<IReadOnlyDictionary<string, string>> ReadMetadataAsync(string path, CancellationToken ct = default)
     {
-        await using var reader = await ParquetReader.CreateAsync(path, cancellationToken: ct);
+        ParquetReader reader;
+        try { reader = await ParquetReader.CreateAsync(path, cancellationToken: ct); }
+        catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(path, e); }
+        await using var _ = reader;
         return reader.CustomMetadata.Where(kv => !kv.Key.StartsWith("fusion.", StringComparison.Ordinal))
                      .ToDictionary(kv => kv.Key, kv => kv.Value);
     }

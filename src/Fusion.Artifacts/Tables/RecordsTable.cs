@@ -51,10 +51,7 @@ public static class RecordsTable
         {
             DeserializationResult<T> result;
             try { result = await ParquetSerializer.DeserializeAsync<T>(path, null, i, ct); }
-            catch (Exception e) when (e is not OperationCanceledException and not TableFormatException)
-            {
-                throw new TableFormatException($"{path}: row group {i} does not deserialize as {typeof(T).Name}: {e.Message}");
-            }
+            catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(path, e); }
             foreach (var r in result.Data) yield return r;
         }
     }

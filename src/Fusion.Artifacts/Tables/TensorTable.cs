@@ -208,16 +208,21 @@ public sealed class TensorTableReader : IAsyncDisposable
     public async Task<TensorRowGroup> ReadRowGroupAsync(int index, bool payloads = true, CancellationToken ct = default)
     {
         if (index < 0 || index >= RowGroupCount) throw new ArgumentOutOfRangeException(nameof(index), $"{Path}: row group {index} of {RowGroupCount}");
-        using var g = _reader.OpenRowGroupReader(index);
-        var n = checked((int)g.RowCount);
         long[]? longKeys = null; string[]? stringKeys = null; long[]? imageIds = null; byte[][]? data = null;
-        if (KeyType == TensorKeyType.Int64) { longKeys = new long[n]; await g.ReadAsync<long>(_key, longKeys.AsMemory(), cancellationToken: ct); }
-        else { var sk = new string?[n]; await g.ReadAsync(_key, sk.AsMemory(), cancellationToken: ct); stringKeys = sk.Select(k => k ?? "").ToArray(); }
-        if (_imageId is not null) { imageIds = new long[n]; await g.ReadAsync<long>(_imageId, imageIds.AsMemory(), cancellationToken: ct); }
-        if (payloads)
+        byte[]?[]? raw = null;
+        int n;
+        try
         {
-            var raw = new byte[]?[n];
-            await g.ReadAsync(_payload, raw.AsMemory(), cancellationToken: ct);
+            using var g = _reader.OpenRowGroupReader(index);
+            n = checked((int)g.RowCount);
+            if (KeyType == TensorKeyType.Int64) { longKeys = new long[n]; await g.ReadAsync<long>(_key, longKeys.AsMemory(), cancellationToken: ct); }
+            else { var sk = new string?[n]; await g.ReadAsync(_key, sk.AsMemory(), cancellationToken: ct); stringKeys = sk.Select(k => k ?? "").ToArray(); }
+            if (_imageId is not null) { imageIds = new long[n]; await g.ReadAsync<long>(_imageId, imageIds.AsMemory(), cancellationToken: ct); }
+            if (payloads) { raw = new byte[]?[n]; await g.ReadAsync(_payload, raw.AsMemory(), cancellationToken: ct); }
+        }
+        catch (Exception e) when (TableDamagedException.IsDecodeFailure(e)) { throw new TableDamagedException(Path, e); }
+        if (raw is not null)
+        {
             for (var r = 0; r < n; r++)
                 if (raw[r]?.Length != Spec.ByteSize)
                     throw new TableFormatException($"{Path}: row group {index}, row {r} (key {longKeys?[r].ToString(CultureInfo.InvariantCulture) ?? stringKeys![r]}): " +

@@ -106,7 +106,11 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
                 }
                 finally { slots.Release(); }
             }
-            lock (run.Nodes) run.Nodes.Add(NodeRecord.From(outcome));
+            lock (run.Nodes)
+            {
+                run.Nodes.Add(NodeRecord.From(outcome));
+                if (outcome.Exception is { } failure) run.Failures[node.Id] = failure;
+            }
             await documents.SaveRunAsync(run, CancellationToken.None);
             return outcome;
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Fusion.Artifacts.Store;
+using Fusion.Artifacts.Tables;
 using Fusion.Workflow.Fingerprints;
 using Fusion.Workflow.Stages;
 using Microsoft.Extensions.Logging;
@@ -32,8 +33,8 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         DeviceLease? lease = null;
-        NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false) =>
-            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, lease?.Slot.Name);
+        NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false, Exception? exception = null) =>
+            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, lease?.Slot.Name, exception);
 
         if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } cached)
             return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: cached), ct);
@@ -160,14 +161,22 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 await store.AbortStagingAsync(staging, CancellationToken.None);
                 return Finish(node, Outcome(NodeState.Interrupted, "interrupted; its checkpoints are kept for the next run"));
             }
-            catch (Exception e)
+            catch (Exception thrown)
             {
                 await store.AbortStagingAsync(staging, CancellationToken.None);
+                var e = NameWriter(thrown, inputs);
                 log.LogError(e, "{Node} failed", node.Id);
-                return Finish(node, Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}"));
+                return Finish(node, Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}", exception: e));
             }
         }
     }
+
+    /// <summary>A damaged input table also names the upstream node that wrote it (its path holds that artifact's fingerprint).</summary>
+    private static Exception NameWriter(Exception e, IReadOnlyDictionary<string, IReadOnlyList<InputArtifact>> inputs) =>
+        e is TableDamagedException { Node: null } damaged
+        && inputs.Values.SelectMany(list => list).FirstOrDefault(i => damaged.Path.Contains(i.Fingerprint, StringComparison.Ordinal)) is { } writer
+            ? damaged.Of(writer.NodeId)
+            : e;
 
     private async Task<Manifest?> LookupAsync(PlannedNode node, bool verify, CancellationToken ct)
     {

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Fusion.Artifacts.Store;
 
 namespace Fusion.Workflow.Execution;
@@ -20,7 +21,9 @@ public sealed record NodeOutcome(
     /// <summary>Why it ran (plan reasons), empty when cached.</summary>
     IReadOnlyList<string>? Reasons = null,
     /// <summary>The device slot it ran on (cuda:3, cpu:1); null when it ran no torch or no pool placed it.</summary>
-    string? Device = null);
+    string? Device = null,
+    /// <summary>What a failed stage threw, so the command line can tell a full disk or a damaged input from a bug.</summary>
+    Exception? Exception = null);
 
 /// <summary>The ledger entry of one node.</summary>
 public sealed record NodeRecord(
@@ -55,6 +58,10 @@ public sealed record RunRecord
     public int ProcessId { get; init; } = Environment.ProcessId;
     public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
     public List<NodeRecord> Nodes { get; init; } = [];
+
+    /// <summary>What the failed nodes of this process's run threw, by node id (not stored: exceptions do not round-trip).</summary>
+    [JsonIgnore]
+    public Dictionary<string, Exception> Failures { get; init; } = new(StringComparer.Ordinal);
 
     public static string NewId() => $"{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{Random.Shared.Next(0x10000):x4}";
 }

@@ -210,6 +210,25 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Fact]
+    public async Task A_damaged_input_table_exits_3_naming_the_node_and_file_and_suggesting_verify()
+    {
+        var pipeline = Write("p.yaml", "stages:\n  t: {kind: table}\n  s: {kind: table-sum, inputs: {source: t}}\n");
+        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code);
+        var table = Assert.Single(Directory.EnumerateFiles(Path.Combine(Store, "artifacts"), "metrics.parquet", SearchOption.AllDirectories));
+        // Same size, so only --verify's hashes notice: the middle of the data pages becomes noise.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(table, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var bytes = File.ReadAllBytes(table);
+        for (var i = 8; i < bytes.Length / 2; i++) bytes[i] ^= 0x5A;
+        File.WriteAllBytes(table, bytes);
+
+        var result = await Fusion("run", pipeline, "--store", Store, "--force", "s");
+        AssertFailure(3, result, "node s failed: output of node 't': ", table, "damaged Parquet file", "fusion run --verify");
+        Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Matches(@"\n\s*s\s+failed\s+.*output of node 't'", result.Output);
+        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store, "--verify")).Code);
+    }
+
+    [Fact]
     public async Task Damaged_documents_are_named_and_left_alone_while_run_and_status_go_on()
     {
         var pipeline = Write("p.yaml", Chain);

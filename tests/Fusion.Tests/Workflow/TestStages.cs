@@ -1,4 +1,5 @@
 using System.Globalization;
+using Fusion.Artifacts.Tables;
 using Fusion.Workflow.Stages;
 
 namespace Fusion.Tests.Workflow;
@@ -167,5 +168,42 @@ public sealed class FailStage : StageKind<FailParams>
     {
         await File.WriteAllTextAsync(context.OutputPath("half.txt"), "half");
         throw new InvalidOperationException(p.Message);
+    }
+}
+
+public sealed record TableParams
+{
+    [ParamRange(Min = 1)]
+    public int Rows { get; init; } = 2000;
+}
+
+/// <summary>Writes a metrics table of <c>rows</c> rows (Snappy-compressed, as the real stages write them).</summary>
+public sealed class TableStage : StageKind<TableParams>
+{
+    public override string Name => "table";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<string> Outputs => ["metrics.parquet"];
+    public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
+
+    public override Task RunAsync(StageContext context, TableParams p) =>
+        MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
+            Enumerable.Range(0, p.Rows).Select(i => new MetricRow($"m{i}", i * 0.5, "unit")), ct: context.CancellationToken);
+}
+
+public sealed record TableSumParams;
+
+/// <summary>Reads its input's metrics table and writes the sum of its values.</summary>
+public sealed class TableSumStage : StageKind<TableSumParams>
+{
+    public override string Name => "table-sum";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<StageInput> Inputs => [new("source")];
+    public override IReadOnlyList<string> Outputs => ["sum.txt"];
+    public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
+
+    public override async Task RunAsync(StageContext context, TableSumParams p)
+    {
+        var rows = await MetricsTable.ReadAsync(await context.Input("source").GetPathAsync("metrics.parquet"), context.CancellationToken);
+        await File.WriteAllTextAsync(context.OutputPath("sum.txt"), rows.Sum(r => r.Value).ToString(CultureInfo.InvariantCulture));
     }
 }
