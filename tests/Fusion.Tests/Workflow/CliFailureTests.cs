@@ -195,6 +195,18 @@ public sealed class CliFailureTests : IDisposable
         }
     }
 
+    [SmallDiskFact]
+    public async Task A_stage_that_fills_the_disk_exits_3_with_one_line_and_the_disk_full_hint()
+    {
+        var pipeline = Write("p.yaml", $"stages:\n  big: {{kind: fill, params: {{bytes: {(SmallDisk.Megabytes + 1) << 20}}}}}\n  small: {{kind: constant}}\n");
+        Directory.CreateDirectory(Store);
+        string[] command = ["run", pipeline, "--store", Store, "--plugin", Plugin, "--device", "cpu"];
+        var result = await FusionCli.RunAsync(command, Timeout, dir.Path, wrapper: SmallDisk.Wrapper(Store));
+        AssertFailure(3, result, "node big failed: ", "No space left on device", "the disk is full");
+        Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Single(result.Output.Split('\n'), line => line.Contains("the disk is full", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_failing_stage_exits_1_the_run_table_names_the_node_and_its_error_and_its_stack_shows_only_with_v()
     {

@@ -207,3 +207,26 @@ public sealed class TableSumStage : StageKind<TableSumParams>
         await File.WriteAllTextAsync(context.OutputPath("sum.txt"), rows.Sum(r => r.Value).ToString(CultureInfo.InvariantCulture));
     }
 }
+
+public sealed record FillParams
+{
+    [ParamRange(Min = 0)]
+    public long Bytes { get; init; } = 1 << 20;
+}
+
+/// <summary>Writes <c>bytes</c> zero bytes to fill.bin (to run out of disk space).</summary>
+public sealed class FillStage : StageKind<FillParams>
+{
+    public override string Name => "fill";
+    public override string CodeVersion => "1";
+    public override IReadOnlyList<string> Outputs => ["fill.bin"];
+    public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
+
+    public override async Task RunAsync(StageContext context, FillParams p)
+    {
+        await using var file = File.Create(context.OutputPath("fill.bin"));
+        var block = new byte[64 * 1024];
+        for (var left = p.Bytes; left > 0; left -= block.Length)
+            await file.WriteAsync(block.AsMemory(0, (int)Math.Min(block.Length, left)), context.CancellationToken);
+    }
+}
