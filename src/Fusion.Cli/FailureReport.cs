@@ -4,6 +4,7 @@ using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;
+using Fusion.Worker.Distributed;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
 using Spectre.Console;
@@ -37,6 +38,8 @@ public static class FailureReport
         BlobStoreException { IsTransient: true } => new(ExitCodes.Store, e.Message,
             "the service could not be reached or kept failing: check the address and the network, then run the command again (committed nodes are kept)"),
         BlobStoreException => new(ExitCodes.Store, e.Message),
+        TaskHubUnreachableException => new(ExitCodes.Store, e.Message,
+            "check Worker:Distributed:ConnectionString (or AccountName) and that the storage account, or Azurite, is up and reachable from here"),
         DocumentCorruptException => new(ExitCodes.Store, e.Message,
             "the document is damaged (nothing was deleted for it): look at it, then move it aside or delete it"),
         ArtifactCorruptException or TableDamagedException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts"),

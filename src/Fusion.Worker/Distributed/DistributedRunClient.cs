@@ -23,7 +23,7 @@ public sealed class DistributedRunClient(DistributedOptions options, ILoggerFact
     public async Task<RunResult> RunAsync(DagSpec dag, TimeSpan timeout, CancellationToken ct)
     {
         dag.Validate();
-        await service.CreateIfNotExistsAsync();
+        await TaskHub.CreateIfNotExistsAsync(service, options, ct);
         var client = new TaskHubClient(service, loggerFactory: loggers);
         var id = InstanceId(dag);
         var state = await client.GetOrchestrationStateAsync(id);

@@ -19,7 +19,7 @@ public sealed class DistributedWorkerService(DistributedOptions options, INodeEx
     public async Task StartAsync(CancellationToken ct)
     {
         service = TaskHub.CreateService(options, loggers);
-        await service.CreateIfNotExistsAsync();
+        await TaskHub.CreateIfNotExistsAsync(service, options, ct);
         worker = new TaskHubWorker(service, loggers);
         worker.AddTaskOrchestrations(typeof(RunOrchestration));
         worker.AddTaskActivities(new NodeActivity(executor, options.ResolvedWorkerId, stopping.Token));

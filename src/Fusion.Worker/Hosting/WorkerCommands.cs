@@ -44,8 +44,11 @@ public static class WorkerCommands
             await using (engine.Store)
             {
                 AddEngine(builder.Services, engine);
+                using var host = builder.Build();
+                // Before the host starts: its start failure would be logged with every stack, then thrown again.
+                if (host.Services.GetService<DistributedOptions>() is { Enabled: true } hub) await TaskHub.EnsureReachableAsync(hub, ct);
                 // SIGTERM / Ctrl-C: the host stops its services (the running run or node checkpoints), then returns.
-                await builder.Build().RunAsync(ct);
+                await host.RunAsync(ct);
             }
             return 0;
         });

@@ -145,6 +145,30 @@ public sealed class CliFailureTests : IDisposable
         AssertFailure(2, await Fusion([verb, .. pipeline, "--store", Store, "--plugin", Plugin, "--device", "cpu", .. settings]), "Worker:Distributed:TaskHub 'no'");
     }
 
+    [Theory]
+    [InlineData("submit p.yaml")]
+    [InlineData("worker --distributed")]
+    public async Task An_unreachable_task_hub_exits_3_within_seconds_naming_the_endpoint(string command)
+    {
+        // A loopback port that was just free refuses connections.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var endpoint = $"http://127.0.0.1:{port}/devstoreaccount1";
+        var connection = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Convert.ToBase64String(new byte[64])};" +
+                         $"BlobEndpoint={endpoint};QueueEndpoint={endpoint};TableEndpoint={endpoint};";
+        var words = command.Split(' ');
+        string[] pipeline = words.Contains("p.yaml") ? [Write("p.yaml", Chain)] : [];
+        var clock = Stopwatch.StartNew();
+        var result = await Fusion([words[0], .. pipeline, .. words.Skip(1).Where(w => w != "p.yaml"), "--store", Store, "--plugin", Plugin, "--device", "cpu",
+            $"--Worker:Distributed:ConnectionString={connection}"]);
+        AssertFailure(3, result, $"task hub 'fusion' could not be reached at {endpoint}", "Connection refused", "Worker:Distributed:ConnectionString");
+        Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.DoesNotContain("AggregateException", result.Output);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"{command} took {clock.Elapsed}");
+    }
+
     [Fact]
     public async Task Report_of_an_unknown_run_or_a_run_without_a_report_exits_2_on_stderr()
     {
