@@ -76,15 +76,17 @@ public static class CalibrateCommand
                 DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
                 $"{machine.CpuModel}, {machine.LogicalCores} logical cores; " + string.Join(", ", facts.GetFacts().Values.Where(f => Fingerprinter.RecipeFacts.Contains(f.Key)).Select(f => $"{f.Key} {f.Value}")), []);
             var comparisons = new List<SpreadComparison>();
+            // Each variant's evaluations, read once (early-concat is in every default pair).
+            var read = new Dictionary<string, List<RunResult>>(StringComparer.Ordinal);
+            async Task<List<RunResult>> Runs(string variant) => read.TryGetValue(variant, out var known) ? known : read[variant] =
+                [.. await Task.WhenAll(byVariant[variant].OrderBy(x => x.Seed).Select(async x =>
+                {
+                    var node = planned[x.Id];
+                    var manifest = (await store.GetManifestAsync(node.Fingerprint, ct: ct)).Manifest ?? throw new InvalidOperationException($"{x.Id} is not committed after its run");
+                    return await Calibration.ReadRunAsync(store, manifest, variant, x.Seed, node.Recipe, ct);
+                }))];
             foreach (var (i, e) in wanted)
             {
-                async Task<List<RunResult>> Runs(string variant) =>
-                    [.. await Task.WhenAll(byVariant[variant].OrderBy(x => x.Seed).Select(async x =>
-                    {
-                        var node = planned[x.Id];
-                        var manifest = (await store.GetManifestAsync(node.Fingerprint, ct: ct)).Manifest ?? throw new InvalidOperationException($"{x.Id} is not committed after its run");
-                        return await Calibration.ReadRunAsync(store, manifest, variant, x.Seed, node.Recipe, ct);
-                    }))];
                 var (ri, re) = (await Runs(i), await Runs(e));
                 var recipes = (ri.Select(r => r.Recipe).Distinct().ToList(), re.Select(r => r.Recipe).Distinct().ToList());
                 if (recipes.Item1.Count != 1 || recipes.Item2.Count != 1)

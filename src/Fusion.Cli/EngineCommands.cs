@@ -347,7 +347,7 @@ public static class EngineCommands
             // One run on the hub, recorded in the ledger under its id; its nodes carry their artifacts' summaries.
             async Task<(RunRecord? Record, Fusion.Worker.Runs.RunOutcome Outcome)> SubmitAsync(string runIdOfLook, IReadOnlyList<string> overrides, CancellationToken token)
             {
-                var byKey = overrides.Select(SplitOverride).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                var byKey = overrides.Select(PipelineLoader.SplitOverride).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
                 var outcome = await launcher.RunAsync(new Fusion.Worker.Runs.RunRequest(runIdOfLook, pipeline.File, byKey, pipeline.Profile), token);
                 if (await documents.GetRunAsync(runIdOfLook, CancellationToken.None) is not { } record) return (null, outcome);
                 for (var i = 0; i < record.Nodes.Count; i++)
@@ -393,15 +393,6 @@ public static class EngineCommands
 
     private static void ShowStop(Fusion.Reproduction.Seeds.SequentialOutcome outcome) =>
         AnsiConsole.MarkupLine($"[bold]stopped[/] after {outcome.Seeds} seed{(outcome.Seeds == 1 ? "" : "s")}: {Markup.Escape(outcome.Reason)}");
-
-    /// <summary>"stage.param=value" → (key, value); a seed's node name holds '=' (train[x/seed=2].steps=3), so the separator follows any ']'.</summary>
-    private static KeyValuePair<string, string> SplitOverride(string text)
-    {
-        var eq = text.IndexOf('=');
-        var open = text.IndexOf('[');
-        if (open >= 0 && open < eq && text.IndexOf(']', open) is var close and > 0) eq = text.IndexOf('=', close);
-        return new(text[..eq].Trim(), text[(eq + 1)..]);
-    }
 
     internal static void WriteRun(RunRecord run)
     {

@@ -10,7 +10,7 @@ namespace Fusion.Reproduction.Report;
 /// <summary>report.md: the claims (headline and breakdown), the results with their intervals, the timing rounds, plots and grids.</summary>
 public sealed class ReportMarkdown(string title, StageContext context, StudyResults study, IReadOnlyList<string> variants, IReadOnlyList<string> columns,
     Func<string, string, Interval?> cell, IReadOnlyDictionary<string, MetricRow>? reference, IReadOnlyList<ClaimRow> claims,
-    EquivalenceMargins margins, string? stopReason, IReadOnlyList<(string Title, string File)> images, IReadOnlyList<(string Variant, string File)> grids, string? clipConvention, string? fidFeatures)
+    EquivalenceMargins margins, string? stopReason, string? forest, IReadOnlyList<(string Title, string File)> images, IReadOnlyList<(string Variant, string File)> grids, string? clipConvention, string? fidFeatures)
 {
     private readonly StringBuilder md = new();
 
@@ -51,8 +51,8 @@ public sealed class ReportMarkdown(string title, StageContext context, StudyResu
                       $"`{Claims.PaperModel}`: at its scale (U-ViT-S/2, c = v = 3) only that variant's exact MACs come near the claimed ≈20 % cut " +
                       "(−17.4 % vs −6.8 % for intermediate-concat). Quality claims are judged over training seeds; n counts the independent units (seeds or timing rounds).").AppendLine();
         ClaimTable(claims.Where(c => c.Headline));
-        if (File.Exists(Path.Combine(context.OutputDirectory, Stages.ReportStage.ForestFile)))
-            md.AppendLine($"![Claims at a glance: each difference with its interval; dashed line the claim's threshold, shaded band ±δ; green supported, red not supported, blue equivalent, grey inconclusive]({Stages.ReportStage.ForestFile})").AppendLine();
+        if (forest is not null)
+            md.AppendLine($"![Claims at a glance: each difference with its interval; dashed line the claim's threshold, shaded band ±δ; green supported, red not supported, blue equivalent, grey inconclusive]({forest})").AppendLine();
         md.AppendLine("### Breakdown: within each conditioning method").AppendLine();
         md.AppendLine("Not the paper's comparison: intermediate-concat vs early-concat and intermediate-cross vs early-cross, supported only when supported in both pairs.").AppendLine();
         ClaimTable(claims.Where(c => !c.Headline));

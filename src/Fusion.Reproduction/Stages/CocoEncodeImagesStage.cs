@@ -55,7 +55,7 @@ public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
         var spec = TensorSpec.Float32(2 * vae.Config.EmbedDim, CocoImagePreprocessing.Resolution / f, CocoImagePreprocessing.Resolution / f);
         var skipped = new List<SkippedImageRecord>();
 
-        foreach (var split in p.Splits.Select(x => ParamSchema.Kebab(x.ToString())))
+        foreach (var split in p.Splits.Select(x => x.Name()))
         {
             var images = await CocoImageFiles.ReadAsync(data, split, ct);
             var shards = (images.Count + p.ShardSize - 1) / p.ShardSize;

@@ -66,7 +66,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
             var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
             using var inception = FidInceptionV3.FromCheckpoint(await FetchWeightsStage.PathAsync(inc[0], PretrainedComponents.Inception, ct));
             inception.to(device);
-            var images = await CocoImageFiles.ReadAsync(d[0], ParamSchema.Kebab(p.Split.ToString()), ct);
+            var images = await CocoImageFiles.ReadAsync(d[0], p.Split.Name(), ct);
             if (p.MaxImages > 0) images = images.Take(p.MaxImages).ToList();
             using var acc = new ActivationAccumulator(FidFeatures.Dim);
             var skipped = new List<string>();
@@ -94,7 +94,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
             await FidStatistics.WriteAsync(context.OutputPath(StatsFile), stats, ct: ct);
             record = new()
             {
-                ["source"] = "computed", ["split"] = ParamSchema.Kebab(p.Split.ToString()), ["images"] = acc.Count.ToString(), ["skipped"] = skipped.Count.ToString(),
+                ["source"] = "computed", ["split"] = p.Split.Name(), ["images"] = acc.Count.ToString(), ["skipped"] = skipped.Count.ToString(),
                 ["path"] = "centre crop + Lanczos 256 (CocoImagePreprocessing), uint8 → /255 → FID Inception-v3 (bilinear 299) pool3",
             };
         }

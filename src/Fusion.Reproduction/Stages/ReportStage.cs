@@ -151,8 +151,9 @@ public sealed class ReportStage : StageKind<ReportParams>
         // Plots (bars with their 95 % intervals) and grids.
         var images = new List<(string Title, string File)>();
         async Task Png(string file, string title, byte[] png) { await File.WriteAllBytesAsync(context.OutputPath(file), png, ct); images.Add((title, file)); }
+        string? forest = null;
         if (ForestOf(claims) is { Count: > 0 } panels)
-            await File.WriteAllBytesAsync(context.OutputPath(ForestFile), Chart.Forest($"Claims against {Claims.Baseline}", panels), ct);
+            await File.WriteAllBytesAsync(context.OutputPath(forest = ForestFile), Chart.Forest($"Claims against {Claims.Baseline}", panels), ct);
         if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (MSE of each model's target, ε or v, with its weighting)", "step", "loss", losses, logY: true));
         async Task Bars(string metric, string file, string title, string unit)
         {
@@ -174,7 +175,7 @@ public sealed class ReportStage : StageKind<ReportParams>
                 grids.Add((VariantOf(a.NodeId), file));
             }
 
-        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, p.Margins, p.StopReason, images, grids,
+        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, p.Margins, p.StopReason, forest, images, grids,
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
             runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features")).Render();
         await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);

@@ -293,16 +293,22 @@ public static partial class PipelineLoader
     /// <summary>Parses "stage.param=value" or "stage[variant].param=value" (value in YAML syntax).</summary>
     public static Override ParseOverride(string text)
     {
+        var (key, valueText) = SplitOverride(text);
+        YamlNode value;
+        try { value = ReadYaml(valueText.Length == 0 ? "''" : valueText, "-p " + key); }
+        catch (PipelineException e) { throw new PipelineException($"value '{valueText}' is not valid YAML: {e.Reason}", SourceLocation.CommandLine, "-p " + key); }
+        return new Override(key, value, SourceLocation.CommandLine);
+    }
+
+    /// <summary>"stage.param=value" → (stage.param, value text), unparsed.</summary>
+    public static (string Key, string Value) SplitOverride(string text)
+    {
         var eq = text.IndexOf('=');
         // A seed's variant name holds '=' (train[early-concat/seed=2].steps=10): the separator follows the ']'.
         var open = text.IndexOf('[');
         if (open >= 0 && open < eq && text.IndexOf(']', open) is var close and > 0) eq = text.IndexOf('=', close);
         if (eq <= 0) throw new PipelineException($"expected stage.param=value, got '{text}'", SourceLocation.CommandLine, "-p");
-        var valueText = text[(eq + 1)..];
-        YamlNode value;
-        try { value = ReadYaml(valueText.Length == 0 ? "''" : valueText, "-p " + text[..eq]); }
-        catch (PipelineException e) { throw new PipelineException($"value '{valueText}' is not valid YAML: {e.Reason}", SourceLocation.CommandLine, "-p " + text[..eq]); }
-        return new Override(text[..eq].Trim(), value, SourceLocation.CommandLine);
+        return (text[..eq].Trim(), text[(eq + 1)..]);
     }
 
     private static void Apply(Override o, Dictionary<string, (StageSpec Stage, string? Variant, SortedDictionary<string, string> Params)> nodes,
@@ -334,7 +340,7 @@ public static partial class PipelineLoader
         }
     }
 
-    /// <summary>The text of the file a file param names (see <see cref="ParamFileAttribute"/>); null stays null.</summary>
+    /// <summary>The text of the file a file param names (see <see cref="ParamFileAttribute"/>).</summary>
     private static string FileText(string name, SourceLocation from)
     {
         var folder = from.Line > 0 ? Path.GetDirectoryName(Path.GetFullPath(from.File)) ?? "." : Directory.GetCurrentDirectory();
