@@ -263,6 +263,8 @@ public static partial class PipelineLoader
             catch (FormatException e) { throw new PipelineException($"param '{param}' of kind '{nodes[node].Stage.Kind.Name}': {e.Message}", from.Location.Line > 0 ? from.Location : SourceLocation.CommandLine, key); }
         }
 
+        CompleteLockedParams(nodes.Values.Select(n => (n.Stage, n.Params)), file, Error);
+
         // Bind inputs to upstream node ids.
         var definitions = new List<NodeDefinition>();
         foreach (var (id, (s, variant, parameters)) in nodes)
@@ -280,6 +282,19 @@ public static partial class PipelineLoader
         }
         var ordered = TopologicalOrder(definitions, stages, Error);
         return new Pipeline(Path.GetFileNameWithoutExtension(pipelineFile), pipelineFile, ordered, profiles.Keys.ToList(), profile);
+    }
+
+    /// <summary>Locked params last (<see cref="ILockedParams"/>): they come from a file beside the pipeline, whatever the settings were.</summary>
+    private static void CompleteLockedParams(IEnumerable<(StageSpec Stage, SortedDictionary<string, string> Params)> nodes, string file,
+        Func<YamlNode, string, string, PipelineException> error)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".";
+        foreach (var (stage, parameters) in nodes)
+        {
+            if (stage.Kind is not ILockedParams locked) continue;
+            try { locked.Complete(parameters, folder); }
+            catch (FormatException e) { throw error(stage.KeyNode, $"stages.{stage.Name}", e.Message); }
+        }
     }
 
     private static string ParamKey(string key)
