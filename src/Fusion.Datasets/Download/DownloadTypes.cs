@@ -41,7 +41,26 @@ public sealed class DownloadOptions
 }
 
 /// <summary>A download that cannot succeed: a permanent HTTP error, or content that fails verification twice.</summary>
-public sealed class DownloadException(string message, Exception? inner = null) : IOException(message, inner);
+public class DownloadException(string message, Exception? inner = null) : IOException(message, inner);
+
+/// <summary>
+/// A file that is not the pinned one: its size or SHA-256 differ from <see cref="DownloadSource"/>'s pins. The message
+/// names the file and both digests (and sizes where they differ).
+/// </summary>
+public sealed class DigestMismatchException(string subject, string? expectedSha256, string actualSha256, long? expectedSize, long actualSize, string? suffix = null)
+    : DownloadException(Describe(subject, expectedSha256, actualSha256, expectedSize, actualSize) + suffix)
+{
+    public string Subject => subject;
+    public string? ExpectedSha256 => expectedSha256;
+    public string ActualSha256 => actualSha256;
+    public long? ExpectedSize => expectedSize;
+    public long ActualSize => actualSize;
+
+    /// <summary>"SUBJECT: SHA-256 a, expected b", with "; size n bytes, expected m" where the sizes differ.</summary>
+    public static string Describe(string subject, string? expectedSha256, string actualSha256, long? expectedSize, long actualSize) =>
+        $"{subject}: SHA-256 {actualSha256}" + (expectedSha256 is null ? "" : $", expected {expectedSha256}")
+        + (expectedSize is { } want && want != actualSize ? $"; size {actualSize} bytes, expected {want}" : "");
+}
 
 /// <summary>A server answer worth retrying (5xx, 408, 429).</summary>
 public sealed class TransientHttpException(string message, System.Net.HttpStatusCode status) : HttpRequestException(message, null, status);

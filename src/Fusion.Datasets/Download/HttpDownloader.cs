@@ -23,8 +23,8 @@ public sealed class HttpDownloader(HttpClient http, DownloadOptions? options = n
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(source.Destination))!);
         if (File.Exists(source.Destination))
         {
-            if (await VerifyAsync(source, source.Destination, ct) is (null, var size, var sha))
-                return new DownloadResult(source.Destination, size, sha, Reused: true, 0, 0, 0);
+            if (await VerifyAsync(source, source.Destination, ct) is { Matches: true } present)
+                return new DownloadResult(source.Destination, present.Size, present.Sha256, Reused: true, 0, 0, 0);
             File.Delete(source.Destination); // present but wrong: fetch it again
         }
         var part = source.Destination + ".part";
@@ -33,41 +33,47 @@ public sealed class HttpDownloader(HttpClient http, DownloadOptions? options = n
         for (var refetch = 0; ; refetch++)
         {
             attempts += await FetchWithRetriesAsync(source, part, progress, ct);
-            var (problem, size, sha) = await VerifyAsync(source, part, ct);
-            if (problem is null)
+            var check = await VerifyAsync(source, part, ct);
+            if (check.Matches)
             {
                 File.Move(part, source.Destination, overwrite: true);
-                return new DownloadResult(source.Destination, size, sha, false, attempts, refetch, resumedFrom);
+                return new DownloadResult(source.Destination, check.Size, check.Sha256, false, attempts, refetch, resumedFrom);
             }
             File.Delete(part);
-            if (refetch == 1) throw new DownloadException($"{source.Url}: {problem} — also after deleting it and downloading again; giving up");
+            if (refetch == 1) throw check.Mismatch(source.Url.ToString(), " — also after deleting it and downloading again; giving up");
         }
     }
 
     async Task<DownloadResult> UseLocalAsync(DownloadSource source, string local, CancellationToken ct)
     {
         if (!File.Exists(local)) throw new DownloadException($"local file for {source.Name} not found: {local}");
-        if (await VerifyAsync(source, local, ct) is (string problem, _, _)) throw new DownloadException($"local file {local}: {problem}");
+        if (await VerifyAsync(source, local, ct) is { Matches: false } check) throw check.Mismatch($"local file {local}");
         if (Path.GetFullPath(local) != Path.GetFullPath(source.Destination))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(source.Destination))!);
             File.Copy(local, source.Destination + ".part", overwrite: true);
             File.Move(source.Destination + ".part", source.Destination, overwrite: true);
         }
-        var (_, size, sha) = await VerifyAsync(source, source.Destination, ct);
-        return new DownloadResult(source.Destination, size, sha, Reused: true, 0, 0, 0);
+        var copied = await VerifyAsync(source, source.Destination, ct);
+        return new DownloadResult(source.Destination, copied.Size, copied.Sha256, Reused: true, 0, 0, 0);
     }
 
-    /// <summary>(null, size, sha) when the file matches the pins; otherwise the reason.</summary>
-    static async Task<(string? Problem, long Size, string Sha256)> VerifyAsync(DownloadSource s, string path, CancellationToken ct)
+    /// <summary>A file's size and SHA-256 against the source's pins.</summary>
+    sealed record Check(DownloadSource Source, long Size, string Sha256)
+    {
+        public bool Matches =>
+            (Source.ExpectedSize is not { } want || want == Size) && (Source.Sha256 is not { } pin || string.Equals(pin, Sha256, StringComparison.OrdinalIgnoreCase));
+
+        public DigestMismatchException Mismatch(string subject, string? suffix = null) =>
+            new(subject, Source.Sha256?.ToLowerInvariant(), Sha256, Source.ExpectedSize, Size, suffix);
+    }
+
+    /// <summary>Hashes the whole file even when its size is already wrong, so a mismatch names both digests.</summary>
+    static async Task<Check> VerifyAsync(DownloadSource s, string path, CancellationToken ct)
     {
         var size = new FileInfo(path).Length;
-        if (s.ExpectedSize is { } want && want != size) return ($"size {size} bytes, expected {want}", size, "");
         await using var f = File.OpenRead(path);
-        var sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(f, ct));
-        if (s.Sha256 is { } pin && !string.Equals(pin, sha, StringComparison.OrdinalIgnoreCase))
-            return ($"SHA-256 {sha}, expected {pin.ToLowerInvariant()}", size, sha);
-        return (null, size, sha);
+        return new Check(s, size, Convert.ToHexStringLower(await SHA256.HashDataAsync(f, ct)));
     }
 
     async Task<int> FetchWithRetriesAsync(DownloadSource source, string part, IProgress<DownloadProgress>? progress, CancellationToken ct)

@@ -100,16 +100,16 @@ public sealed class DownloadTests
         using var dir = new TempDir();
         using var http = new HttpClient();
         var pin = new string('a', 64);
-        var e = await Assert.ThrowsAsync<DownloadException>(() =>
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() =>
             new HttpDownloader(http, Fast).DownloadAsync(new DownloadSource(server.Url("w.bin"), dir["w.bin"]) { Sha256 = pin }));
         Assert.Contains(Sha(data), e.Message);
         Assert.Contains("expected " + pin, e.Message);
         Assert.Contains("w.bin", e.Message);
         Assert.False(File.Exists(dir["w.bin"]));
         Assert.False(File.Exists(dir["w.bin.part"]));
-        var wrongSize = await Assert.ThrowsAsync<DownloadException>(() =>
+        var wrongSize = await Assert.ThrowsAsync<DigestMismatchException>(() =>
             new HttpDownloader(http, Fast).DownloadAsync(new DownloadSource(server.Url("w.bin"), dir["w.bin"]) { ExpectedSize = 4_000 }));
-        Assert.Contains("size 5000 bytes, expected 4000", wrongSize.Message);
+        Assert.Contains($"SHA-256 {Sha(data)}; size 5000 bytes, expected 4000", wrongSize.Message);   // the digest too, though only the size was pinned
     }
 
     [Fact]
@@ -155,9 +155,10 @@ public sealed class DownloadTests
         var r = await dl.DownloadAsync(new DownloadSource(unreachable, dir["out/a.zip"]) { LocalPath = dir["local.zip"], Sha256 = Sha(data) });
         Assert.Equal(data, await File.ReadAllBytesAsync(dir["out/a.zip"]));
         Assert.Equal(Sha(data), r.Sha256);
-        var e = await Assert.ThrowsAsync<DownloadException>(() =>
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() =>
             dl.DownloadAsync(new DownloadSource(unreachable, dir["out/b.zip"]) { LocalPath = dir["local.zip"], Sha256 = new string('0', 64) }));
         Assert.Contains("local.zip", e.Message);
+        Assert.Equal((new string('0', 64), Sha(data)), (e.ExpectedSha256, e.ActualSha256));
     }
 
     [Fact]
