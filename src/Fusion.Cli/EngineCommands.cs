@@ -61,9 +61,10 @@ public static class EngineCommands
             };
             if (sequential && (options.Only.Count > 0 || options.Until.Count > 0 || options.Force.Count > 0))
                 throw new PipelineException("--until-decided runs the whole pipeline at each look; it takes no --only, --until or --force", SourceLocation.CommandLine, "--until-decided");
-            Executor.Select(pipeline, options); // selector errors before anything starts
+            var (selected, _) = Executor.Select(pipeline, options); // selector errors before anything starts
             var facts = setup.Facts(parse);
             var pool = EngineSetup.Devices(parse.GetValue(devices), facts.GetFacts(), parse.GetValue(jobs));
+            pipeline = await setup.PinWeightsAsync(parse, registry, pipeline, selected, loggers.CreateLogger("weights"), shutdown.Token);
             options = options with { Jobs = parse.GetValue(jobs) ?? pool.Slots.Count };
             AnsiConsole.MarkupLine($"[bold]fusion run[/] {Markup.Escape(pipeline.File)}{(pipeline.Profile is null ? "" : $" --profile {Markup.Escape(pipeline.Profile)}")} · store {Markup.Escape(store.Location)} · " +
                                    Markup.Escape(string.Join(", ", facts.GetFacts().Values.Select(f => $"{f.Key} {f.Value}"))) +
@@ -338,6 +339,7 @@ public static class EngineCommands
             var budgetTime = parse.GetValue(budget) is { } b ? ParseDuration(b) : (TimeSpan?)null;
             if (!sequential && (budgetTime is not null || parse.GetResult(maxSeeds) is { Implicit: false }))
                 throw new PipelineException("--max-seeds and --budget belong to --until-decided", SourceLocation.CommandLine, "--until-decided");
+            pipeline = await setup.PinWeightsAsync(parse, registry, pipeline, pipeline.Nodes.Select(n => n.Id).ToHashSet(StringComparer.Ordinal), loggers.CreateLogger("weights"), ct);
             var hub = Fusion.Worker.Hosting.WorkerHost.LoadOptions([.. parse.UnmatchedTokens], parse.GetValue(config)).Distributed;
             var id = parse.GetValue(runId) ?? $"{pipeline.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
             AnsiConsole.MarkupLine($"[bold]fusion submit[/] {Markup.Escape(pipeline.File)} as run {Markup.Escape(id)} to task hub {Markup.Escape(hub.TaskHub)} · store {Markup.Escape(store.Location)}");

@@ -4,9 +4,12 @@ using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Models;
+using Fusion.Reproduction.Weights;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
 
 namespace Fusion.Cli;
 
@@ -112,6 +115,23 @@ public sealed class EngineSetup
 
     public Pipeline LoadPipeline(ParseResult parse, StageRegistry registry) =>
         PipelineLoader.Load(ResolvePipelinePath(parse.GetValue(Pipeline)), registry, parse.GetValue(Profile), parse.GetValue(Params) ?? []);
+
+    /// <summary>
+    /// Pins the weights that the <paramref name="selected"/> nodes need and their lock does not pin yet (see
+    /// <see cref="WeightsPinning"/>), says what it wrote and that it is to be committed, and loads the pipeline again
+    /// so its nodes carry the pins.
+    /// </summary>
+    public async Task<Pipeline> PinWeightsAsync(ParseResult parse, StageRegistry registry, Pipeline pipeline, IReadOnlySet<string> selected, ILogger logger, CancellationToken ct)
+    {
+        var pinned = (await WeightsPinning.PinAsync(pipeline, selected, logger, ct)).Where(p => p.Filled.Count > 0).ToList();
+        foreach (var (path, filled) in pinned)
+        {
+            AnsiConsole.MarkupLine($"[bold]pinned[/] {filled.Count} weight file(s) in {Markup.Escape(path)}; commit it, so that every run fetches exactly these files:");
+            foreach (var f in filled)
+                AnsiConsole.MarkupLine(Markup.Escape($"  {f.Key}{(f.Revision is null ? "" : $" @ {f.Revision}")}  {f.Size} bytes  sha256 {f.Sha256}"));
+        }
+        return pinned.Count > 0 ? LoadPipeline(parse, registry) : pipeline;
+    }
 }
 
 /// <summary>

@@ -4,6 +4,7 @@ using Fusion.Artifacts.Blob;
 using Fusion.Artifacts.Store;
 using Fusion.Artifacts.Tables;
 using Fusion.Models;
+using Fusion.Reproduction.Weights;
 using Fusion.Worker.Distributed;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Pipelines;
@@ -33,6 +34,7 @@ public static class FailureReport
         PipelineException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException or FormatException or ArgumentException
             => new(ExitCodes.Usage, e.Message),
         CudaUnavailableException cuda => new(ExitCodes.Usage, cuda.Message, cuda.Hint),
+        WeightsMismatchException => new(ExitCodes.Store, e.Message, WeightsMismatchException.Hint),
         BlobStoreException { IsAuthentication: true } => new(ExitCodes.Store, e.Message,
             "check the credentials (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN or an Entra ID login) and that they may read and write this container"),
         BlobStoreException { IsTransient: true } => new(ExitCodes.Store, e.Message,

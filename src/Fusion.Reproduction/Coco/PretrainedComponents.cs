@@ -1,7 +1,13 @@
+using Fusion.Workflow.Stages;
+
 namespace Fusion.Reproduction.Coco;
 
-/// <summary>One published file of a pretrained component; <see cref="Sha256"/> is null where no digest is pinned yet.</summary>
-public sealed record ComponentFile(string Name, Uri Url, string? Sha256 = null);
+/// <summary>
+/// One published file of a pretrained component: a file of a Hugging Face repository (<see cref="HubRepo"/>, fetched at
+/// the commit the weights lock pins, never at a branch) or a file at a fixed <see cref="Url"/>.
+/// <see cref="Sha256Prefix"/> is a partial digest the publisher states (pytorch-fid's file name carries one).
+/// </summary>
+public sealed record ComponentFile(string Name, string? HubRepo = null, Uri? Url = null, string? Sha256Prefix = null);
 
 /// <summary>The frozen pretrained components of the MS-COCO pipeline, with their published download locations.</summary>
 public enum PretrainedComponent
@@ -16,22 +22,25 @@ public enum PretrainedComponent
 
 public static class PretrainedComponents
 {
-    private const string ClipBase = "https://huggingface.co/openai/clip-vit-large-patch14/resolve/main/";
+    public const string ClipRepo = "openai/clip-vit-large-patch14";
+    public const string AutoencoderRepo = "thu-ml/unidiffuser-v1";
+    public static readonly Uri InceptionUrl = new("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth");
 
-    /// <summary>No digest of these files is pinned in the reference notes yet: the first download records it.</summary>
+    /// <summary>
+    /// Where each file comes from. Revisions and digests are not here but in the weights lock
+    /// (<see cref="Weights.WeightsLock"/>), except the digest prefix pytorch-fid puts in its file name (torch.hub's
+    /// convention: the first hex digits of the file's SHA-256).
+    /// </summary>
     public static IReadOnlyList<ComponentFile> Files(PretrainedComponent c) => c switch
     {
-        PretrainedComponent.ClipVitLargePatch14 =>
-        [
-            new(ClipWeights, new Uri(ClipBase + "model.safetensors")),
-            new(ClipVocab, new Uri(ClipBase + "vocab.json")),
-            new(ClipMerges, new Uri(ClipBase + "merges.txt")),
-        ],
-        PretrainedComponent.AutoencoderKl => [new(Autoencoder, new Uri("https://huggingface.co/thu-ml/unidiffuser-v1/resolve/main/autoencoder_kl.pth"))],
-        PretrainedComponent.FidInception =>
-            [new(Inception, new Uri("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"))],
+        PretrainedComponent.ClipVitLargePatch14 => [new(ClipWeights, ClipRepo), new(ClipVocab, ClipRepo), new(ClipMerges, ClipRepo)],
+        PretrainedComponent.AutoencoderKl => [new(Autoencoder, AutoencoderRepo)],
+        PretrainedComponent.FidInception => [new(Inception, Url: InceptionUrl, Sha256Prefix: "6726825d")],
         _ => throw new ArgumentOutOfRangeException(nameof(c), c, "unknown pretrained component"),
     };
+
+    /// <summary>The component's name in pipelines and in the weights lock (clip-vit-large-patch14, …).</summary>
+    public static string Key(PretrainedComponent c) => ParamSchema.Kebab(c.ToString());
 
     public const string ClipWeights = "model.safetensors";
     public const string ClipVocab = "vocab.json";

@@ -16,9 +16,12 @@ public abstract record Fault
     public sealed record StallAfter(int Bytes, TimeSpan For) : Fault;
     /// <summary>Serve this content instead of the real file (with a consistent Content-Length).</summary>
     public sealed record Serve(byte[] Content) : Fault;
+    /// <summary>Answer 302 Found with this Location.</summary>
+    public sealed record Redirect(Uri Location) : Fault;
 }
 
-public sealed record ServedRequest(string Path, long? RangeStart);
+/// <summary>One request as the server read it; <see cref="Authorization"/> is its Authorization header, if any.</summary>
+public sealed record ServedRequest(string Path, long? RangeStart, string? Authorization = null);
 
 /// <summary>
 /// A real HTTP/1.1 server on a free loopback port (TcpListener; one request per connection) serving in-memory files
@@ -70,13 +73,17 @@ public sealed class LocalHttpServer : IAsyncDisposable
             var lines = header.ToString().Split("\r\n");
             var path = lines[0].Split(' ')[1];
             long? rangeStart = null;
+            string? authorization = null;
             foreach (var l in lines.Skip(1))
                 if (l.StartsWith("Range: bytes=", StringComparison.OrdinalIgnoreCase))
                     rangeStart = long.Parse(l["Range: bytes=".Length..].Split('-')[0]);
+                else if (l.StartsWith("Authorization: ", StringComparison.OrdinalIgnoreCase))
+                    authorization = l["Authorization: ".Length..];
             var previous = Requests.Count(r => r.Path == path);
-            Requests.Enqueue(new ServedRequest(path, rangeStart));
+            Requests.Enqueue(new ServedRequest(path, rangeStart, authorization));
             var fault = Faults(path.TrimStart('/'), previous);
             if (fault is Fault.Status s) { await Send(stream, $"HTTP/1.1 {s.Code} Fault\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", ReadOnlyMemory<byte>.Empty); return; }
+            if (fault is Fault.Redirect to) { await Send(stream, $"HTTP/1.1 302 Found\r\nLocation: {to.Location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", ReadOnlyMemory<byte>.Empty); return; }
             if (!Files.TryGetValue(path.TrimStart('/'), out var content))
             {
                 await Send(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", ReadOnlyMemory<byte>.Empty);

@@ -32,11 +32,8 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
     private readonly LocalHttpServer server = new();
     private MiniCoco coco = null!;
 
-    private static readonly string[] ClipHyper =
-        ["embed_dim=32", "image_resolution=32", "vision_layers=1", "vision_width=64", "vision_patch_size=8", "context_length=77",
-         "vocab_size=49408", "transformer_width=64", "transformer_heads=2", "transformer_layers=1"];
-    // Six levels: 256² images → 8² latents, so the U-ViT sees 16 patches of 2².
-    private static readonly string[] VaeHyper = ["ch=32", "ch_mult=[1,1,1,1,1,1]", "num_res_blocks=1", "attn_resolutions=[]", "z_channels=4", "embed_dim=4"];
+    private static readonly string[] ClipHyper = TinyPretrained.ClipHyper;
+    private static readonly string[] VaeHyper = TinyPretrained.VaeHyper;
 
     public Task InitializeAsync()
     {
@@ -44,12 +41,10 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
         coco.Serve(server);
 
         // The stand-in pretrained networks, built in one seeded, gated draw: the same weights whatever runs beside this.
-        var clipConfig = ClipConfig.FromOpenAIHyperparameters(ClipHyper.Select(h => h.Split('=')).ToDictionary(h => h[0], h => h[1]));
-        var vaeConfig = AutoencoderKLConfig.FromLdmHyperparameters(VaeHyper.Select(h => h.Split('=')).ToDictionary(h => h[0], h => h[1]));
-        var (clip, vae, inception) = TorchRandom.Seeded(11, () => (new ClipModel(clipConfig), new AutoencoderKL(vaeConfig), new FidInceptionV3()));
+        var (clip, vae, inception) = TorchRandom.Seeded(11, () => (new ClipModel(TinyPretrained.ClipConfig), new AutoencoderKL(TinyPretrained.VaeConfig), new FidInceptionV3()));
         Directory.CreateDirectory(dir["clip"]);
         using (clip) clip.save_safetensors(Path.Combine(dir["clip"], PretrainedComponents.ClipWeights));
-        WriteByteLevelVocabulary(Path.Combine(dir["clip"], PretrainedComponents.ClipVocab), Path.Combine(dir["clip"], PretrainedComponents.ClipMerges));
+        TinyPretrained.WriteByteLevelVocabulary(Path.Combine(dir["clip"], PretrainedComponents.ClipVocab), Path.Combine(dir["clip"], PretrainedComponents.ClipMerges));
         using (vae) vae.save_py(dir[PretrainedComponents.Autoencoder]);
         using (inception) inception.save_py(dir[PretrainedComponents.Inception]);
         return Task.CompletedTask;
@@ -61,23 +56,6 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
         dir.Dispose();
     }
 
-    /// <summary>A valid CLIP BPE vocabulary without merges: the 256 byte symbols, their end-of-word forms and the specials.</summary>
-    private static void WriteByteLevelVocabulary(string vocabPath, string mergesPath)
-    {
-        var bytes = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToList();
-        var chars = bytes.ToList();
-        var extra = 0;
-        for (var b = 0; b < 256; b++)
-            if (!bytes.Contains(b)) { bytes.Add(b); chars.Add(256 + extra++); }
-        var vocab = new Dictionary<string, int>();
-        for (var i = 0; i < 256; i++) vocab[((char)chars[i]).ToString()] = i;
-        for (var i = 0; i < 256; i++) vocab[(char)chars[i] + "</w>"] = 256 + i;
-        vocab["<|startoftext|>"] = 49406;
-        vocab["<|endoftext|>"] = 49407;
-        File.WriteAllText(vocabPath, JsonSerializer.Serialize(vocab));
-        File.WriteAllText(mergesPath, "#version: 0.2\n");
-    }
-
     private static string List(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(i => $"\"{i}\"")) + "]";
 
     [Fact]
@@ -85,9 +63,9 @@ public sealed class CocoEndToEndTests : IAsyncLifetime
     {
         var yaml = $$$"""
             stages:
-              clip-weights: {kind: fetch-weights, params: {component: clip-vit-large-patch14, local_path: "{{{dir["clip"]}}}", hyperparameters: {{{List(ClipHyper)}}}}}
-              vae-weights: {kind: fetch-weights, params: {component: autoencoder-kl, local_path: "{{{dir[PretrainedComponents.Autoencoder]}}}", hyperparameters: {{{List(VaeHyper)}}}}}
-              inception-weights: {kind: fetch-weights, params: {component: fid-inception, local_path: "{{{dir[PretrainedComponents.Inception]}}}"}}
+              clip-weights: {kind: fetch-weights, params: {component: clip-vit-large-patch14, local_path: "{{{dir["clip"]}}}", allow_unpinned: true, hyperparameters: {{{List(ClipHyper)}}}}}
+              vae-weights: {kind: fetch-weights, params: {component: autoencoder-kl, local_path: "{{{dir[PretrainedComponents.Autoencoder]}}}", allow_unpinned: true, hyperparameters: {{{List(VaeHyper)}}}}}
+              inception-weights: {kind: fetch-weights, params: {component: fid-inception, local_path: "{{{dir[PretrainedComponents.Inception]}}}", allow_unpinned: true}}
               coco: {kind: coco-download, params: {train_subset: 5, val_subset: 5, annotations_url: "{{{server.Url("annotations_trainval2014.zip")}}}"}}
               latents: {kind: coco-encode-images, inputs: {data: coco, vae: vae-weights}, params: {batch_size: 2, shard_size: 2}}
               text: {kind: coco-encode-captions, inputs: {data: coco, clip: clip-weights}, params: {eval_count: 4, grid_prompts: ["five buses driving on a snowy mountain.", "a cat"]}}
