@@ -1,5 +1,29 @@
 namespace Fusion.Models.Clip;
 
+/// <summary>A Pillow convolution filter (Resample.c): its kernel and support radius before widening.</summary>
+public sealed record PillowFilter(string Name, double Support, Func<double, double> Kernel)
+{
+    /// <summary>BICUBIC: the cubic convolution kernel with a = −0.5, support 2, written as in Resample.c.</summary>
+    public static readonly PillowFilter Bicubic = new("BICUBIC", 2.0, x =>
+    {
+        const double a = -0.5;
+        if (x < 0.0) x = -x;
+        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+        return 0.0;
+    });
+
+    /// <summary>LANCZOS: sinc(x)·sinc(x/3) on −3 ≤ x &lt; 3 (a = 3), support 3.</summary>
+    public static readonly PillowFilter Lanczos = new("LANCZOS", 3.0, x => -3.0 <= x && x < 3.0 ? Sinc(x) * Sinc(x / 3) : 0.0);
+
+    private static double Sinc(double x)
+    {
+        if (x == 0.0) return 1.0;
+        x *= Math.PI;
+        return Math.Sin(x) / x;
+    }
+}
+
 /// <summary>
 /// Pillow 9.4's 8-bit resampling (<c>libImaging/Resample.c</c>, and <c>Geometry.c</c> for NEAREST), bit for bit, on
 /// band-interleaved bytes. Bands are resampled independently with the same coefficients, as Pillow does.
@@ -9,16 +33,24 @@ public static class PillowResample
     // 8 bits of result, 2 bits of headroom for the negative lobes and sums above 1 (Pillow's PRECISION_BITS).
     private const int PrecisionBits = 32 - 8 - 2;
 
+    /// <summary><c>Image.resize((outWidth, outHeight), BICUBIC)</c> without a box (see <see cref="Resample"/>).</summary>
+    public static byte[] Bicubic(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight) =>
+        Resample(pixels, width, height, bands, outWidth, outHeight, PillowFilter.Bicubic);
+
+    /// <summary><c>Image.resize((outWidth, outHeight), LANCZOS)</c> without a box (see <see cref="Resample"/>).</summary>
+    public static byte[] Lanczos(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight) =>
+        Resample(pixels, width, height, bands, outWidth, outHeight, PillowFilter.Lanczos);
+
     /// <summary>
-    /// <c>Image.resize((outWidth, outHeight), BICUBIC)</c> without a box: horizontal pass first (only over the rows the
+    /// <c>ImagingResample</c> with a convolution filter and no box: horizontal pass first (only over the rows the
     /// vertical pass reads), rounded and clipped to uint8, then the vertical pass; a pass whose size is unchanged is
     /// skipped, and an unchanged size is a copy.
     /// </summary>
-    public static byte[] Bicubic(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight)
+    public static byte[] Resample(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight, PillowFilter filter)
     {
         Check(pixels, width, height, bands, outWidth, outHeight);
-        var (xBounds, xCoeffs, xK) = Coefficients(width, outWidth);
-        var (yBounds, yCoeffs, yK) = Coefficients(height, outHeight);
+        var (xBounds, xCoeffs, xK) = Coefficients(width, outWidth, filter);
+        var (yBounds, yCoeffs, yK) = Coefficients(height, outHeight, filter);
         var src = pixels;
         if (outWidth != width)
         {
@@ -56,26 +88,16 @@ public static class PillowResample
         return output;
     }
 
-    /// <summary>Pillow's BICUBIC kernel (a = −0.5), written as in Resample.c so that rounding is the same.</summary>
-    private static double Cubic(double x)
-    {
-        const double a = -0.5;
-        if (x < 0.0) x = -x;
-        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-        return 0.0;
-    }
-
     /// <summary>
     /// <c>precompute_coeffs</c> + <c>normalize_coeffs_8bpc</c> for the box (0, inSize): per output pixel the first input
-    /// index and count of the kernel's support (2, widened by the downscale factor), weights normalised to sum 1 in
-    /// double, then rounded half away from zero to 22-bit fixed point.
+    /// index and count of the kernel's support (the filter's, widened by the downscale factor), weights normalised to
+    /// sum 1 in double, then rounded half away from zero to 22-bit fixed point.
     /// </summary>
-    private static (int[] Bounds, int[] Coeffs, int KSize) Coefficients(int inSize, int outSize)
+    private static (int[] Bounds, int[] Coeffs, int KSize) Coefficients(int inSize, int outSize, PillowFilter filter)
     {
         var scale = (double)inSize / outSize;
         var filterScale = Math.Max(scale, 1.0);
-        var support = 2.0 * filterScale;
+        var support = filter.Support * filterScale;
         var kSize = (int)Math.Ceiling(support) * 2 + 1;
         var bounds = new int[2 * outSize];
         var coeffs = new int[outSize * kSize];
@@ -87,7 +109,7 @@ public static class PillowResample
             var xmin = Math.Max((int)(center - support + 0.5), 0);
             var xmax = Math.Min((int)(center + support + 0.5), inSize) - xmin;
             var ww = 0.0;
-            for (var x = 0; x < xmax; x++) ww += k[x] = Cubic((x + xmin - center + 0.5) * ss);
+            for (var x = 0; x < xmax; x++) ww += k[x] = filter.Kernel((x + xmin - center + 0.5) * ss);
             for (var x = 0; x < xmax; x++)
             {
                 var w = ww != 0.0 ? k[x] / ww : k[x];
