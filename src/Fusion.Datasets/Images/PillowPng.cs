@@ -15,6 +15,8 @@ public static class PillowPng
 {
     private static ReadOnlySpan<byte> Signature => [137, 80, 78, 71, 13, 10, 26, 10];
 
+    public static bool IsPng(ReadOnlySpan<byte> data) => data.StartsWith(Signature);
+
     public static PilImage Decode(byte[] png)
     {
         if (png.Length < 33 || !png.AsSpan(0, 8).SequenceEqual(Signature) || !png.AsSpan(12, 4).SequenceEqual("IHDR"u8))
