@@ -1,6 +1,5 @@
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
-using SixLabors.ImageSharp.Processing;
+using Fusion.Datasets.Images;
+using Fusion.Models.Clip;
 
 namespace Fusion.Datasets.Coco;
 
@@ -9,66 +8,48 @@ public sealed record SkippedImage(long ImageId, string Path, string Reason);
 public sealed record PreprocessedImage(long ImageId, float[] Chw);
 
 /// <summary>
-/// U-ViT's COCO image path: decode to RGB (grayscale and CMYK become RGB; no EXIF rotation, like PIL's open), square
-/// centre crop of side c = min(H, W) at offsets ((H−c)/2, (W−c)/2) (odd slack dropped at the end), one Lanczos3 resize
-/// to size² (PIL LANCZOS is a = 3), then x/127.5 − 1 as float32 CHW.
+/// U-ViT's COCO image path (datasets.py <c>MSCOCODatabase</c> with <c>center_crop</c>), pixel for pixel as Pillow 9.4
+/// computes it: <c>Image.open(path).convert("RGB")</c> (JPEG decoded as its libjpeg-turbo does, <see cref="PillowJpeg"/>;
+/// grey and CMYK become RGB; no EXIF rotation), a square centre crop of side c = min(H, W) at rows
+/// [(H − c)//2, (H + c)//2) and columns likewise (odd slack dropped at the end), one
+/// <c>resize((size, size), LANCZOS)</c> in Pillow's 8-bit fixed point, then x/127.5 − 1 as float32 CHW.
 /// </summary>
 public static class CocoImagePreprocessing
 {
     public const int Resolution = 256;
 
-    /// <summary>Crops and resizes in place.</summary>
-    public static void CropResize(Image<Rgb24> image, int size = Resolution)
+    /// <summary><c>Image.open(...).convert("RGB")</c> of a JPEG or PNG file's bytes (Pillow picks the format by content).</summary>
+    public static PilImage OpenRgb(byte[] file)
     {
-        var c = Math.Min(image.Width, image.Height);
-        var rect = new Rectangle((image.Width - c) / 2, (image.Height - c) / 2, c, c);
-        image.Mutate(x =>
-        {
-            if (image.Width != c || image.Height != c) x.Crop(rect);
-            if (c != size)
-                x.Resize(new ResizeOptions { Size = new SixLabors.ImageSharp.Size(size, size), Sampler = KnownResamplers.Lanczos3, Mode = ResizeMode.Stretch });
-        });
+        var image = PillowJpeg.IsJpeg(file) ? PillowJpeg.Decode(file)
+            : PillowPng.IsPng(file) ? PillowPng.Decode(file)
+            : throw new NotSupportedException("neither a JPEG nor a PNG file");
+        return PilImage.Rgb(image.Width, image.Height, image.ToRgb());
     }
 
-    /// <summary>RGB24 pixels → float32 CHW in [−1, 1].</summary>
-    public static float[] ToChw(Image<Rgb24> image)
+    /// <summary><c>center_crop(size, size, img)</c> on an RGB image: the middle square, then Pillow's LANCZOS resize.</summary>
+    public static PilImage CenterCropResize(PilImage rgb, int size = Resolution)
     {
-        int w = image.Width, h = image.Height, plane = w * h;
+        var crop = Math.Min(rgb.Width, rgb.Height);
+        return rgb.Crop((rgb.Width - crop) / 2, (rgb.Height - crop) / 2, crop, crop).Resize(size, size, PillowFilter.Lanczos);
+    }
+
+    /// <summary>RGB bytes → float32 CHW: x/127.5 − 1 computed in float32, as numpy does on the float32 crop.</summary>
+    public static float[] ToChw(PilImage rgb)
+    {
+        int plane = rgb.Width * rgb.Height;
         var chw = new float[3 * plane];
-        image.ProcessPixelRows(rows =>
-        {
-            for (var y = 0; y < h; y++)
-            {
-                var row = rows.GetRowSpan(y);
-                for (var x = 0; x < w; x++)
-                {
-                    var p = row[x];
-                    var o = y * w + x;
-                    chw[o] = p.R / 127.5f - 1f;
-                    chw[plane + o] = p.G / 127.5f - 1f;
-                    chw[2 * plane + o] = p.B / 127.5f - 1f;
-                }
-            }
-        });
+        for (var i = 0; i < plane; i++)
+            for (var c = 0; c < 3; c++) chw[c * plane + i] = rgb.Pixels[3 * i + c] / 127.5f - 1f;
         return chw;
     }
 
-    public static float[] LoadChw(string path, int size = Resolution)
-    {
-        using var image = Image.Load<Rgb24>(path);
-        CropResize(image, size);
-        return ToChw(image);
-    }
+    public static float[] LoadChw(string path, int size = Resolution) => ToChw(LoadImage(path, size));
 
-    /// <summary>The cropped, resized image as RGB24 bytes, HWC (for PNG export and FID reference images).</summary>
-    public static byte[] LoadRgb(string path, int size = Resolution)
-    {
-        using var image = Image.Load<Rgb24>(path);
-        CropResize(image, size);
-        var bytes = new byte[size * size * 3];
-        image.CopyPixelDataTo(bytes);
-        return bytes;
-    }
+    /// <summary>The cropped, resized image as RGB bytes, HWC (for PNG export and FID reference images).</summary>
+    public static byte[] LoadRgb(string path, int size = Resolution) => LoadImage(path, size).Pixels;
+
+    private static PilImage LoadImage(string path, int size) => CenterCropResize(OpenRgb(File.ReadAllBytes(path)), size);
 
     /// <summary>
     /// Preprocesses images in the given order (callers pass ascending ids) on <paramref name="parallelism"/> threads,
@@ -86,8 +67,7 @@ public static class CocoImagePreprocessing
             Parallel.For(0, chunk.Length, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, k =>
             {
                 try { results[k] = new PreprocessedImage(chunk[k].Id, LoadChw(chunk[k].Path, size)); }
-                catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidImageContentException
-                                               or NotSupportedException or IOException or InvalidDataException or ArgumentException)
+                catch (Exception e) when (IsUndecodable(e))
                 {
                     reasons[k] = $"{e.GetType().Name}: {e.Message}";
                 }
@@ -99,4 +79,8 @@ public static class CocoImagePreprocessing
             }
         }
     }
+
+    /// <summary>The failures that mean "this file is not an image we can read" (the image is skipped, not the run).</summary>
+    public static bool IsUndecodable(Exception e) =>
+        e is NotSupportedException or IOException or InvalidDataException or ArgumentException or SixLabors.ImageSharp.ImageFormatException;
 }

@@ -30,7 +30,7 @@ public sealed class SkippedImageRecord
 }
 
 /// <summary>
-/// U-ViT's COCO feature extraction: centre crop + Lanczos 256 (<see cref="CocoImagePreprocessing"/>), x/127.5 − 1, the
+/// U-ViT's COCO feature extraction: Pillow-exact centre crop + LANCZOS 256 (<see cref="CocoImagePreprocessing"/>), x/127.5 − 1, the
 /// KL-f8 encoder's moments (mean ‖ log-variance, float32 [8, 32, 32]) per image, in <c>{split}/moments-NNNNN.parquet</c>
 /// shards keyed by image id (ascending). Undecodable images are skipped and listed in <c>skipped.parquet</c>. Shards
 /// are written to scratch first, so an interrupted node resumes at the first missing shard.
@@ -38,7 +38,8 @@ public sealed class SkippedImageRecord
 public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
 {
     public override string Name => "coco-encode-images";
-    public override string CodeVersion => "1";
+    // 2: pixels as Pillow 9.4 computes them (libjpeg-turbo decoding, Pillow's fixed-point LANCZOS), not ImageSharp's.
+    public override string CodeVersion => "2";
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("vae")];
     public override IReadOnlyList<string> Outputs => ["skipped.parquet"];
 

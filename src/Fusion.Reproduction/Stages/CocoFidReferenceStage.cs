@@ -30,7 +30,7 @@ public sealed class CocoFidReferenceParams
 /// <summary>
 /// The FID reference statistics as <c>reference.parquet</c> (a <see cref="StatisticsTable"/>: float64 mu and sigma)
 /// with <c>reference.json</c> saying where they come from: imported from the published <c>fid_stats_mscoco256_val.npz</c> (path or URL), or computed
-/// from the val images' 256² centre crops (Lanczos) through exactly the path samples take (uint8 → [0, 1] → FID
+/// from the val images' 256² centre crops (Pillow-exact LANCZOS) through exactly the path samples take (uint8 → [0, 1] → FID
 /// Inception-v3, bilinear 299).
 /// </summary>
 public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
@@ -39,7 +39,8 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
     public const string RecordFile = "reference.json";
 
     public override string Name => "coco-fid-reference";
-    public override string CodeVersion => "2";
+    // 3: computed statistics start from Pillow-exact pixels (libjpeg-turbo decoding, Pillow's fixed-point LANCZOS).
+    public override string CodeVersion => "3";
     public override IReadOnlyList<StageInput> Inputs => [new("data", Optional: true), new("inception", Optional: true)];
     public override IReadOnlyList<string> Outputs => [StatsFile, RecordFile];
 
@@ -79,7 +80,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
                 foreach (var (id, path) in batch)
                 {
                     try { pixels.Add(CocoImagePreprocessing.LoadRgb(path, size)); }
-                    catch (Exception e) when (e is SixLabors.ImageSharp.ImageFormatException or IOException or NotSupportedException or InvalidDataException or ArgumentException)
+                    catch (Exception e) when (CocoImagePreprocessing.IsUndecodable(e))
                     {
                         skipped.Add($"{id}: {e.Message}");
                     }
@@ -95,7 +96,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
             record = new()
             {
                 ["source"] = "computed", ["split"] = p.Split.Name(), ["images"] = acc.Count.ToString(), ["skipped"] = skipped.Count.ToString(),
-                ["path"] = "centre crop + Lanczos 256 (CocoImagePreprocessing), uint8 → /255 → FID Inception-v3 (bilinear 299) pool3",
+                ["path"] = "Pillow 9.4-exact decode, centre crop + LANCZOS 256 (CocoImagePreprocessing), uint8 → /255 → FID Inception-v3 (bilinear 299) pool3",
             };
         }
         await File.WriteAllTextAsync(context.OutputPath(RecordFile), JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }), ct);

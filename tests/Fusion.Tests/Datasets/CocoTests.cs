@@ -4,8 +4,7 @@ using Fusion.Artifacts.Tables;
 using Fusion.Datasets.Coco;
 using Fusion.Datasets.Download;
 using Fusion.Tests.Support;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
+using Fusion.Models.Clip;
 
 namespace Fusion.Tests.Datasets;
 
@@ -87,31 +86,44 @@ public sealed class CocoTests
     public void Centre_crop_keeps_the_middle_square_like_the_reference()
     {
         // 10×5: c = 5, columns [(10−5)//2, (10+5)//2) = [2, 7); the odd slack pixel is dropped at the end.
-        using var img = new Image<Rgb24>(10, 5);
-        for (var y = 0; y < 5; y++) for (var x = 0; x < 10; x++) img[x, y] = new Rgb24((byte)(x * 20), (byte)(y * 40), 7);
-        CocoImagePreprocessing.CropResize(img, 5);
-        Assert.Equal((5, 5), (img.Width, img.Height));
-        for (var x = 0; x < 5; x++) Assert.Equal((byte)((x + 2) * 20), img[x, 0].R);
-        var chw = CocoImagePreprocessing.ToChw(img);
+        var img = Rgb(10, 5, (x, y) => ((byte)(x * 20), (byte)(y * 40), 7));
+        var crop = CocoImagePreprocessing.CenterCropResize(img, 5);
+        Assert.Equal((5, 5), (crop.Width, crop.Height));
+        for (var x = 0; x < 5; x++) Assert.Equal((byte)((x + 2) * 20), crop.Pixels[3 * x]);
+        var chw = CocoImagePreprocessing.ToChw(crop);
         Assert.Equal(40 / 127.5f - 1f, chw[0]);
         Assert.Equal(40 / 127.5f - 1f, chw[25 + 5]);     // G plane, row 1
         Assert.Equal(7 / 127.5f - 1f, chw[50]);
 
         // portrait 5×9: rows [2, 7)
-        using var tall = new Image<Rgb24>(5, 9);
-        for (var y = 0; y < 9; y++) for (var x = 0; x < 5; x++) tall[x, y] = new Rgb24(0, (byte)(y * 20), 0);
-        CocoImagePreprocessing.CropResize(tall, 5);
-        Assert.Equal(40, tall[0, 0].G);
-        Assert.Equal(120, tall[0, 4].G);
+        var tall = CocoImagePreprocessing.CenterCropResize(Rgb(5, 9, (_, y) => (0, (byte)(y * 20), 0)), 5);
+        Assert.Equal(40, tall.Pixels[1]);
+        Assert.Equal(120, tall.Pixels[3 * 5 * 4 + 1]);
     }
 
     [Fact]
     public void Lanczos_resize_of_a_flat_image_stays_flat_and_a_large_image_shrinks_to_256()
     {
-        using var flat = new Image<Rgb24>(640, 480, new Rgb24(200, 100, 50));
-        CocoImagePreprocessing.CropResize(flat);
+        var flat = CocoImagePreprocessing.CenterCropResize(Rgb(640, 480, (_, _) => (200, 100, 50)));
         Assert.Equal((256, 256), (flat.Width, flat.Height));
-        Assert.Equal(new Rgb24(200, 100, 50), flat[17, 200]);
+        Assert.Equal(new byte[] { 200, 100, 50 }, flat.Pixels[((200 * 256 + 17) * 3)..((200 * 256 + 17) * 3 + 3)]);
+    }
+
+    [Fact]
+    public void Files_that_are_not_images_are_reported_as_undecodable()
+    {
+        Assert.Throws<NotSupportedException>(() => CocoImagePreprocessing.OpenRgb("GIF89a"u8.ToArray()));
+        var truncated = Assert.Throws<InvalidDataException>(() => CocoImagePreprocessing.OpenRgb([0xFF, 0xD8, 0xFF]));
+        Assert.True(CocoImagePreprocessing.IsUndecodable(truncated));
+    }
+
+    private static PilImage Rgb(int w, int h, Func<int, int, (byte R, byte G, byte B)> pixel)
+    {
+        var hwc = new byte[w * h * 3];
+        for (var y = 0; y < h; y++)
+            for (var x = 0; x < w; x++)
+                (hwc[(y * w + x) * 3], hwc[(y * w + x) * 3 + 1], hwc[(y * w + x) * 3 + 2]) = pixel(x, y);
+        return PilImage.Rgb(w, h, hwc);
     }
 
     [Fact]
