@@ -24,6 +24,7 @@ internal sealed class JpegDecoder
     private int width, height, maxH, maxV, restartInterval, scans;
     private bool sawFrame, progressive, multipleScans, jfif, adobe;
     private int adobeTransform;
+    private JpegColorSpace colorSpace;
 
     private JpegDecoder(byte[] data) => reader = new JpegBitReader(data);
 
@@ -50,7 +51,7 @@ internal sealed class JpegDecoder
         if (progressive && JpegSmoothing.WouldApply(components))
             throw new NotSupportedException("progressive JPEG whose first AC coefficients are never fully refined (libjpeg-turbo's block smoothing is not ported)");
         var planes = components.Select(c => JpegUpsampler.Upsample(c, JpegIdct.Plane(c), maxH, maxV, width, height)).ToArray();
-        return new JpegPlanes(width, height, ColorSpace(), planes);
+        return new JpegPlanes(width, height, colorSpace, planes);
     }
 
     /// <summary>
@@ -212,11 +213,13 @@ internal sealed class JpegDecoder
     }
 
     /// <summary>
-    /// At the first scan libjpeg-turbo decides whether the image has several scans (progressive, or fewer components
-    /// than the frame), and a sequential decoder fills Huffman tables 0 and 1 left undefined with the standard ones.
+    /// At the first scan libjpeg-turbo fixes the colour space from the markers seen so far, decides whether the image
+    /// has several scans (progressive, or fewer components than the frame), and a sequential decoder fills Huffman
+    /// tables 0 and 1 left undefined with the standard ones.
     /// </summary>
     private void FirstScan(int componentsInScan)
     {
+        colorSpace = ColorSpace();
         multipleScans = progressive || componentsInScan < components.Length;
         if (progressive) return;
         for (var t = 0; t < 2; t++)
