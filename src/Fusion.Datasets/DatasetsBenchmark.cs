@@ -11,8 +11,8 @@ using SixLabors.ImageSharp.PixelFormats;
 namespace Fusion.Datasets;
 
 /// <summary>
-/// `fusion bench datasets [-s images=64] [-s rows=500] [-s shapes=2000]`: COCO-style decode + centre crop + Lanczos
-/// 256 (640×480 JPEGs, one core and all cores), Parquet write/read of a 77×768 float32 embedding table (Snappy and
+/// `fusion bench datasets [-s images=64] [-s rows=500] [-s shapes=2000]`: COCO preprocessing as Pillow computes it
+/// (decode + centre crop + LANCZOS 256; 640×480 JPEGs, one core and all cores), Parquet write/read of a 77×768 float32 embedding table (Snappy and
 /// uncompressed; random values, so incompressible), the training loader over such tables, and shapes generation and
 /// scoring (one core).
 /// </summary>
@@ -73,7 +73,7 @@ public static class DatasetsBenchmark
         for (var pass = 0; pass < 3; pass++) _ = CocoImagePreprocessing.PreprocessInOrder(paths.Take(8), skipped, parallelism: 1).Count(); // JIT tiers settle
         var n = 0;
         var t = await Time(() => { n = CocoImagePreprocessing.PreprocessInOrder(paths, skipped, parallelism: 1).Count(); return Task.CompletedTask; });
-        Add(rows, "COCO decode+crop+Lanczos256 → CHW float, 640×480 JPEG q90, 1 thread", n, "images", t);
+        Add(rows, "COCO decode+crop+LANCZOS256 → CHW float, 640×480 JPEG q90, 1 thread", n, "images", t);
         t = await Time(() => { n = CocoImagePreprocessing.PreprocessInOrder(paths, skipped, parallelism: Environment.ProcessorCount).Count(); return Task.CompletedTask; });
         rows.Add(($"same, {Environment.ProcessorCount} threads (wall)", n / t.Wall, "images/s"));
     }
