@@ -123,28 +123,47 @@ public static class PillowResample
 
     /// <summary>
     /// One pass of <c>ImagingResample{Horizontal,Vertical}_8bpc</c>: fixed-point sums started at ½ (rounding), shifted
-    /// back and clipped to 0..255. The horizontal pass reads input row <c>y + rowOffset</c>.
+    /// back and clipped to 0..255. The horizontal pass reads input row <c>y + rowOffset</c>; the vertical pass reads
+    /// the full-width rows the vertical bounds name (its input is <paramref name="outWidth"/> wide).
     /// </summary>
     private static byte[] Pass(byte[] src, int srcWidth, int bands, int outWidth, int outHeight, int rowOffset,
         int[] bounds, int[] coeffs, int kSize, bool horizontal)
     {
         var output = new byte[outWidth * outHeight * bands];
+        var sums = new int[outWidth * bands];
         for (var y = 0; y < outHeight; y++)
-            for (var x = 0; x < outWidth; x++)
+        {
+            Array.Fill(sums, 1 << (PrecisionBits - 1));
+            if (horizontal)
             {
-                var o = horizontal ? x : y;
-                int min = bounds[2 * o], n = bounds[2 * o + 1], kBase = o * kSize;
-                for (var b = 0; b < bands; b++)
+                var row = (y + rowOffset) * srcWidth * bands;
+                for (var x = 0; x < outWidth; x++)
                 {
-                    var sum = 1 << (PrecisionBits - 1);
-                    for (var i = 0; i < n; i++)
+                    int min = bounds[2 * x], n = bounds[2 * x + 1];
+                    var weights = coeffs.AsSpan(x * kSize, n);
+                    var pixels = src.AsSpan(row + min * bands, n * bands);
+                    for (var b = 0; b < bands; b++)
                     {
-                        var at = horizontal ? (y + rowOffset) * srcWidth + min + i : (min + i) * srcWidth + x;
-                        sum += src[at * bands + b] * coeffs[kBase + i];
+                        var sum = sums[x * bands + b];
+                        for (var i = 0; i < n; i++) sum += pixels[i * bands + b] * weights[i];
+                        sums[x * bands + b] = sum;
                     }
-                    output[(y * outWidth + x) * bands + b] = (byte)Math.Clamp(sum >> PrecisionBits, 0, 255);
                 }
             }
+            else
+            {
+                // One weight per source row, applied across the whole output row (integer sums: the order is immaterial).
+                int min = bounds[2 * y], n = bounds[2 * y + 1];
+                for (var i = 0; i < n; i++)
+                {
+                    var weight = coeffs[y * kSize + i];
+                    var line = src.AsSpan((min + i) * srcWidth * bands, sums.Length);
+                    for (var j = 0; j < sums.Length; j++) sums[j] += line[j] * weight;
+                }
+            }
+            var target = output.AsSpan(y * outWidth * bands, sums.Length);
+            for (var j = 0; j < sums.Length; j++) target[j] = (byte)Math.Clamp(sums[j] >> PrecisionBits, 0, 255);
+        }
         return output;
     }
 

@@ -30,15 +30,17 @@ internal static class JpegColor
         var (planes, n) = (frame.Planes, frame.Width * frame.Height);
         var bands = planes.Length;
         var output = new byte[n * bands];
-        var convert = frame.ColorSpace is JpegColorSpace.YCbCr or JpegColorSpace.Ycck;
-        for (var i = 0; i < n; i++)
+        for (var b = 0; b < bands; b++)
         {
-            var o = i * bands;
-            for (var b = 0; b < bands; b++) output[o + b] = planes[b][i];
-            if (!convert) continue;
-            int y = planes[0][i], cb = planes[1][i], cr = planes[2][i];
-            int r = y + CrR[cr], g = y + (int)((CbG[cb] + CrG[cr]) >> ScaleBits), bl = y + CbB[cb];
-            var inverted = frame.ColorSpace == JpegColorSpace.Ycck;
+            var plane = planes[b];
+            for (int i = 0, o = b; i < n; i++, o += bands) output[o] = plane[i];
+        }
+        if (frame.ColorSpace is not (JpegColorSpace.YCbCr or JpegColorSpace.Ycck)) return output;
+        var inverted = frame.ColorSpace == JpegColorSpace.Ycck;
+        byte[] y = planes[0], cb = planes[1], cr = planes[2];
+        for (int i = 0, o = 0; i < n; i++, o += bands)
+        {
+            int r = y[i] + CrR[cr[i]], g = y[i] + (int)((CbG[cb[i]] + CrG[cr[i]]) >> ScaleBits), bl = y[i] + CbB[cb[i]];
             output[o] = Limit(inverted ? 255 - r : r);
             output[o + 1] = Limit(inverted ? 255 - g : g);
             output[o + 2] = Limit(inverted ? 255 - bl : bl);
