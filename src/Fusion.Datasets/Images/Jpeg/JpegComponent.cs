@@ -16,8 +16,10 @@ internal sealed class JpegComponent
     public int AcTable { get; set; }
     /// <summary>The quantisation table in natural order, copied when the component's first scan starts (libjpeg latches it then).</summary>
     public ushort[]? Quant { get; set; }
-    /// <summary>Per coefficient, the successive-approximation bit last coded (−1: never), for the block-smoothing check.</summary>
+    /// <summary>Per coefficient, the successive-approximation bit last coded (−1: never), for block smoothing.</summary>
     public int[] CoefBits { get; } = Enumerable.Repeat(-1, 64).ToArray();
+    /// <summary>The first ten <see cref="CoefBits"/> as they were before the component's latest scan.</summary>
+    public int[] PreviousCoefBits { get; } = new int[10];
 
     public int WidthInBlocks { get; private set; }
     public int HeightInBlocks { get; private set; }

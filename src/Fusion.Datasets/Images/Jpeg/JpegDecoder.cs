@@ -21,7 +21,7 @@ internal sealed class JpegDecoder
     private readonly JpegHuffmanSpec?[] dcSpecs = new JpegHuffmanSpec[4];
     private readonly JpegHuffmanSpec?[] acSpecs = new JpegHuffmanSpec[4];
     private JpegComponent[] components = [];
-    private int width, height, maxH, maxV, restartInterval, scans;
+    private int width, height, maxH, maxV, restartInterval, scans, lastGoodRow;
     private bool sawFrame, progressive, multipleScans, jfif, adobe;
     private int adobeTransform;
     private JpegColorSpace colorSpace;
@@ -48,9 +48,10 @@ internal sealed class JpegDecoder
             Segment(marker);
         }
         if (!sawFrame || scans == 0) throw new InvalidDataException("JPEG has no image data (no frame or scan before EOI)");
-        if (progressive && JpegSmoothing.WouldApply(components))
-            throw new NotSupportedException("progressive JPEG whose first AC coefficients are never fully refined (libjpeg-turbo's block smoothing is not ported)");
-        var planes = components.Select(c => JpegUpsampler.Upsample(c, JpegIdct.Plane(c), maxH, maxV, width, height)).ToArray();
+        var smooth = progressive && JpegSmoothing.WouldApply(components);
+        var rows = CeilDiv(height, maxV * 8);
+        var planes = components.Select(c => JpegUpsampler.Upsample(c,
+            JpegIdct.Plane(c, smooth ? new JpegBlockSmoother(c, scans, lastGoodRow, rows) : null), maxH, maxV, width, height)).ToArray();
         return new JpegPlanes(width, height, colorSpace, planes);
     }
 
@@ -201,15 +202,16 @@ internal sealed class JpegDecoder
             c.Quant ??= c.QuantTableNumber < 4 && quantTables[c.QuantTableNumber] is { } q
                 ? (ushort[])q.Clone()
                 : throw new InvalidDataException($"JPEG quantization table 0x{c.QuantTableNumber:X2} was not defined");
-        if (progressive) JpegSmoothing.StartProgressiveScan(inScan, ss, se, ah, al);
+        if (progressive) JpegSmoothing.StartProgressiveScan(inScan, ss, se, ah, al, scans);
         var (dc, ac) = (new JpegHuffmanTable?[4], new JpegHuffmanTable?[4]);
         foreach (var c in inScan)
         {
             if (!progressive || ss == 0 && ah == 0) { var t = Derived(dcSpecs, c.DcTable, dc: true); dc[c.DcTable] = t; }
             if (!progressive || ss != 0) { var t = Derived(acSpecs, c.AcTable, dc: false); ac[c.AcTable] = t; }
         }
-        new JpegScan(reader, inScan, dc, ac, (ss, se, ah, al), progressive, restartInterval)
-            .Decode(CeilDiv(width, maxH * 8), CeilDiv(height, maxV * 8));
+        var scan = new JpegScan(reader, inScan, dc, ac, (ss, se, ah, al), progressive, restartInterval) { LastGoodRow = lastGoodRow };
+        scan.Decode(CeilDiv(width, maxH * 8), CeilDiv(height, maxV * 8));
+        lastGoodRow = scan.LastGoodRow;
     }
 
     /// <summary>

@@ -14,8 +14,11 @@ internal static class JpegIdct
     private const int F0298 = 2446, F0390 = 3196, F0541 = 4433, F0765 = 6270, F0899 = 7373, F1175 = 9633;
     private const int F1501 = 12299, F1847 = 15137, F1961 = 16069, F2053 = 16819, F2562 = 20995, F3072 = 25172;
 
-    /// <summary>Every real block of the component to 8-bit samples, a plane of WidthInBlocks·8 × HeightInBlocks·8.</summary>
-    public static byte[] Plane(JpegComponent c)
+    /// <summary>
+    /// Every real block of the component to 8-bit samples, a plane of WidthInBlocks·8 × HeightInBlocks·8; with a
+    /// smoother, each block row's coefficients are smoothed first.
+    /// </summary>
+    public static byte[] Plane(JpegComponent c, JpegBlockSmoother? smoother = null)
     {
         var quant = new short[64];
         for (var i = 0; i < 64; i++) quant[i] = c.Quant is { } q ? unchecked((short)q[i]) : (short)0;   // no scan: libjpeg's table stays zero
@@ -23,8 +26,14 @@ internal static class JpegIdct
         var plane = new byte[stride * rows];
         var workspace = new short[64];
         for (var by = 0; by < c.HeightInBlocks; by++)
+        {
+            var smoothed = smoother?.Row(by);
             for (var bx = 0; bx < c.WidthInBlocks; bx++)
-                Block(c.Coefficients.AsSpan(c.BlockOffset(bx, by), 64), quant, workspace, plane.AsSpan(by * 8 * stride + bx * 8), stride);
+            {
+                var coefficients = smoothed is null ? c.Coefficients.AsSpan(c.BlockOffset(bx, by), 64) : smoothed[bx];
+                Block(coefficients, quant, workspace, plane.AsSpan(by * 8 * stride + bx * 8), stride);
+            }
+        }
         return plane;
     }
 

@@ -18,6 +18,12 @@ internal sealed class JpegScan
     private int restartsToGo;
     private uint eobRun;
 
+    /// <summary>
+    /// The last iMCU row whose MCU started with data to spare (jdcoefct.c <c>last_good_iMCU_row</c>, carried across
+    /// scans): block smoothing uses the previous scan's state below it.
+    /// </summary>
+    public int LastGoodRow { get; set; }
+
     public JpegScan(JpegBitReader reader, JpegComponent[] components, JpegHuffmanTable?[] dcTables, JpegHuffmanTable?[] acTables,
         (int Ss, int Se, int Ah, int Al) band, bool progressive, int restartInterval)
     {
@@ -50,6 +56,7 @@ internal sealed class JpegScan
                     var c = components[ci];
                     offsets[b] = single ? c.BlockOffset(column, row) : c.BlockOffset(column * c.H + dx, row * c.V + dy);
                 }
+                if (!reader.InsufficientData) LastGoodRow = single ? row / components[0].V : row;
                 DecodeMcu(blocks, offsets);
             }
     }

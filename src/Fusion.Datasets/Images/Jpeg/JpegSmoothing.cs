@@ -11,7 +11,7 @@ internal static class JpegSmoothing
     // Natural-order positions of the DC and first nine AC coefficients (Q01 … Q30 in jdcoefct.c).
     private static ReadOnlySpan<byte> SmoothedPositions => [0, 1, 8, 16, 9, 2, 3, 10, 17, 24];
 
-    public static void StartProgressiveScan(JpegComponent[] inScan, int ss, int se, int ah, int al)
+    public static void StartProgressiveScan(JpegComponent[] inScan, int ss, int se, int ah, int al, int scanNumber)
     {
         var dcBand = ss == 0;
         var bad = dcBand ? se != 0 : ss > se || se >= 64 || inScan.Length != 1;
@@ -19,7 +19,11 @@ internal static class JpegSmoothing
         if (al > 13) bad = true;
         if (bad) throw new InvalidDataException($"invalid JPEG progressive scan: Ss={ss} Se={se} Ah={ah} Al={al}");
         foreach (var c in inScan)
+        {
+            for (var k = Math.Min(ss, 1); k <= Math.Max(se, 9); k++)
+                if (k < 10) c.PreviousCoefBits[k] = scanNumber > 1 ? c.CoefBits[k] : 0;
             for (var k = ss; k <= se; k++) c.CoefBits[k] = al;
+        }
     }
 
     public static bool WouldApply(JpegComponent[] components)
