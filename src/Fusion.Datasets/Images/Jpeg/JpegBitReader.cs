@@ -29,8 +29,9 @@ internal sealed class JpegBitReader(byte[] data)
 
     public void Skip(int count)
     {
-        if (count > data.Length - Position) throw new InvalidDataException("JPEG data ends early (the file is truncated)");
-        Position += count;
+        if (count <= data.Length - Position) { Position += count; return; }
+        Position = data.Length;   // like libjpeg's source, the skip consumes what there is and then runs dry
+        throw new InvalidDataException("JPEG data ends early (the file is truncated)");
     }
 
     /// <summary><c>next_marker</c>: skips any bytes up to FF, fill FFs and FF/00 pairs, and keeps the marker code.</summary>

@@ -9,8 +9,9 @@ internal sealed record JpegPlanes(int Width, int Height, JpegColorSpace ColorSpa
 /// <summary>
 /// Decodes a baseline, extended-sequential or progressive Huffman-coded 8-bit JPEG as libjpeg-turbo 2.1 does with the
 /// settings Pillow 9.4 uses (ISLOW IDCT, fancy upsampling, no scaling): markers, scans and restart intervals as in
-/// jdmarker.c / jdinput.c, then <see cref="JpegIdct"/> and <see cref="JpegUpsampler"/>. Arithmetic coding, lossless and
-/// hierarchical processes, and 12-bit data are not supported (Pillow's libjpeg-turbo rejects the last three too).
+/// jdmarker.c / jdinput.c, block smoothing where a progression is incomplete (<see cref="JpegBlockSmoother"/>), then
+/// <see cref="JpegIdct"/> and <see cref="JpegUpsampler"/>. Arithmetic coding, lossless and hierarchical processes, and
+/// 12-bit data are not supported (Pillow's libjpeg-turbo rejects the last three too).
 /// </summary>
 internal sealed class JpegDecoder
 {
@@ -40,7 +41,6 @@ internal sealed class JpegDecoder
             if (marker == 0xD9) break;                                            // EOI
             if (marker == 0xDA)
             {
-                if (scans > 0 && !multipleScans) throw new InvalidDataException("JPEG has a second scan where one was expected (EOI expected)");
                 Scan();
                 if (!multipleScans) { FinishSingleScan(); break; }
                 continue;
