@@ -3,6 +3,7 @@ using System.Text;
 using Fusion.Artifacts.Store.Local;
 using Fusion.Artifacts.Tables;
 using Fusion.Cli;
+using Fusion.Models;
 using Fusion.Models.Diffusion;
 using Fusion.Reproduction.Stages;
 using Fusion.Tests.Support;
@@ -15,7 +16,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Fusion.Tests.Reproduction;
 
 /// <summary>
-/// Training's TensorBoard curves, read back with <see cref="EventFile"/> (written here, independent of the writer): live
+/// Training's TensorBoard curves, read back with <see cref="EventFile"/> (its own CRC, TensorBoard's parser): live
 /// in scratch while the node trains, rewritten without repeated steps when it resumes from an older checkpoint, and
 /// committed with the loss log's steps and values. In the shapes collection: it trains from libtorch's seeded generator.
 /// </summary>
@@ -119,16 +120,26 @@ public sealed class SummaryWriterFormatTests : IDisposable
     }
 
     [Fact]
-    public void The_test_reader_computes_CRC32C_by_the_book() =>
-        Assert.Equal(0xE3069283u, EventFile.Crc32C(Encoding.ASCII.GetBytes("123456789")));
+    public void The_test_reader_and_the_writer_compute_CRC32C_by_the_book()
+    {
+        Assert.Equal(0xE3069283u, EventFile.Crc32C(Encoding.ASCII.GetBytes("123456789")));   // the CRC-32C check value
+        Assert.Equal(0xE3069283u, TensorBoardEventWriter.Crc32C(Encoding.ASCII.GetBytes("123456789")));
+        var random = new Random(7);
+        foreach (var length in new[] { 0, 1, 7, 8, 9, 15, 16, 17, 100, 1000 })
+        {
+            var data = new byte[length];
+            random.NextBytes(data);
+            Assert.Equal(EventFile.Crc32C(data), TensorBoardEventWriter.Crc32C(data));   // 8-byte steps and the tail
+        }
+    }
 
     public void Dispose() => _dir.Dispose();
 }
 
 /// <summary>
-/// A TensorBoard event file read by the specification, sharing no code with the writer: TFRecord records (uint64 length,
-/// masked CRC-32C of the length bytes, data, masked CRC-32C of the data; both checked) of Event protobufs decoded by
-/// hand (wall_time = 1, step = 2, file_version = 3, summary = 5 of repeated Value { tag = 1, simple_value = 2 }).
+/// A TensorBoard event file read by the specification: TFRecord records (uint64 length, masked CRC-32C of the length
+/// bytes, data, masked CRC-32C of the data; both checked with a bit-by-bit CRC of its own) of Event protobufs parsed
+/// by TensorBoard's protobuf classes, holding only a file_version or a summary of simple_values.
 /// </summary>
 public static class EventFile
 {
@@ -161,67 +172,21 @@ public static class EventFile
 
     private static Event Decode(byte[] data)
     {
-        var e = new Event(0, 0, null, []);
-        var at = 0;
-        while (at < data.Length)
+        var e = Tensorboard.Event.Parser.ParseFrom(data);
+        var values = new List<(string, float)>();
+        switch (e.WhatCase)
         {
-            var (field, wire) = Key(data, ref at);
-            switch (field, wire)
-            {
-                case (1, 1): e = e with { WallTime = BinaryPrimitives.ReadDoubleLittleEndian(data.AsSpan(at)) }; at += 8; break;
-                case (2, 0): e = e with { Step = (long)Varint(data, ref at) }; break;
-                case (3, 2): e = e with { FileVersion = Encoding.UTF8.GetString(Bytes(data, ref at)) }; break;
-                case (5, 2): e.Values.AddRange(Summary(Bytes(data, ref at))); break;
-                default: throw new Xunit.Sdk.XunitException($"unexpected Event field {field} (wire type {wire})");
-            }
-        }
-        return e;
-    }
-
-    private static IEnumerable<(string, float)> Summary(byte[] data)
-    {
-        var at = 0;
-        while (at < data.Length)
-        {
-            Assert.Equal((1, 2), Key(data, ref at));
-            var value = Bytes(data, ref at);
-            var (tag, simple, i) = ("", float.NaN, 0);
-            while (i < value.Length)
-            {
-                switch (Key(value, ref i))
+            case Tensorboard.Event.WhatOneofCase.FileVersion: break;
+            case Tensorboard.Event.WhatOneofCase.Summary:
+                foreach (var v in e.Summary.Value)
                 {
-                    case (1, 2): tag = Encoding.UTF8.GetString(Bytes(value, ref i)); break;
-                    case (2, 5): simple = BinaryPrimitives.ReadSingleLittleEndian(value.AsSpan(i)); i += 4; break;
-                    case var k: throw new Xunit.Sdk.XunitException($"unexpected Summary.Value field {k}");
+                    Assert.True(v.ValueCase == Tensorboard.Summary.Types.Value.ValueOneofCase.SimpleValue, $"unexpected Summary.Value content {v.ValueCase}");
+                    values.Add((v.Tag, v.SimpleValue));
                 }
-            }
-            yield return (tag, simple);
+                break;
+            default: throw new Xunit.Sdk.XunitException($"unexpected Event content {e.WhatCase}");
         }
-    }
-
-    private static (int Field, int Wire) Key(byte[] data, ref int at)
-    {
-        var key = Varint(data, ref at);
-        return ((int)(key >> 3), (int)(key & 7));
-    }
-
-    private static ulong Varint(byte[] data, ref int at)
-    {
-        ulong value = 0;
-        for (var shift = 0; ; shift += 7)
-        {
-            var b = data[at++];
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80) return value;
-        }
-    }
-
-    private static byte[] Bytes(byte[] data, ref int at)
-    {
-        var n = (int)Varint(data, ref at);
-        var bytes = data.AsSpan(at, n).ToArray();
-        at += n;
-        return bytes;
+        return new Event(e.WallTime, e.Step, e.WhatCase == Tensorboard.Event.WhatOneofCase.FileVersion ? e.FileVersion : null, values);
     }
 
     private static uint Masked(ReadOnlySpan<byte> data)
