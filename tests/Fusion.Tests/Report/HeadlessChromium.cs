@@ -1,10 +1,4 @@
-using System.Diagnostics;
-using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using Fusion.Tests.Support;
+using PuppeteerSharp;
 
 namespace Fusion.Tests.Report;
 
@@ -13,11 +7,11 @@ namespace Fusion.Tests.Report;
 public sealed record PageVisit(IReadOnlyList<string> Errors, byte[] Screenshot);
 
 /// <summary>
-/// Opens a page in Debian's headless Chromium and watches it over the DevTools protocol (a plain WebSocket):
-/// Runtime exceptions and console errors, and the Log domain, where Chromium reports images that failed to load and
-/// requests a Content-Security-Policy refused.
+/// Opens a page in Debian's headless Chromium, driven by PuppeteerSharp (which never downloads a browser here: it is
+/// given the installed one), and collects what went wrong: script exceptions, console errors, failed requests, and the
+/// DevTools Log domain, where Chromium reports requests a Content-Security-Policy refused.
 /// </summary>
-public static partial class HeadlessChromium
+public static class HeadlessChromium
 {
     public static string? Executable() =>
         new[] { "chromium", "chromium-browser" }
@@ -28,145 +22,40 @@ public static partial class HeadlessChromium
     {
         var exe = Executable() ?? throw new InvalidOperationException(
             "chromium is not installed: `bash infra/setup.sh test` (which `./fusion test` runs) installs Debian's chromium package");
-        using var cts = new CancellationTokenSource(timeout);
-        var ct = cts.Token;
-        using var profile = new TempDir();
-        var psi = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--remote-debugging-port=0",
-                     $"--user-data-dir={profile.Path}", $"--window-size={width},{height}", "about:blank" })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var log = new StringBuilder();
-        var endpoint = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.ErrorDataReceived += (_, e) =>
+        var options = new LaunchOptions
         {
-            if (e.Data is null) { endpoint.TrySetException(new InvalidOperationException($"chromium exited before DevTools listened:\n{log}")); return; }
-            lock (log) log.AppendLine(e.Data);
-            if (DevToolsLine().Match(e.Data) is { Success: true } m) endpoint.TrySetResult(m.Groups[1].Value);
+            ExecutablePath = exe, Headless = true, Timeout = (int)timeout.TotalMilliseconds,
+            Args = ["--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"],
         };
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        await using var browser = await Puppeteer.LaunchAsync(options);
+        await using var page = await browser.NewPageAsync();
+        page.DefaultTimeout = (int)timeout.TotalMilliseconds;
+        var errors = new List<string>();
+        void Add(string error) { lock (errors) errors.Add(error); }
+        page.PageError += (_, e) => Add("exception: " + e.Message);
+        page.Console += (_, e) => { if (e.Message.Type is ConsoleType.Error or ConsoleType.Assert) Add("console: " + e.Message.Text); };
+        page.RequestFailed += (_, e) => Add($"request failed: {e.Request.Url} ({e.Request.FailureText})");
+        page.Client.MessageReceived += (_, e) =>
+        {
+            if (e.MessageID != "Log.entryAdded") return;
+            var entry = e.MessageData.GetProperty("entry");
+            if (entry.GetProperty("level").GetString() == "error")
+                Add($"log ({entry.GetProperty("source").GetString()}): {entry.GetProperty("text").GetString()} {(entry.TryGetProperty("url", out var url) ? url.GetString() : "")}");
+        };
+        await page.Client.SendAsync("Log.enable");
+        await page.SetViewportAsync(new ViewPortOptions { Width = width, Height = height });
         try
         {
-            var port = await endpoint.Task.WaitAsync(ct);
-            using var http = new HttpClient();
-            var targets = JsonNode.Parse(await http.GetStringAsync($"http://127.0.0.1:{port}/json/list", ct))!.AsArray();
-            var page = targets.First(t => (string?)t!["type"] == "page")!;
-            await using var session = await DevToolsSession.ConnectAsync(new Uri((string)page["webSocketDebuggerUrl"]!), ct);
-            await session.SendAsync("Runtime.enable", null, ct);
-            await session.SendAsync("Log.enable", null, ct);
-            await session.SendAsync("Page.enable", null, ct);
-            await session.SendAsync("Emulation.setDeviceMetricsOverride", new JsonObject { ["width"] = width, ["height"] = height, ["deviceScaleFactor"] = 1, ["mobile"] = false }, ct);
-            var navigated = await session.SendAsync("Page.navigate", new JsonObject { ["url"] = new Uri(Path.GetFullPath(file)).AbsoluteUri }, ct);
-            if (navigated["errorText"] is { } navError) session.Errors.Add($"navigation: {navError}");
-            await session.LoadEvent.WaitAsync(ct);
-            await Task.Delay(500, ct);   // errors reported just after the load event (late images, timers)
-            var metrics = await session.SendAsync("Page.getLayoutMetrics", null, ct);
-            var contentHeight = Math.Min(16_000, Math.Ceiling((double)metrics["cssContentSize"]!["height"]!));
-            var shot = await session.SendAsync("Page.captureScreenshot", new JsonObject
-            {
-                ["format"] = "png", ["captureBeyondViewport"] = true,
-                ["clip"] = new JsonObject { ["x"] = 0, ["y"] = 0, ["width"] = width, ["height"] = Math.Max(height, contentHeight), ["scale"] = 1 },
-            }, ct);
-            lock (session.Errors) return new PageVisit([.. session.Errors], Convert.FromBase64String((string)shot["data"]!));
+            await page.GoToAsync(new Uri(Path.GetFullPath(file)).AbsoluteUri, new NavigationOptions { WaitUntil = [WaitUntilNavigation.Load] });
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (NavigationException e) { Add($"navigation: {e.Message}"); }
+        await Task.Delay(500);   // errors reported just after the load event (late images, timers)
+        var contentHeight = Math.Min(16_000, await page.EvaluateExpressionAsync<double>("Math.ceil(document.documentElement.scrollHeight)"));
+        var shot = await page.ScreenshotDataAsync(new ScreenshotOptions
         {
-            lock (log) throw new TimeoutException($"chromium did not finish with {file} within {timeout}; its log:\n{log}");
-        }
-        finally
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(CancellationToken.None);
-        }
-    }
-
-    [GeneratedRegex(@"DevTools listening on ws://[^:]+:(\d+)/")]
-    private static partial Regex DevToolsLine();
-
-    /// <summary>One DevTools WebSocket: commands matched to replies by id, error events collected as they come.</summary>
-    private sealed class DevToolsSession : IAsyncDisposable
-    {
-        private readonly ClientWebSocket _socket = new();
-        private readonly Dictionary<int, TaskCompletionSource<JsonNode>> _pending = [];
-        private readonly TaskCompletionSource _load = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private Task _reader = Task.CompletedTask;
-        private int _nextId;
-
-        public List<string> Errors { get; } = [];
-        public Task LoadEvent => _load.Task;
-
-        public static async Task<DevToolsSession> ConnectAsync(Uri uri, CancellationToken ct)
-        {
-            var s = new DevToolsSession();
-            s._socket.Options.KeepAliveInterval = TimeSpan.Zero;
-            await s._socket.ConnectAsync(uri, ct);
-            s._reader = Task.Run(s.ReadAsync, CancellationToken.None);
-            return s;
-        }
-
-        public async Task<JsonNode> SendAsync(string method, JsonObject? parameters, CancellationToken ct)
-        {
-            var reply = new TaskCompletionSource<JsonNode>(TaskCreationOptions.RunContinuationsAsynchronously);
-            int id;
-            lock (_pending) { id = ++_nextId; _pending[id] = reply; }
-            var message = new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters ?? new JsonObject() };
-            await _socket.SendAsync(Encoding.UTF8.GetBytes(message.ToJsonString()), WebSocketMessageType.Text, true, ct);
-            return await reply.Task.WaitAsync(ct);
-        }
-
-        private async Task ReadAsync()
-        {
-            var buffer = new byte[1 << 16];
-            using var message = new MemoryStream();
-            try
-            {
-                while (_socket.State == WebSocketState.Open)
-                {
-                    var r = await _socket.ReceiveAsync(buffer, CancellationToken.None);
-                    if (r.MessageType == WebSocketMessageType.Close) break;
-                    message.Write(buffer, 0, r.Count);
-                    if (!r.EndOfMessage) continue;
-                    Handle(JsonNode.Parse(message.ToArray())!);
-                    message.SetLength(0);
-                }
-            }
-            catch (WebSocketException) { }   // the browser went away; pending commands time out with the caller's token
-        }
-
-        private void Handle(JsonNode msg)
-        {
-            if (msg["id"] is { } idNode)
-            {
-                TaskCompletionSource<JsonNode>? reply;
-                lock (_pending) _pending.Remove((int)idNode, out reply);
-                if (msg["error"] is { } error) reply?.TrySetException(new InvalidOperationException($"DevTools: {error.ToJsonString()}"));
-                else reply?.TrySetResult(msg["result"] ?? new JsonObject());
-                return;
-            }
-            var p = msg["params"];
-            string? found = (string?)msg["method"] switch
-            {
-                "Page.loadEventFired" => Loaded(),
-                "Runtime.exceptionThrown" => "exception: " + ((string?)p?["exceptionDetails"]?["exception"]?["description"] ?? (string?)p?["exceptionDetails"]?["text"]),
-                "Runtime.consoleAPICalled" when (string?)p?["type"] is "error" or "assert" =>
-                    "console: " + string.Join(" ", p!["args"]!.AsArray().Select(a => (string?)a?["value"] ?? (string?)a?["description"])),
-                "Log.entryAdded" when (string?)p?["entry"]?["level"] == "error" => $"log ({(string?)p!["entry"]!["source"]}): {(string?)p["entry"]!["text"]} {(string?)p["entry"]!["url"]}",
-                _ => null,
-            };
-            if (found is not null) lock (Errors) Errors.Add(found);
-        }
-
-        private string? Loaded() { _load.TrySetResult(); return null; }
-
-        public async ValueTask DisposeAsync()
-        {
-            using var closing = new CancellationTokenSource(2000);
-            try { await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", closing.Token); }
-            catch (Exception e) when (e is WebSocketException or OperationCanceledException) { }
-            await _reader;
-            _socket.Dispose();
-        }
+            Type = ScreenshotType.Png, CaptureBeyondViewport = true,
+            Clip = new PuppeteerSharp.Media.Clip { X = 0, Y = 0, Width = width, Height = (decimal)Math.Max(height, contentHeight), Scale = 1 },
+        });
+        lock (errors) return new PageVisit([.. errors], shot);
     }
 }
