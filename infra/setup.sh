@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (idempotent) machine set-up for building and testing fusion on Debian/Ubuntu with the .NET 10 SDK.
 # Installs only what is missing: patchelf (for the TorchSharp libstdc++ fix), gcc, python3, binutils, the DejaVu fonts
-# (chart and grid labels) and the npm packages of infra/
+# (chart and grid labels) and the npm packages of infra/ as infra/package-lock.json pins them
 # (Azurite, the Azure Storage emulator the tests run against).
 # `setup.sh test` (what `./fusion test` calls) also installs what only the tests need: Debian's chromium.
 set -euo pipefail
@@ -25,10 +25,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ -f "$here/package.json" ]; then
+  # `npm ci`: exactly the versions (and integrity hashes) of infra/package-lock.json, in a fresh node_modules; it fails
+  # rather than updates when package.json and the lock disagree.
   stamp="$here/node_modules/.fusion-installed"
-  if [ ! -f "$stamp" ] || [ "$here/package.json" -nt "$stamp" ]; then
-    echo "setup: npm install in infra/" >&2
-    (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  if [ ! -f "$stamp" ] || [ "$here/package.json" -nt "$stamp" ] || [ "$here/package-lock.json" -nt "$stamp" ]; then
+    echo "setup: npm ci in infra/" >&2
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     touch "$stamp"
   fi
 fi

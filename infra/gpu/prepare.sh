@@ -14,8 +14,11 @@ mkdir -p "$out/ref/libs" "$out/stage"
 # The device tool carries at most 64 MiB with the repository (≈ 35 MB): the .NET libraries are trimmed (ours and the
 # packages' are kept whole, with reflection-based JSON on), which halves the kit to ≈ 18 MB. A fresh intermediate
 # folder, or the trimmer reuses an earlier run's output and ignores changed switches.
+# Trimming adds Microsoft.NET.ILLink.Tasks at the SDK's own version, which the committed packages.lock.json files do not
+# hold: this build keeps its lock files in obj/, so it never rewrites them.
 rm -rf src/Fusion.Cli/obj/Release/net10.0/linux-x64 src/Fusion.Cli/bin/Release/net10.0/linux-x64
 dotnet publish src/Fusion.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:TrimMode=partial \
+  -p:NuGetLockFilePath=obj/packages.trimmed.lock.json \
   -p:SuppressTrimAnalysisWarnings=true -p:JsonSerializerIsReflectionEnabledByDefault=true -p:UseSystemResourceKeys=false \
   -o "$out/stage/fusion" -v quiet -nologo
 # libtorch and its OpenMP come from the device machine's PyTorch (LD_LIBRARY_PATH); TorchSharp's own glue stays.
