@@ -34,6 +34,7 @@ public sealed class CocoDownloadParams
 /// moved or listed, so the captions file cannot reach anything outside the stage's folders.
 /// Downloads live in scratch, so an interrupted node resumes them.
 /// </summary>
+[UsesPackages("Parquet.Net")]
 public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
 {
     public override string Name => "coco-download";

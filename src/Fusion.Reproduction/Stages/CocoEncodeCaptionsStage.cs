@@ -37,6 +37,7 @@ public sealed class CocoEncodeCaptionsParams
 /// <c>eval/captions.parquet</c> + <c>eval/contexts.parquet</c> (<see cref="EvalCaptions.Choose"/>) and
 /// <c>grid/contexts.parquet</c> (key = prompt).
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge")]
 public sealed class CocoEncodeCaptionsStage : StageKind<CocoEncodeCaptionsParams>
 {
     public override string Name => "coco-encode-captions";

@@ -35,6 +35,7 @@ public sealed class SkippedImageRecord
 /// shards keyed by image id (ascending). Undecodable images are skipped and listed in <c>skipped.parquet</c>. Shards
 /// are written to scratch first, so an interrupted node resumes at the first missing shard.
 /// </summary>
+[UsesPackages("Parquet.Net", "SixLabors.ImageSharp", "TorchSharp.PyBridge")]
 public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
 {
     public override string Name => "coco-encode-images";

@@ -32,6 +32,7 @@ public sealed class CocoEvaluateParams
 /// statistics are kept as <c>statistics.parquet</c>; <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
 /// the samples (FID: the samples' features resampled against the fixed reference statistics).
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge")]
 public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
 {
     public override string Name => "coco-evaluate";

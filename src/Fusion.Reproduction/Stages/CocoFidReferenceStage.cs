@@ -33,6 +33,7 @@ public sealed class CocoFidReferenceParams
 /// from the val images' 256² centre crops (Pillow-exact LANCZOS) through exactly the path samples take (uint8 → [0, 1] → FID
 /// Inception-v3, bilinear 299).
 /// </summary>
+[UsesPackages("Parquet.Net", "SixLabors.ImageSharp", "TorchSharp.PyBridge")]
 public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
 {
     public const string StatsFile = "reference.parquet";

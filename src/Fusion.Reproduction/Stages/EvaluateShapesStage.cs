@@ -30,6 +30,7 @@ public sealed class EvaluateShapesParams
 /// against each other's captions (a perfect generator that ignores its caption). <c>bootstrap.parquet</c> holds each metric's bootstrap replicates over
 /// the scored images (FID: the generated features resampled against the fixed val statistics).
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge")]
 public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
 {
     public override string Name => "evaluate-shapes";

@@ -44,6 +44,7 @@ public sealed class MeasureParams
 /// CPU model and load average before and after. Wall-clock numbers depend on the machine: compare variants only
 /// within one run. Timing needs only the architecture, so a variant trained under several seeds is timed once.
 /// </summary>
+[UsesPackages("Parquet.Net")]
 public sealed class MeasureStage : StageKind<MeasureParams>
 {
     public override string Name => "measure";

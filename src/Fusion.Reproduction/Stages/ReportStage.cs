@@ -48,6 +48,7 @@ public sealed class ReportParams
 /// and copies the sample grids; <c>report.md</c> links them all. Every number comes from an upstream metrics,
 /// bootstrap or timing artifact; the report only arranges them and computes their intervals.
 /// </summary>
+[UsesPackages("Parquet.Net", "MathNet.Numerics", "Markdig", "ScottPlot", "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies")]
 public sealed class ReportStage : StageKind<ReportParams>
 {
     public override string Name => "report";

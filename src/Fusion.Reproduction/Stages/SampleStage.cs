@@ -51,6 +51,7 @@ public sealed class SampleParams
 /// latent moments needs the <c>vae</c> input (a <c>fetch-weights</c> artifact of the KL-f8 autoencoder): its samples
 /// are decoded with z / scale_factor (the model's latent scale, 0.23010 on MS-COCO) before the same quantisation.
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge", "SkiaSharp", "SkiaSharp.NativeAssets.Linux.NoDependencies")]
 public sealed class SampleStage : StageKind<SampleParams>
 {
     public override string Name => "sample";

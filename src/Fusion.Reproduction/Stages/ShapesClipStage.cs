@@ -43,6 +43,7 @@ public sealed class ShapesClipParams
 /// Trains the shapes CLIP contrastively on image–caption pairs (one random caption per image per step), checkpointing
 /// into the node's scratch space, and reports its image→text retrieval accuracy on val so users can judge it.
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge")]
 public sealed class ShapesClipStage : StageKind<ShapesClipParams>
 {
     public override string Name => "shapes-clip";

@@ -29,6 +29,7 @@ public sealed class ShapesDataParams
 /// The offline benchmark's data: procedurally drawn images with captions and exact ground truth, as the same tables the
 /// COCO path produces (<c>train/</c> and <c>val/</c>: captions, images, caption meanings, objects).
 /// </summary>
+[UsesPackages("Parquet.Net")]
 public sealed class ShapesDataStage : StageKind<ShapesDataParams>
 {
     public override string Name => "shapes-data";

@@ -32,6 +32,7 @@ public sealed class ShapesEncodeParams
 /// <c>null_context.parquet</c> (CLIP of "", U-ViT's upstream choice), the evaluation list <c>eval/contexts.parquet</c>
 /// + <c>eval/captions.parquet</c>, and the grid prompts <c>grid/contexts.parquet</c> (key = prompt).
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge")]
 public sealed class ShapesEncodeStage : StageKind<ShapesEncodeParams>
 {
     public override string Name => "shapes-encode";

@@ -103,6 +103,7 @@ public sealed record LiveLogLine(LossRecord Record, double WallTime, double Samp
 /// same curves without samples_per_second and with wall time 0: an artifact must be a function of its fingerprint.
 /// </para>
 /// </summary>
+[UsesPackages("Parquet.Net", "TorchSharp.PyBridge", "Google.Protobuf")]
 public sealed class TrainStage : StageKind<TrainParams>
 {
     public const string KindName = "train";

@@ -50,8 +50,8 @@ public sealed class DistributedEngineRunLauncher(IArtifactStore store, StageRegi
         var overrides = request.Overrides.Select(kv => $"{kv.Key}={kv.Value}").ToList();
         var pipeline = PipelineLoader.Load(request.PipelinePath, registry, request.Profile, overrides);
         var own = environment.GetFacts();
-        var facts = new EnvironmentFacts(own.Values.Concat(options.Facts.Where(f => !own.Values.ContainsKey(f.Key)))
-            .ToDictionary(f => f.Key, f => options.Facts.GetValueOrDefault(f.Key, f.Value), StringComparer.Ordinal));
+        var facts = own with { Values = own.Values.Concat(options.Facts.Where(f => !own.Values.ContainsKey(f.Key)))
+            .ToDictionary(f => f.Key, f => options.Facts.GetValueOrDefault(f.Key, f.Value), StringComparer.Ordinal) };
         var nodes = Fingerprinter.Compute(pipeline, registry, facts);
         var started = DateTimeOffset.UtcNow;
         await using var client = new DistributedRunClient(options, loggers);

@@ -9,7 +9,8 @@ namespace Fusion.Workflow.Fingerprints;
 /// <summary>
 /// A node with its fingerprint: what the engine runs (in process, or shipped to a worker as JSON).
 /// <see cref="Parts"/> are what the fingerprint hashes: "kind", "code", "param.NAME" (canonical JSON),
-/// "input.NAME" (upstream fingerprints, comma-separated in order), "env.FACT". <see cref="Recipe"/> and
+/// "input.NAME" (upstream fingerprints, comma-separated in order), "env.FACT", "package.ID" (the version of a package
+/// the stage computes with, or one it depends on). <see cref="Recipe"/> and
 /// <see cref="InputRecipes"/> are the recipe fingerprints of the node and its inputs (null where unknown).
 /// </summary>
 public sealed record PlannedNode(
@@ -50,7 +51,8 @@ public static class Fingerprinter
 
     /// <summary>
     /// A node's recipe: its fingerprint without the training seed (the <c>seed</c> param of a stage that declares
-    /// seeds) and without the machine (CPU kind, thread count, library builds; the device type and dtype stay), over
+    /// seeds) and without the machine (CPU kind, thread count, library builds and package versions; the device type
+    /// and dtype stay), over
     /// its inputs' recipes. Every seed of one variant shares it, on any machine of a kind, so a seed-to-seed spread
     /// measured for a recipe applies to a run of the same recipe elsewhere.
     /// </summary>
@@ -59,7 +61,7 @@ public static class Fingerprinter
         var recipe = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["recipe"] = "1" };
         foreach (var (k, v) in parts)
         {
-            if (k.StartsWith("input.", StringComparison.Ordinal)) continue;
+            if (k.StartsWith("input.", StringComparison.Ordinal) || k.StartsWith("package.", StringComparison.Ordinal)) continue;
             if (k.StartsWith("env.", StringComparison.Ordinal) && !RecipeFacts.Contains(k[4..])) continue;
             if (node.Seeded && k == "param." + SeedAxis.Param) continue;
             recipe[k] = v;
@@ -77,6 +79,7 @@ public static class Fingerprinter
         var deps = kind.EnvironmentDependencies;
         foreach (var (k, v) in facts.Values)
             if (deps is null || deps.Contains(k)) parts["env." + k] = v;
+        foreach (var (id, version) in facts.Packages.Closure(kind.Packages)) parts["package." + id] = version;
         // A node that declares its threads computes with that many on any machine.
         if (NodeThreads.Declared(canonicalParams) is { } threads && parts.ContainsKey("env." + EnvironmentFacts.ThreadsKey))
             parts["env." + EnvironmentFacts.ThreadsKey] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -129,6 +132,7 @@ public static class Fingerprinter
                 "input" => $"input {name} was removed",
                 "env" when !had || !has => $"environment {name}: {before ?? "not recorded"} → {after ?? "not recorded"}",
                 "env" => $"environment {name}: {before} → {after}",
+                "package" => $"package {name}: {before ?? "not used"} → {after ?? "not used"}",
                 _ => $"{key}: {before} → {after}",
             });
         }

@@ -6,6 +6,12 @@ namespace Fusion.Workflow.Stages;
 /// </summary>
 public sealed record EnvironmentFacts(IReadOnlyDictionary<string, string> Values)
 {
+    /// <summary>
+    /// The NuGet packages this process computes with: a stage's <see cref="IStageKind.Packages"/> enter its fingerprint
+    /// at these versions (tests replace the table to see what a package bump changes).
+    /// </summary>
+    public Fingerprints.PackageVersions Packages { get; init; } = Fingerprints.PackageVersions.OfThisProcess;
+
     public const string DeviceKey = "device";
     public const string DtypeKey = "dtype";
 

@@ -1,3 +1,5 @@
+using System.Reflection;
+
 namespace Fusion.Workflow.Stages;
 
 /// <summary>One declared input of a stage kind; <see cref="Many"/> inputs take a list of upstream nodes.</summary>
@@ -24,6 +26,12 @@ public interface IStageKind
     /// A download or a table aggregation that never touches torch returns an empty set.
     /// </summary>
     IReadOnlySet<string>? EnvironmentDependencies { get; }
+
+    /// <summary>
+    /// The NuGet packages whose code computes this stage's output bytes (<see cref="UsesPackagesAttribute"/> on the
+    /// stage type): their versions, with their dependencies', enter its fingerprint.
+    /// </summary>
+    IReadOnlyList<string> Packages => GetType().GetCustomAttribute<UsesPackagesAttribute>()?.Ids ?? [];
 
     ParamSchema Params { get; }
 
