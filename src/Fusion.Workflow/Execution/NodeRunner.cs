@@ -30,16 +30,23 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
 
     public async Task<NodeOutcome> RunAsync(PlannedNode node, NodeRunOptions options, CancellationToken ct)
     {
-        var started = DateTimeOffset.UtcNow;
-        var clock = Stopwatch.StartNew();
-        DeviceLease? lease = null;
-        NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false, Exception? exception = null) =>
-            new(node.Id, node.Fingerprint, state, started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, lease?.Slot.Name, exception);
-
+        var run = new NodeRun(node, options);
         if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } cached)
-            return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: cached), ct);
+            return await CachedAsync(node, options, run.Outcome(NodeState.Cached, manifest: cached), ct);
 
-        IAsyncDisposable claim;
+        var (claim, waited) = await ClaimAsync(node, ct);
+        if (claim is null) return Finish(node, run.Outcome(NodeState.Interrupted, "cancelled while waiting for another run"));
+        await using (claim)
+        {
+            if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
+                return await CachedAsync(node, options, run.Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
+            return await RunClaimedAsync(run, ct);
+        }
+    }
+
+    /// <summary>Claims the fingerprint, saying so when another process holds it; a null claim when cancelled while waiting.</summary>
+    private async Task<(IAsyncDisposable? Claim, bool Waited)> ClaimAsync(PlannedNode node, CancellationToken ct)
+    {
         var claiming = store.ClaimAsync(node.Fingerprint, ct);
         var waited = false;
         try
@@ -51,124 +58,178 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
                 observer.NodeWaiting(node, $"another run is computing it{(holder is null ? "" : $" (held by {holder})")}; waiting to reuse its result");
                 log.LogDebug("{Node}: another run holds {Fingerprint}; waiting", node.Id, node.Short);
             }
-            claim = await claiming;
+            return (await claiming, waited);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Finish(node, Outcome(NodeState.Interrupted, "cancelled while waiting for another run")); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return (null, waited); }
+    }
 
-        await using (claim)
+    /// <summary>With the claim held: inputs, device and threads, then the stage into staging, then the commit.</summary>
+    private async Task<NodeOutcome> RunClaimedAsync(NodeRun run, CancellationToken ct)
+    {
+        var node = run.Node;
+        var kind = registry.Get(node.Definition.Kind);
+        var (inputs, problem) = await InputsAsync(node, run.Options.Verify, ct);
+        if (inputs is null) return Finish(node, run.Outcome(NodeState.Failed, problem));
+
+        var torch = DevicePool.NeedsDevice(kind);
+        var declared = NodeThreads.Declared(node.Definition.Params);
+        var threads = ThreadCount(torch, declared);
+        if (devices is not null && torch && !await LeaseAsync(run, devices, declared, ct))
+            return Finish(node, run.Outcome(NodeState.Interrupted, "cancelled while waiting for a free device"));
+        using var held = run.Lease;
+
+        // --force starts clean: a forced node must not resume from checkpoints (which may be what is wrong).
+        if (run.Options.Force) await store.DeleteScratchAsync(node.Fingerprint, ct);
+        var staging = await store.BeginStagingAsync(node.Fingerprint, ct);
+        var scratch = await store.GetScratchDirectoryAsync(node.Fingerprint, ct);
+        var context = Context(run, inputs, staging, scratch, NodeFacts(run.Lease, threads), ct);
+        Announce(run, kind, scratch);
+        try
         {
-            if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
-                return await CachedAsync(node, options, Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
-            var kind = registry.Get(node.Definition.Kind);
-            var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
-            foreach (var (name, upstream) in node.Definition.Inputs)
-            {
-                var list = new List<InputArtifact>();
-                for (var i = 0; i < upstream.Count; i++)
-                {
-                    var fp = node.InputFingerprints[name][i];
-                    var lookup = await store.GetManifestAsync(fp, options.Verify, ct);
-                    if (lookup.Manifest is null)
-                        return Finish(node, Outcome(NodeState.Failed, $"input '{name}': {upstream[i]} ({fp[..12]}) has no usable committed output" +
-                            (lookup.Problem is null ? "; run it first" : $": {lookup.Problem}")));
-                    list.Add(new InputArtifact(upstream[i], lookup.Manifest, store, node.InputRecipes?.GetValueOrDefault(name)?[i]));
-                }
-                inputs[name] = list;
-            }
-
-            var torch = DevicePool.NeedsDevice(kind);
-            // On the CPU a torch node computes on its declared threads, else on every core (the machine's fact).
-            var declared = NodeThreads.Declared(node.Definition.Params);
-            var threads = torch && facts.Device == "cpu" ? declared ?? NodeThreads.Machine(facts) : null;
-            if (devices is not null && torch)
-            {
-                var cores = devices.CoresFor(declared);
-                var leasing = devices.LeaseAsync(cores, ct);
-                if (!leasing.IsCompleted && devices.WhyWait(cores) is { } why)
-                {
-                    observer.NodeWaiting(node, why);
-                    log.LogDebug("{Node}: {Why}", node.Id, why);
-                }
-                try { lease = await leasing; }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return Finish(node, Outcome(NodeState.Interrupted, "cancelled while waiting for a free device")); }
-                // A node's time is its own work, not its wait for a device or for cores.
-                started = DateTimeOffset.UtcNow;
-                clock.Restart();
-            }
-            using var held = lease;
-            // The stage computes on its slot; the fingerprint keeps the device type (placement does not change results).
-            var nodeValues = new Dictionary<string, string>(facts.Values);
-            if (lease is not null) nodeValues[EnvironmentFacts.DeviceKey] = lease.Slot.Torch;
-            if (threads is not null && nodeValues.ContainsKey(EnvironmentFacts.ThreadsKey)) nodeValues[EnvironmentFacts.ThreadsKey] = threads.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var nodeFacts = facts with { Values = nodeValues };
-
-            // --force starts clean: a forced node must not resume from checkpoints (which may be what is wrong).
-            if (options.Force) await store.DeleteScratchAsync(node.Fingerprint, ct);
-            var staging = await store.BeginStagingAsync(node.Fingerprint, ct);
-            var scratch = await store.GetScratchDirectoryAsync(node.Fingerprint, ct);
-            var context = new StageContext
-            {
-                NodeId = node.Id,
-                Variant = node.Definition.Variant,
-                Fingerprint = node.Fingerprint,
-                Inputs = inputs,
-                OutputDirectory = staging.Directory,
-                ScratchDirectory = scratch,
-                Progress = new ObservedProgress(observer, node),
-                Logger = loggers.CreateLogger($"fusion.{node.Id}"),
-                CancellationToken = ct,
-                Environment = nodeFacts,
-            };
-            if (lease is not null) observer.NodePlaced(node, lease.Slot.Name);
-            observer.NodeScratch(node, scratch);
-            observer.NodeStarted(node, options.Reasons ?? []);
-            log.LogDebug("{Node}: running {Kind} ({Fingerprint}){Device}{Why}", node.Id, kind.Name, node.Short, lease is null ? "" : " on " + lease.Slot.Name,
-                options.Reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
-            try
-            {
-                // On its slot's thread: one OpenMP team per slot instead of one per thread-pool thread (ComputeThread).
-                // The thread count is set there for every CPU torch node, since another node may have changed it.
-                Task Work()
-                {
-                    if (threads is { } n)
-                    {
-                        if (lease is not null) lease.ApplyThreads(n);
-                        else NodeThreads.Apply?.Invoke(n);
-                    }
-                    return kind.RunAsync(context, node.Definition.Params);
-                }
-                if (lease is not null) await lease.Thread.RunAsync(Work);
-                else if (threads is not null && NodeThreads.Apply is not null)
-                {
-                    // No pool: a thread of its own, so the count it sets holds for all of its work, awaits included.
-                    using var own = new ComputeThread($"fusion {node.Id}");
-                    await own.RunAsync(Work);
-                }
-                else await Work();
-                var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
-                if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
-                // Forced, or broken (a file missing or altered): remove what is there, as late as possible, so the
-                // create-only commit replaces it.
-                await store.DeleteArtifactAsync(node.Fingerprint, CancellationToken.None);
-                var info = new ManifestInfo(node.Id, kind.Name, kind.CodeVersion, node.Parts, started, clock.Elapsed, new SortedDictionary<string, string>(context.Summary));
-                var manifest = await store.CommitAsync(staging, info, CancellationToken.None);
-                await store.DeleteScratchAsync(node.Fingerprint, CancellationToken.None);
-                await documents.PutIndexAsync(options.Pipeline, new NodeIndexEntry(node.Id, node.Fingerprint, node.Parts, DateTimeOffset.UtcNow), CancellationToken.None);
-                return Finish(node, Outcome(NodeState.Ran, manifest: manifest));
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                await store.AbortStagingAsync(staging, CancellationToken.None);
-                return Finish(node, Outcome(NodeState.Interrupted, "interrupted; its checkpoints are kept for the next run"));
-            }
-            catch (Exception thrown)
-            {
-                await store.AbortStagingAsync(staging, CancellationToken.None);
-                var e = NameWriter(thrown, inputs);
-                log.LogError(e, "{Node} failed", node.Id);
-                return Finish(node, Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}", exception: e));
-            }
+            await ComputeAsync(run, kind, context, threads);
+            CheckOutputs(kind, staging);
+            return await CommitAsync(run, kind, staging, context);
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await store.AbortStagingAsync(staging, CancellationToken.None);
+            return Finish(node, run.Outcome(NodeState.Interrupted, "interrupted; its checkpoints are kept for the next run"));
+        }
+        catch (Exception thrown)
+        {
+            await store.AbortStagingAsync(staging, CancellationToken.None);
+            return Failed(run, NameWriter(thrown, inputs));
+        }
+    }
+
+    /// <summary>The committed upstream artifacts by input name; null and the reason when one has no usable output.</summary>
+    private async Task<(Dictionary<string, IReadOnlyList<InputArtifact>>? Inputs, string? Problem)> InputsAsync(PlannedNode node, bool verify, CancellationToken ct)
+    {
+        var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
+        foreach (var (name, upstream) in node.Definition.Inputs)
+        {
+            var list = new List<InputArtifact>();
+            for (var i = 0; i < upstream.Count; i++)
+            {
+                var fp = node.InputFingerprints[name][i];
+                var lookup = await store.GetManifestAsync(fp, verify, ct);
+                if (lookup.Manifest is null)
+                    return (null, $"input '{name}': {upstream[i]} ({fp[..12]}) has no usable committed output" +
+                        (lookup.Problem is null ? "; run it first" : $": {lookup.Problem}"));
+                list.Add(new InputArtifact(upstream[i], lookup.Manifest, store, node.InputRecipes?.GetValueOrDefault(name)?[i]));
+            }
+            inputs[name] = list;
+        }
+        return (inputs, null);
+    }
+
+    /// <summary>On the CPU a torch node computes on its declared threads, else on every core (the machine's fact).</summary>
+    private int? ThreadCount(bool torch, int? declared) =>
+        torch && facts.Device == "cpu" ? declared ?? NodeThreads.Machine(facts) : null;
+
+    /// <summary>Leases a device slot (and on the CPU cores for its threads), saying why it waits; false when cancelled.</summary>
+    private async Task<bool> LeaseAsync(NodeRun run, DevicePool pool, int? declared, CancellationToken ct)
+    {
+        var cores = pool.CoresFor(declared);
+        var leasing = pool.LeaseAsync(cores, ct);
+        if (!leasing.IsCompleted && pool.WhyWait(cores) is { } why)
+        {
+            observer.NodeWaiting(run.Node, why);
+            log.LogDebug("{Node}: {Why}", run.Node.Id, why);
+        }
+        try { run.Lease = await leasing; }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return false; }
+        // A node's time is its own work, not its wait for a device or for cores.
+        run.Restart();
+        return true;
+    }
+
+    /// <summary>
+    /// The facts the stage sees: the stage computes on its slot; the fingerprint keeps the device type (placement does
+    /// not change results).
+    /// </summary>
+    private EnvironmentFacts NodeFacts(DeviceLease? lease, int? threads)
+    {
+        var nodeValues = new Dictionary<string, string>(facts.Values);
+        if (lease is not null) nodeValues[EnvironmentFacts.DeviceKey] = lease.Slot.Torch;
+        if (threads is not null && nodeValues.ContainsKey(EnvironmentFacts.ThreadsKey)) nodeValues[EnvironmentFacts.ThreadsKey] = threads.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return facts with { Values = nodeValues };
+    }
+
+    private StageContext Context(NodeRun run, IReadOnlyDictionary<string, IReadOnlyList<InputArtifact>> inputs, StagingArea staging, string scratch, EnvironmentFacts nodeFacts, CancellationToken ct) => new()
+    {
+        NodeId = run.Node.Id,
+        Variant = run.Node.Definition.Variant,
+        Fingerprint = run.Node.Fingerprint,
+        Inputs = inputs,
+        OutputDirectory = staging.Directory,
+        ScratchDirectory = scratch,
+        Progress = new ObservedProgress(observer, run.Node),
+        Logger = loggers.CreateLogger($"fusion.{run.Node.Id}"),
+        CancellationToken = ct,
+        Environment = nodeFacts,
+    };
+
+    private void Announce(NodeRun run, IStageKind kind, string scratch)
+    {
+        var (node, lease, reasons) = (run.Node, run.Lease, run.Options.Reasons);
+        if (lease is not null) observer.NodePlaced(node, lease.Slot.Name);
+        observer.NodeScratch(node, scratch);
+        observer.NodeStarted(node, reasons ?? []);
+        log.LogDebug("{Node}: running {Kind} ({Fingerprint}){Device}{Why}", node.Id, kind.Name, node.Short, lease is null ? "" : " on " + lease.Slot.Name,
+            reasons is { Count: > 0 } r ? ": " + string.Join("; ", r) : "");
+    }
+
+    /// <summary>
+    /// Runs the stage on its slot's thread: one OpenMP team per slot instead of one per thread-pool thread
+    /// (<see cref="ComputeThread"/>). The thread count is set there for every CPU torch node, since another node may
+    /// have changed it (<see cref="NodeThreads.Apply"/>).
+    /// </summary>
+    private static async Task ComputeAsync(NodeRun run, IStageKind kind, StageContext context, int? threads)
+    {
+        var lease = run.Lease;
+        Task Work()
+        {
+            if (threads is { } n)
+            {
+                if (lease is not null) lease.ApplyThreads(n);
+                else NodeThreads.Apply?.Invoke(n);
+            }
+            return kind.RunAsync(context, run.Node.Definition.Params);
+        }
+        if (lease is not null) await lease.Thread.RunAsync(Work);
+        else if (threads is not null && NodeThreads.Apply is not null)
+        {
+            // No pool: a thread of its own, so the count it sets holds for all of its work, awaits included.
+            using var own = new ComputeThread($"fusion {run.Node.Id}");
+            await own.RunAsync(Work);
+        }
+        else await Work();
+    }
+
+    private static void CheckOutputs(IStageKind kind, StagingArea staging)
+    {
+        var missing = kind.Outputs.Where(o => o.EndsWith('/') ? !Directory.Exists(Path.Combine(staging.Directory, o)) : !File.Exists(Path.Combine(staging.Directory, o))).ToList();
+        if (missing.Count > 0) throw new InvalidOperationException($"stage kind '{kind.Name}' did not write its declared outputs: {string.Join(", ", missing)}");
+    }
+
+    private async Task<NodeOutcome> CommitAsync(NodeRun run, IStageKind kind, StagingArea staging, StageContext context)
+    {
+        var node = run.Node;
+        // Forced, or broken (a file missing or altered): remove what is there, as late as possible, so the
+        // create-only commit replaces it.
+        await store.DeleteArtifactAsync(node.Fingerprint, CancellationToken.None);
+        var info = new ManifestInfo(node.Id, kind.Name, kind.CodeVersion, node.Parts, run.Started, run.Elapsed, new SortedDictionary<string, string>(context.Summary));
+        var manifest = await store.CommitAsync(staging, info, CancellationToken.None);
+        await store.DeleteScratchAsync(node.Fingerprint, CancellationToken.None);
+        await documents.PutIndexAsync(run.Options.Pipeline, new NodeIndexEntry(node.Id, node.Fingerprint, node.Parts, DateTimeOffset.UtcNow), CancellationToken.None);
+        return Finish(node, run.Outcome(NodeState.Ran, manifest: manifest));
+    }
+
+    private NodeOutcome Failed(NodeRun run, Exception e)
+    {
+        log.LogError(e, "{Node} failed", run.Node.Id);
+        return Finish(run.Node, run.Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}", exception: e));
     }
 
     /// <summary>A damaged input table also names the upstream node that wrote it (its path holds that artifact's fingerprint).</summary>
@@ -199,6 +260,26 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
     {
         observer.NodeFinished(node, outcome);
         return outcome;
+    }
+
+    /// <summary>One node's run: what it was asked, its clock and its device lease, and how its outcome reads.</summary>
+    private sealed class NodeRun(PlannedNode node, NodeRunOptions options)
+    {
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        public PlannedNode Node => node;
+        public NodeRunOptions Options => options;
+        public DateTimeOffset Started { get; private set; } = DateTimeOffset.UtcNow;
+        public TimeSpan Elapsed => clock.Elapsed;
+        public DeviceLease? Lease { get; set; }
+
+        public void Restart()
+        {
+            Started = DateTimeOffset.UtcNow;
+            clock.Restart();
+        }
+
+        public NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false, Exception? exception = null) =>
+            new(node.Id, node.Fingerprint, state, Started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, Lease?.Slot.Name, exception);
     }
 
     private sealed class ObservedProgress(IRunObserver observer, PlannedNode node) : IStageProgress
