@@ -30,7 +30,7 @@ public static class EngineCommands
         var only = new Option<string[]>("--only") { Description = "run only this node or stage (its inputs must be committed); repeatable" };
         var until = new Option<string[]>("--until") { Description = "run this node or stage and everything upstream of it; repeatable" };
         var force = new Option<string[]>("--force") { Description = "recompute this node or stage even when cached ('all' for every node); repeatable" };
-        var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every input file (sizes are always checked)" };
+        var verify = new Option<bool>("--verify") { Description = "check SHA-256 of every committed file, recompute broken nodes and every node downstream of them (files a node reads are always checked before use)" };
         var jobs = new Option<int?>("--jobs", "-j") { Description = "how many independent nodes may run at once (default: one per device slot: every visible GPU with --device cuda; on the CPU one per core, where a torch node also needs free cores for its threads, every core unless its stage declares fewer)" }.Within(new() { Min = 1 });
         var devices = new Option<string?>("--devices") { Description = "devices concurrent torch nodes run on, one node per entry at a time: cuda:0,cuda:1,… or cpu,cpu (default: every visible GPU with --device cuda, else one cpu per job, or one per core without --jobs)" };
         var untilDecided = new Option<bool>("--until-decided") { Description = "add training seeds one at a time, judging the report's claims after each, until every headline quality claim is supported, not supported or equivalent (intervals at a sequential design's levels; see --max-seeds, --budget)" };

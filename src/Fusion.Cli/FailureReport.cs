@@ -44,7 +44,10 @@ public static class FailureReport
             "check Worker:Distributed:ConnectionString (or AccountName) and that the storage account, or Azurite, is up and reachable from here"),
         DocumentCorruptException => new(ExitCodes.Store, e.Message,
             "the document is damaged (nothing was deleted for it): look at it, then move it aside or delete it"),
-        ArtifactCorruptException or TableDamagedException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts"),
+        ArtifactCorruptException => new(ExitCodes.Store, e.Message, "`fusion run --verify` recomputes broken artifacts and every node built from them"),
+        // Inputs are hashed before use, so a table that cannot be decoded has the bytes its node committed.
+        TableDamagedException table => new(ExitCodes.Store, e.Message,
+            $"its bytes are the ones committed, so it was written damaged: `fusion run --force {table.Node ?? "NODE"}` recomputes the node that wrote it"),
         StoreNotAFolderException => new(ExitCodes.Store, e.Message,
             "give --store (or $FUSION_STORE) a folder, new or used as a store before, or move the file aside"),
         UnauthorizedAccessException => new(ExitCodes.Store, e.Message, StoreAccess),

@@ -291,12 +291,22 @@ public sealed class BlobArtifactStore : IArtifactStore
 
     // ---------------------------------------------------------------- reading
 
+    /// <summary>
+    /// The file's cache entry: a present entry is used once its bytes are checked against the manifest (hashed on the
+    /// first read in this process, see <see cref="FileVerifier"/>), a damaged one is thrown away and downloaded again,
+    /// and a download is verified on its way into the cache (<see cref="ContentCache.FillAsync"/>).
+    /// </summary>
     public async Task<string> GetLocalPathAsync(Manifest manifest, string fileName, CancellationToken ct = default)
     {
         var file = manifest.File(fileName);
-        if (Cache.TryGet(file) is { } hit) return hit;
-        var blob = Blob(BlobLayout.FileOf(manifest, file));
         var what = $"{Location}: artifact {manifest.Fingerprint} ({manifest.Info.NodeId}) file '{file.Name}'";
+        if (Cache.TryGet(file) is { } hit)
+        {
+            var sha = await FileVerifier.Shared.Sha256Async(hit, ct).ConfigureAwait(false);
+            if (sha == file.Sha256) return hit;
+            if (sha is not null) Cache.Discard(hit, $"{what}: its cache entry has SHA-256 {sha}, the manifest says {file.Sha256}");
+        }
+        var blob = Blob(BlobLayout.FileOf(manifest, file));
         return await Cache.FillAsync(file, what, (tmp, c) => _transfer.DownloadHashedAsync(blob, file.Size, tmp, what, c), ct).ConfigureAwait(false);
     }
 

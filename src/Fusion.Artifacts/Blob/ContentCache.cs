@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using Fusion.Artifacts.Store;
 
 namespace Fusion.Artifacts.Blob;
@@ -83,6 +82,19 @@ public sealed class ContentCache(string root, long maxBytes)
         return true;
     }
 
+    /// <summary>
+    /// Deletes the damaged entry at <paramref name="path"/> so that it is filled again; throws
+    /// <see cref="ArtifactCorruptException"/> with <paramref name="problem"/> when it cannot be deleted (a fill would keep it).
+    /// </summary>
+    public void Discard(string path, string problem)
+    {
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArtifactCorruptException($"{problem}, and it cannot be deleted ({path}: {e.Message})");
+        }
+    }
+
     [DllImport("libc", EntryPoint = "rename", SetLastError = true)]
     private static extern int Rename(string from, string to);
 
@@ -107,9 +119,5 @@ public sealed class ContentCache(string root, long maxBytes)
         }
     }
 
-    public static async Task<string> Sha256Async(string path, CancellationToken ct)
-    {
-        await using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        return Convert.ToHexStringLower(await SHA256.HashDataAsync(s, ct).ConfigureAwait(false));
-    }
+    public static Task<string> Sha256Async(string path, CancellationToken ct) => FileVerifier.HashAsync(path, ct);
 }

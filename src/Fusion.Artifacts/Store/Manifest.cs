@@ -44,4 +44,4 @@ public sealed record ManifestLookup(Manifest? Manifest, string? Problem)
 public sealed record StagingArea(string Fingerprint, string Directory);
 
 /// <summary>A committed file whose bytes differ from its manifest (size or SHA-256).</summary>
-public sealed class ArtifactCorruptException(string message) : IOException(message);
+public class ArtifactCorruptException(string message, Exception? inner = null) : IOException(message, inner);

@@ -82,9 +82,13 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
             Facts = facts.Values,
         };
         await documents.SaveRunAsync(run, ct);
-        var runner = new NodeRunner(store, registry, facts, loggers, observer, devices);
+        var log = loggers.CreateLogger("fusion.engine");
+        var hashedBefore = FileVerifier.Shared.Totals;
         var outcomes = new Dictionary<string, Task<NodeOutcome>>(StringComparer.Ordinal);
         using var slots = new SemaphoreSlim(Math.Max(1, options.Jobs));
+
+        Task Record(NodeOutcome outcome) => RecordAsync(documents, run, outcome);
+        var runner = new InputRepair(new NodeRunner(store, registry, facts, loggers, observer, devices), nodes, pipeline.Name, Record, log);
 
         async Task<NodeOutcome> RunNode(PlannedNode node)
         {
@@ -102,22 +106,19 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
                 {
                     outcome = ct.IsCancellationRequested
                         ? new NodeOutcome(node.Id, node.Fingerprint, NodeState.Skipped, started, TimeSpan.Zero, "run interrupted before it started")
-                        : await Task.Run(() => runner.RunAsync(node, new NodeRunOptions(pipeline.Name, forced.Contains(node.Id), options.Verify, plan[node.Id].Reasons), ct), CancellationToken.None);
+                        : await Task.Run(() => RunSelected(runner, node, pipeline.Name, forced.Contains(node.Id), options.Verify, plan[node.Id].Reasons, upstream, ct), CancellationToken.None);
                 }
                 finally { slots.Release(); }
             }
-            lock (run.Nodes)
-            {
-                run.Nodes.Add(NodeRecord.From(outcome));
-                if (outcome.Exception is { } failure) run.Failures[node.Id] = failure;
-            }
-            await documents.SaveRunAsync(run, CancellationToken.None);
+            await Record(outcome);
             return outcome;
         }
 
         foreach (var definition in pipeline.Nodes.Where(n => selected.Contains(n.Id)))
             outcomes[definition.Id] = RunNode(nodes[definition.Id]);
         var results = await Task.WhenAll(outcomes.Values);
+        var hashed = FileVerifier.Shared.Totals - hashedBefore;
+        log.LogDebug("inputs verified: {Files} files, {Bytes} bytes hashed in {Seconds:F3} s", hashed.Files, hashed.Bytes, hashed.Elapsed.TotalSeconds);
 
         run.FinishedUtc = DateTimeOffset.UtcNow;
         run.State = results.Any(r => r.State == NodeState.Interrupted) || ct.IsCancellationRequested ? RunState.Interrupted
@@ -125,5 +126,32 @@ public sealed class Executor(IArtifactStore store, StageRegistry registry, IEnvi
             : RunState.Succeeded;
         await documents.SaveRunAsync(run, CancellationToken.None);
         return run;
+    }
+
+    /// <summary>Records a node's outcome in the ledger; a node recomputed for a damaged output replaces its earlier line.</summary>
+    private static async Task RecordAsync(EngineDocuments documents, RunRecord run, NodeOutcome outcome)
+    {
+        lock (run.Nodes)
+        {
+            var earlier = run.Nodes.FindIndex(n => n.NodeId == outcome.NodeId);
+            if (earlier >= 0) run.Nodes[earlier] = NodeRecord.From(outcome);
+            else run.Nodes.Add(NodeRecord.From(outcome));
+            if (outcome.Exception is { } failure) run.Failures[outcome.NodeId] = failure;
+        }
+        await documents.SaveRunAsync(run, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Runs one selected node. Under --verify a node downstream of one recomputed for a broken output is recomputed too
+    /// (it may have been built from the damaged bytes, though its own files match its manifest), and counts as repaired.
+    /// </summary>
+    private static async Task<NodeOutcome> RunSelected(InputRepair runner, PlannedNode node, string pipeline, bool force, bool verify, IReadOnlyList<string> reasons,
+        IReadOnlyList<NodeOutcome> upstream, CancellationToken ct)
+    {
+        var rebuilt = verify ? upstream.Where(u => u.Repaired).Select(u => u.NodeId).ToList() : [];
+        if (rebuilt.Count > 0 && !force)
+            reasons = [$"upstream {string.Join(", ", rebuilt)} was recomputed for a broken output (--verify): this node may have been built from its damaged bytes"];
+        var outcome = await runner.RunAsync(node, new NodeRunOptions(pipeline, force || rebuilt.Count > 0, verify, reasons), ct);
+        return rebuilt.Count > 0 && outcome.State == NodeState.Ran ? outcome with { Repaired = true } : outcome;
     }
 }

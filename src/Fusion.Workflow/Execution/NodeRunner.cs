@@ -10,15 +10,18 @@ namespace Fusion.Workflow.Execution;
 /// <summary>How to run one node.</summary>
 /// <param name="Pipeline">Pipeline name (keys the node index).</param>
 /// <param name="Force">Recompute even when a committed output exists (it is replaced).</param>
-/// <param name="Verify">Check SHA-256 of every input file (sizes are always checked).</param>
+/// <param name="Verify">Check SHA-256 of every file of its committed output and of its inputs' when looking them up (sizes
+/// are always checked there; a file the stage reads is always hashed before it is handed out).</param>
 /// <param name="Reasons">Why it runs (from the plan), recorded in the ledger.</param>
 public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Verify = false, IReadOnlyList<string>? Reasons = null);
 
 /// <summary>
 /// Runs one node given its fingerprinted definition and the store: the unit a distributed executor calls as an
 /// activity. Reuses a committed output; otherwise claims the fingerprint (waiting for another process that holds it,
-/// then reusing its result), checks the inputs against their manifests, runs the stage into a staging folder with
-/// its scratch folder for checkpoints, commits atomically and deletes the scratch. A torch node runs on a slot leased
+/// then reusing its result), checks the inputs against their manifests (sizes here; each file's SHA-256 when the stage
+/// first reads it, see <see cref="InputArtifact.GetPathAsync"/>: a damaged one fails the node with a
+/// <see cref="DamagedInputException"/>, which <see cref="InputRepair"/> repairs), runs the stage into a staging folder
+/// with its scratch folder for checkpoints, commits atomically and deletes the scratch. A torch node runs on a slot leased
 /// from <c>devices</c> (waiting for a free one, and on the CPU for its threads' cores); without a pool it runs on the
 /// facts' device. On the CPU it first sets its thread count (<see cref="NodeThreads"/>) on the thread it runs on.
 /// </summary>
@@ -31,15 +34,20 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
     public async Task<NodeOutcome> RunAsync(PlannedNode node, NodeRunOptions options, CancellationToken ct)
     {
         var run = new NodeRun(node, options);
-        if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } cached)
+        if (!options.Force && (await LookupAsync(node, options.Verify, ct)).Manifest is { } cached)
             return await CachedAsync(node, options, run.Outcome(NodeState.Cached, manifest: cached), ct);
 
         var (claim, waited) = await ClaimAsync(node, ct);
         if (claim is null) return Finish(node, run.Outcome(NodeState.Interrupted, "cancelled while waiting for another run"));
         await using (claim)
         {
-            if (!options.Force && await LookupAsync(node, options.Verify, ct) is { } theirs)
-                return await CachedAsync(node, options, run.Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
+            if (!options.Force)
+            {
+                var lookup = await LookupAsync(node, options.Verify, ct);
+                if (lookup.Manifest is { } theirs)
+                    return await CachedAsync(node, options, run.Outcome(NodeState.Cached, manifest: theirs, reused: waited), ct);
+                run.Broken = lookup.Problem is not null;
+            }
             return await RunClaimedAsync(run, ct);
         }
     }
@@ -228,7 +236,9 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
 
     private NodeOutcome Failed(NodeRun run, Exception e)
     {
-        log.LogError(e, "{Node} failed", run.Node.Id);
+        // A damaged input is named, not a bug: the executor recomputes the node that wrote it and runs this one again.
+        if (DamagedInputException.In(e) is { } damaged) log.LogWarning("{Node}: {Problem}", run.Node.Id, damaged.Message);
+        else log.LogError(e, "{Node} failed", run.Node.Id);
         return Finish(run.Node, run.Outcome(NodeState.Failed, $"{e.GetType().Name}: {e.Message}", exception: e));
     }
 
@@ -239,11 +249,11 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             ? damaged.Of(writer.NodeId)
             : e;
 
-    private async Task<Manifest?> LookupAsync(PlannedNode node, bool verify, CancellationToken ct)
+    private async Task<ManifestLookup> LookupAsync(PlannedNode node, bool verify, CancellationToken ct)
     {
         var lookup = await store.GetManifestAsync(node.Fingerprint, verify, ct);
         if (lookup.Problem is not null) log.LogWarning("{Node}: committed output is broken and will be recomputed: {Problem}", node.Id, lookup.Problem);
-        return lookup.Manifest;
+        return lookup;
     }
 
     private async Task<NodeOutcome> CachedAsync(PlannedNode node, NodeRunOptions options, NodeOutcome outcome, CancellationToken ct)
@@ -272,6 +282,9 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         public TimeSpan Elapsed => clock.Elapsed;
         public DeviceLease? Lease { get; set; }
 
+        /// <summary>Its committed output was there but broken: a run replaces it.</summary>
+        public bool Broken { get; set; }
+
         public void Restart()
         {
             Started = DateTimeOffset.UtcNow;
@@ -279,7 +292,8 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         }
 
         public NodeOutcome Outcome(NodeState state, string? error = null, Manifest? manifest = null, bool reused = false, Exception? exception = null) =>
-            new(node.Id, node.Fingerprint, state, Started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, Lease?.Slot.Name, exception);
+            new(node.Id, node.Fingerprint, state, Started, clock.Elapsed, error, manifest, reused, state == NodeState.Cached ? [] : options.Reasons, Lease?.Slot.Name, exception,
+                Repaired: state == NodeState.Ran && Broken);
     }
 
     private sealed class ObservedProgress(IRunObserver observer, PlannedNode node) : IStageProgress

@@ -23,7 +23,10 @@ public sealed record NodeOutcome(
     /// <summary>The device slot it ran on (cuda:3, cpu:1); null when it ran no torch or no pool placed it.</summary>
     string? Device = null,
     /// <summary>What a failed stage threw, so the command line can tell a full disk or a damaged input from a bug.</summary>
-    Exception? Exception = null);
+    Exception? Exception = null,
+    /// <summary>True when it ran to replace a committed output that was broken (a file missing, resized or, when
+    /// verified, of another SHA-256), or, under --verify, one built from such an output.</summary>
+    bool Repaired = false);
 
 /// <summary>The ledger entry of one node.</summary>
 public sealed record NodeRecord(

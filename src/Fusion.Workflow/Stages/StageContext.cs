@@ -14,8 +14,15 @@ public sealed class InputArtifact(string nodeId, Manifest manifest, IArtifactSto
     public string Fingerprint => manifest.Fingerprint;
     public Manifest Manifest => manifest;
 
-    /// <summary>A local, read-only path of one of its files (checked against the manifest's size).</summary>
-    public Task<string> GetPathAsync(string fileName, CancellationToken ct = default) => store.GetLocalPathAsync(manifest, fileName, ct);
+    /// <summary>
+    /// A local, read-only path of one of its files, whose bytes match the manifest (size and SHA-256). Throws
+    /// <see cref="DamagedInputException"/> when they do not.
+    /// </summary>
+    public async Task<string> GetPathAsync(string fileName, CancellationToken ct = default)
+    {
+        try { return await store.GetLocalPathAsync(manifest, fileName, ct); }
+        catch (ArtifactCorruptException e) when (e is not DamagedInputException) { throw new DamagedInputException(nodeId, manifest.Fingerprint, fileName, e); }
+    }
 }
 
 /// <summary>Everything a running stage gets from the engine.</summary>

@@ -246,22 +246,35 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Fact]
-    public async Task A_damaged_input_table_exits_3_naming_the_node_and_file_and_suggesting_verify()
+    public async Task A_forced_node_whose_input_table_was_damaged_recomputes_it_first_and_sums_good_bytes()
     {
         var pipeline = Write("p.yaml", "stages:\n  t: {kind: table}\n  s: {kind: table-sum, inputs: {source: t}}\n");
         Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code);
         var table = Assert.Single(Directory.EnumerateFiles(Path.Combine(Store, "artifacts"), "metrics.parquet", SearchOption.AllDirectories));
-        // Same size, so only --verify's hashes notice: the middle of the data pages becomes noise.
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(table, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var bytes = File.ReadAllBytes(table);
-        for (var i = 8; i < bytes.Length / 2; i++) bytes[i] ^= 0x5A;
-        File.WriteAllBytes(table, bytes);
+        // Same size, so only a hash notices: the middle of the data pages becomes noise.
+        File.SetAttributes(table, FileAttributes.Normal);
+        TableStage.Garble(table);
 
         var result = await Fusion("run", pipeline, "--store", Store, "--force", "s");
-        AssertFailure(3, result, "node s failed: output of node 't': ", table, "damaged Parquet file", "fusion run --verify");
+        Assert.True(result.Code == 0, result.Output);
+        Assert.Matches(@"\n\s*t\s+ran\s", result.Output);
+        Assert.Matches(@"\n\s*s\s+ran\s", result.Output);
+        Assert.Matches(@"run\s+t [0-9a-f]{12} — its committed file 'metrics.parquet' is damaged \(found reading it for s\)", result.Output);
+        Assert.Contains("metrics.parquet", result.Output.Split('\n').Single(l => l.Contains("warn") && l.Contains("damaged input")));
+        // Rows 0..1999 of value i/2.
+        var sum = Assert.Single(Directory.EnumerateFiles(Path.Combine(Store, "artifacts"), "sum.txt", SearchOption.AllDirectories));
+        Assert.Equal("999500", File.ReadAllText(sum));
+    }
+
+    [Fact]
+    public async Task A_table_committed_damaged_exits_3_naming_the_node_and_file_and_suggesting_force()
+    {
+        var pipeline = Write("p.yaml", "stages:\n  t: {kind: table, params: {damaged: true}}\n  s: {kind: table-sum, inputs: {source: t}}\n");
+        var result = await Fusion("run", pipeline, "--store", Store);
+        var table = Assert.Single(Directory.EnumerateFiles(Path.Combine(Store, "artifacts"), "metrics.parquet", SearchOption.AllDirectories));
+        AssertFailure(3, result, "node s failed: output of node 't': ", table, "damaged Parquet file", "fusion run --force t");
         Assert.Single(result.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
         Assert.Matches(@"\n\s*s\s+failed\s+.*output of node 't'", result.Output);
-        Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store, "--verify")).Code);
     }
 
     [Fact]
@@ -293,7 +306,7 @@ public sealed class CliFailureTests : IDisposable
     }
 
     [Fact]
-    public async Task Flipped_artifact_bytes_are_found_by_run_verify_and_recomputed()
+    public async Task Flipped_artifact_bytes_are_found_by_run_verify_and_recomputed_with_the_nodes_built_from_them()
     {
         var pipeline = Write("p.yaml", Chain);
         Assert.Equal(0, (await Fusion("run", pipeline, "--store", Store)).Code);
@@ -304,7 +317,13 @@ public sealed class CliFailureTests : IDisposable
         var verified = await Fusion("run", pipeline, "--store", Store, "--verify");
         Assert.True(verified.Code == 0, verified.Output);
         Assert.Matches(@"\n\s*a\s+ran\s", verified.Output);
+        // b's files match its own manifest, but it may have been built from the damaged bytes.
+        Assert.Matches(@"\n\s*b\s+ran\s", verified.Output);
+        Assert.Matches(@"run\s+b [0-9a-f]{12}.* — upstream a was recomputed for a broken output", verified.Output);
         Assert.Equal("abc", File.ReadAllText(file));
+        var again = await Fusion("run", pipeline, "--store", Store, "--verify");
+        Assert.Matches(@"\n\s*a\s+cached\s", again.Output);
+        Assert.Matches(@"\n\s*b\s+cached\s", again.Output);
     }
 
     public void Dispose() => dir.Dispose();

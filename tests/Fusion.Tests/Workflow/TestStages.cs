@@ -175,6 +175,8 @@ public sealed record TableParams
 {
     [ParamRange(Min = 1)]
     public int Rows { get; init; } = 2000;
+    /// <summary>Writes the table damaged: the middle of its data pages becomes noise before it is committed.</summary>
+    public bool Damaged { get; init; }
 }
 
 /// <summary>Writes a metrics table of <c>rows</c> rows (Snappy-compressed, as the real stages write them).</summary>
@@ -185,9 +187,20 @@ public sealed class TableStage : StageKind<TableParams>
     public override IReadOnlyList<string> Outputs => ["metrics.parquet"];
     public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
 
-    public override Task RunAsync(StageContext context, TableParams p) =>
-        MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
-            Enumerable.Range(0, p.Rows).Select(i => new MetricRow($"m{i}", i * 0.5, "unit")), ct: context.CancellationToken);
+    public override async Task RunAsync(StageContext context, TableParams p)
+    {
+        var path = context.OutputPath("metrics.parquet");
+        await MetricsTable.WriteAsync(path, Enumerable.Range(0, p.Rows).Select(i => new MetricRow($"m{i}", i * 0.5, "unit")), ct: context.CancellationToken);
+        if (p.Damaged) Garble(path);
+    }
+
+    /// <summary>Keeps the size and the magic bytes; the middle of the data pages becomes noise.</summary>
+    public static void Garble(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        for (var i = 8; i < bytes.Length / 2; i++) bytes[i] ^= 0x5A;
+        File.WriteAllBytes(path, bytes);
+    }
 }
 
 public sealed record TableSumParams;

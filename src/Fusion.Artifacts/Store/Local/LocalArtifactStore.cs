@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
 
@@ -76,17 +75,20 @@ public sealed class LocalArtifactStore : IArtifactStore
         return new ManifestLookup(manifest, null);
     }
 
-    private static async Task<string?> CheckFileAsync(string artifactDir, ArtifactFile file, bool verifyHash, CancellationToken ct)
+    private static async Task<string?> CheckFileAsync(string artifactDir, ArtifactFile file, bool verifyHash, CancellationToken ct) =>
+        await CheckPathAsync(FilePath(artifactDir, file.Name), file, verifyHash, ct) is { } problem ? $"file '{file.Name}' {problem}" : null;
+
+    /// <summary>What is wrong with the committed file at <paramref name="path"/> ("is missing", "has N bytes, …"), or null.</summary>
+    private static async Task<string?> CheckPathAsync(string path, ArtifactFile file, bool verifyHash, CancellationToken ct)
     {
-        var info = new FileInfo(FilePath(artifactDir, file.Name));
-        if (!info.Exists) return $"file '{file.Name}' is missing";
-        if (info.Length != file.Size) return $"file '{file.Name}' has {info.Length} bytes, manifest says {file.Size}";
-        if (verifyHash)
-        {
-            var actual = await Sha256Async(info.FullName, ct);
-            if (actual != file.Sha256) return $"file '{file.Name}' has SHA-256 {actual[..12]}…, manifest says {file.Sha256[..12]}…";
-        }
-        return null;
+        var info = new FileInfo(path);
+        if (!info.Exists) return "is missing";
+        if (info.Length != file.Size) return $"has {info.Length} bytes, manifest says {file.Size}";
+        if (!verifyHash) return null;
+        var actual = await FileVerifier.Shared.Sha256Async(path, ct);
+        return actual is null ? "is missing"
+            : actual != file.Sha256 ? $"has SHA-256 {actual[..12]}…, manifest says {file.Sha256[..12]}…"
+            : null;
     }
 
     public Task<StagingArea> BeginStagingAsync(string fingerprint, CancellationToken ct = default)
@@ -163,15 +165,15 @@ public sealed class LocalArtifactStore : IArtifactStore
         return Task.CompletedTask;
     }
 
-    public Task<string> GetLocalPathAsync(Manifest manifest, string fileName, CancellationToken ct = default)
+    /// <summary>The committed file itself, once its bytes are checked against the manifest (hashed on the first read in
+    /// this process, see <see cref="FileVerifier"/>).</summary>
+    public async Task<string> GetLocalPathAsync(Manifest manifest, string fileName, CancellationToken ct = default)
     {
         var file = manifest.File(fileName);
         var path = FilePath(ArtifactDirectory(manifest.Fingerprint), file.Name);
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new ArtifactCorruptException($"artifact {manifest.Fingerprint[..12]} ({manifest.Info.NodeId}): file '{fileName}' is missing ({path})");
-        if (info.Length != file.Size)
-            throw new ArtifactCorruptException($"artifact {manifest.Fingerprint[..12]} ({manifest.Info.NodeId}): file '{fileName}' has {info.Length} bytes, manifest says {file.Size}");
-        return Task.FromResult(path);
+        if (await CheckPathAsync(path, file, verifyHash: true, ct) is { } problem)
+            throw new ArtifactCorruptException($"artifact {manifest.Fingerprint[..12]} ({manifest.Info.NodeId}): file '{fileName}' {problem} ({path})");
+        return path;
     }
 
     public Task<string> GetScratchDirectoryAsync(string fingerprint, CancellationToken ct = default)
@@ -399,11 +401,7 @@ public sealed class LocalArtifactStore : IArtifactStore
         return fingerprint;
     }
 
-    public static async Task<string> Sha256Async(string path, CancellationToken ct)
-    {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct));
-    }
+    public static Task<string> Sha256Async(string path, CancellationToken ct) => FileVerifier.HashAsync(path, ct);
 
     private static void TryDeleteDirectory(string dir)
     {

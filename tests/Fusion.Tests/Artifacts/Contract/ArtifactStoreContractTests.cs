@@ -197,7 +197,7 @@ public abstract class ArtifactStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Same_size_corruption_is_found_by_hash_verification()
+    public async Task Same_size_corruption_is_found_by_hash_verification_and_never_served()
     {
         var store = await StoreAsync();
         var fp = NewFingerprint();
@@ -212,6 +212,11 @@ public abstract class ArtifactStoreContractTests : IAsyncLifetime
         Assert.False(verified.Found);
         Assert.Contains("data.bin", verified.Problem);
         Assert.DoesNotContain("ok.bin", verified.Problem);
+
+        // A reader is never handed the damaged bytes, verification asked for or not; the intact file is served.
+        var e = await Assert.ThrowsAsync<ArtifactCorruptException>(() => other.GetLocalPathAsync(m, "data.bin"));
+        Assert.Contains("data.bin", e.Message);
+        Assert.Equal(Bytes(10, 2), await File.ReadAllBytesAsync(await other.GetLocalPathAsync(m, "ok.bin")));
     }
 
     [Fact]
