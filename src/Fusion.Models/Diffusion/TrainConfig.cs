@@ -29,6 +29,9 @@ public enum TrainPrecision
 /// </summary>
 public sealed record TrainConfig
 {
+    /// <summary>The reference recipe (identical to the defaults).</summary>
+    public static TrainConfig Reference { get; } = new();
+
     public int BatchSize { get; init; } = 256;
     public double LearningRate { get; init; } = 2e-4;
     public double WeightDecay { get; init; } = 0.03;

@@ -13,9 +13,9 @@ namespace Fusion.Reproduction.Stages;
 
 public sealed class MeasureParams
 {
-    /// <summary>Batch of the timed train steps (set it to the training batch).</summary>
+    /// <summary>Batch of the timed train steps (set it to the training batch; default the reference's).</summary>
     [ParamRange(Min = 1)]
-    public int BatchSize { get; set; } = 256;
+    public int BatchSize { get; set; } = TrainConfig.Reference.BatchSize;
     /// <summary>Untimed train steps per variant before the first round.</summary>
     [ParamRange(Min = 0)]
     public int WarmupSteps { get; set; } = 2;
@@ -32,7 +32,7 @@ public sealed class MeasureParams
     public int SampleBatch { get; set; } = 16;
     /// <summary>Model evaluations per sample (the reference's 50), with guidance (two forward passes per evaluation).</summary>
     [ParamRange(Min = 1)]
-    public int SampleSteps { get; set; } = 50;
+    public int SampleSteps { get; set; } = SamplerOptions.Reference.Steps;
     public long Seed { get; set; } = 99;
 }
 

@@ -14,23 +14,27 @@ using static TorchSharp.torch;
 
 namespace Fusion.Reproduction.Stages;
 
+/// <summary>The sample stage's params; the sampler's are bound onto <see cref="SamplerOptions"/>, whose defaults are the reference's.</summary>
 public sealed class SampleParams
 {
+    /// <summary>The sampler knobs set so far (the rest at the reference's evaluation setting); not a param itself.</summary>
+    internal SamplerOptions Options { get; private set; } = SamplerOptions.Reference;
+
     /// <summary>Samples to draw from the evaluation captions (0 = all of them).</summary>
     [ParamRange(Min = 0)]
     public int Count { get; set; }
     [ParamRange(Min = 1)]
     public int BatchSize { get; set; } = 50;
-    public SamplerKind Sampler { get; set; } = SamplerKind.DpmSolverFast;
+    public SamplerKind Sampler { get => Options.Kind; set => Options = Options with { Kind = value }; }
     /// <summary>Model evaluations (DPM-Solver) or steps (DDIM): the reference uses 50.</summary>
     [ParamRange(Min = 1)]
-    public int Steps { get; set; } = 50;
+    public int Steps { get => Options.Steps; set => Options = Options with { Steps = value }; }
     /// <summary>ε = ε_c + s·(ε_c − ε_u); the reference's s is 1.0, 0 is the conditional model alone and −1 the
     /// unconditional one (below that the guidance points away from the caption).</summary>
     [ParamRange(Min = -1)]
-    public double GuidanceScale { get; set; } = 1.0;
+    public double GuidanceScale { get => Options.GuidanceScale; set => Options = Options with { GuidanceScale = value }; }
     /// <summary>Clamp each predicted x̂0 to [−1, 1] (pixel-space models; the reference samples latents and does not).</summary>
-    public bool ClipX0 { get; set; }
+    public bool ClipX0 { get => Options.ClipX0; set => Options = Options with { ClipX0 = value }; }
     public long Seed { get; set; } = 1234;
     /// <summary>Images per shard; finished shards survive an interruption.</summary>
     [ParamRange(Min = 1)]
@@ -77,7 +81,7 @@ public sealed class SampleStage : StageKind<SampleParams>
         }
         using var __ = vae;
         using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
-        var options = new SamplerOptions { Kind = p.Sampler, Steps = p.Steps, GuidanceScale = p.GuidanceScale, ClipX0 = p.ClipX0 };
+        var options = p.Options;
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
         var schedule = spec.NoiseSchedule();
         long[] pixelShape = vae is null ? shape : [3, spec.ImageSize * vae.Config.DownsamplingFactor, spec.ImageSize * vae.Config.DownsamplingFactor];

@@ -3,25 +3,29 @@ using Fusion.Workflow.Stages;
 
 namespace Fusion.Reproduction.Stages;
 
+/// <summary>The shapes-data stage's params; the generator's are bound onto <see cref="ShapesOptions"/>, whose defaults they keep.</summary>
 public sealed class ShapesDataParams
 {
+    /// <summary>The generator knobs set so far (the rest at its defaults); not a param itself.</summary>
+    internal ShapesOptions Options { get; private set; } = new();
+
     [ParamRange(Min = 1)]
     public int TrainImages { get; set; } = 4096;
     [ParamRange(Min = 1)]
     public int ValImages { get; set; } = 512;
     /// <summary>Image side in pixels (even; the generator needs at least 16 to place its shapes).</summary>
     [ParamRange(Min = 16)]
-    public int Size { get; set; } = 32;
+    public int Size { get => Options.Size; set => Options = Options with { Size = value }; }
     [ParamRange(Min = 0, Max = 1)]
-    public double RelationFraction { get; set; } = 0.75;
+    public double RelationFraction { get => Options.RelationFraction; set => Options = Options with { RelationFraction = value }; }
     /// <summary>Object sides as fractions of a cell (half the image side); see <see cref="ShapesOptions.ObjectSizeMin"/>.</summary>
     [ParamRange(Above = 0, Below = 1)]
-    public double ObjectSizeMin { get; set; } = AlignmentScorer.SmallestObjectFraction;
+    public double ObjectSizeMin { get => Options.ObjectSizeMin; set => Options = Options with { ObjectSizeMin = value }; }
     [ParamRange(Above = 0, Below = 1)]
-    public double ObjectSizeMax { get; set; } = 0.8;
+    public double ObjectSizeMax { get => Options.ObjectSizeMax; set => Options = Options with { ObjectSizeMax = value }; }
     /// <summary>Colours the captions use (the first of the palette; see <see cref="ShapesOptions.Colours"/>).</summary>
     [ParamRange(Min = 2, Max = 7)]
-    public int Colours { get; set; } = 4;
+    public int Colours { get => Options.Colours; set => Options = Options with { Colours = value }; }
     public long Seed { get; set; } = 20240325;
 }
 
@@ -39,7 +43,7 @@ public sealed class ShapesDataStage : StageKind<ShapesDataParams>
 
     public override async Task RunAsync(StageContext context, ShapesDataParams p)
     {
-        var options = new ShapesOptions { Size = p.Size, RelationFraction = p.RelationFraction, ObjectSizeMin = p.ObjectSizeMin, ObjectSizeMax = p.ObjectSizeMax, Colours = p.Colours };
+        var options = p.Options;
         try { options.ObjectPixels(p.Size / 2); }
         catch (ArgumentException e) { throw new ArgumentException($"params object_size_min/object_size_max: {e.Message}", e); }
         try { options.Palette(); }

@@ -11,46 +11,53 @@ using static TorchSharp.torch;
 
 namespace Fusion.Reproduction.Stages;
 
+/// <summary>
+/// The train stage's params, bound onto a <see cref="TrainConfig"/>: each default of the reference recipe is the
+/// config's own, written once there; pipelines state what differs.
+/// </summary>
 public sealed class TrainParams : UViTParams
 {
+    /// <summary>The recipe knobs set so far (the rest at the reference's defaults); not a param itself.</summary>
+    internal TrainConfig Recipe { get; private set; } = TrainConfig.Reference;
+
     [ParamRange(Min = 1)]
     public long Steps { get; set; } = 1_000_000;
     [ParamRange(Min = 1)]
-    public int BatchSize { get; set; } = 256;
+    public int BatchSize { get => Recipe.BatchSize; set => Recipe = Recipe with { BatchSize = value }; }
     [ParamRange(Above = 0)]
-    public double LearningRate { get; set; } = 2e-4;
+    public double LearningRate { get => Recipe.LearningRate; set => Recipe = Recipe with { LearningRate = value }; }
     [ParamRange(Min = 0)]
-    public double WeightDecay { get; set; } = 0.03;
+    public double WeightDecay { get => Recipe.WeightDecay; set => Recipe = Recipe with { WeightDecay = value }; }
     [ParamRange(Min = 0, Below = 1)]
-    public double Beta1 { get; set; } = 0.9;
+    public double Beta1 { get => Recipe.Beta1; set => Recipe = Recipe with { Beta1 = value }; }
     [ParamRange(Min = 0, Below = 1)]
-    public double Beta2 { get; set; } = 0.9;
+    public double Beta2 { get => Recipe.Beta2; set => Recipe = Recipe with { Beta2 = value }; }
     [ParamRange(Min = 0)]
-    public int WarmupSteps { get; set; } = 5000;
+    public int WarmupSteps { get => Recipe.WarmupSteps; set => Recipe = Recipe with { WarmupSteps = value }; }
     /// <summary>p_ema ← rate·p_ema + (1 − rate)·p. 0 exports the raw weights (no averaging); 1 would freeze the EMA at
     /// its initialisation and export an untrained model, so it is outside the range.</summary>
     [ParamRange(Min = 0, Below = 1)]
-    public double EmaRate { get; set; } = 0.9999;
+    public double EmaRate { get => Recipe.EmaRate; set => Recipe = Recipe with { EmaRate = value }; }
     /// <summary>EMA warm-up for short runs: the k-th update uses min(ema_rate, (1 + k)/(10 + k)); off in the reference.</summary>
-    public bool EmaWarmup { get; set; }
+    public bool EmaWarmup { get => Recipe.EmaWarmup; set => Recipe = Recipe with { EmaWarmup = value }; }
     /// <summary>Classifier-free-guidance caption drop probability; 1 (never the caption) is allowed for the
     /// "broken text path" control experiment.</summary>
     [ParamRange(Min = 0, Max = 1)]
-    public double PUncond { get; set; } = 0.1;
+    public double PUncond { get => Recipe.PUncond; set => Recipe = Recipe with { PUncond = value }; }
     /// <summary>KL-f8 latent scale (U-ViT's MS-COCO value); unused for pixel data.</summary>
     [ParamRange(Above = 0)]
-    public double LatentScale { get; set; } = 0.23010;
+    public double LatentScale { get => Recipe.LatentScale; set => Recipe = Recipe with { LatentScale = value }; }
     /// <summary>The noise schedule: scaled-linear (the reference's, for latents) or linear (DDPM's, for pixels).</summary>
-    public BetaSchedule BetaSchedule { get; set; } = BetaSchedule.ScaledLinear;
+    public BetaSchedule BetaSchedule { get => Recipe.BetaSchedule; set => Recipe = Recipe with { BetaSchedule = value }; }
     [ParamRange(Above = 0, Below = 1)]
-    public double BetaStart { get; set; } = 0.00085;
+    public double BetaStart { get => Recipe.BetaStart; set => Recipe = Recipe with { BetaStart = value }; }
     [ParamRange(Above = 0, Below = 1)]
-    public double BetaEnd { get; set; } = 0.012;
+    public double BetaEnd { get => Recipe.BetaEnd; set => Recipe = Recipe with { BetaEnd = value }; }
     /// <summary>Min-SNR-γ loss weighting (0 = off, the reference's uniform ε-MSE); see <see cref="TrainConfig.MinSnrGamma"/>.</summary>
     [ParamRange(Min = 0)]
-    public double MinSnrGamma { get; set; }
+    public double MinSnrGamma { get => Recipe.MinSnrGamma; set => Recipe = Recipe with { MinSnrGamma = value }; }
     /// <summary>epsilon (the reference) or velocity (v-prediction); see <see cref="Fusion.Models.Diffusion.Prediction"/>.</summary>
-    public Prediction Prediction { get; set; } = Prediction.Epsilon;
+    public Prediction Prediction { get => Recipe.Prediction; set => Recipe = Recipe with { Prediction = value }; }
     /// <summary>constant after the warm-up (the reference) or cosine (decays to 0 at the last step; see
     /// <see cref="TrainConfig.CosineDecaySteps"/>).</summary>
     public LearningRateSchedule LrSchedule { get; set; } = LearningRateSchedule.Constant;
@@ -59,15 +66,24 @@ public sealed class TrainParams : UViTParams
     public PositionInit PosEmbedInit { get; set; } = PositionInit.TruncNormal;
     /// <summary>float32 or b-float16-mixed (bf16 compute, fp32 master weights); unset = from the run's --dtype.</summary>
     public TrainPrecision? Precision { get; set; }
-    public long Seed { get; set; } = 1234;
+    public long Seed { get => Recipe.Seed; set => Recipe = Recipe with { Seed = value }; }
     /// <summary>CPU threads of this node's torch work (0: every core; ignored on GPUs). A tiny model's kernels do not
     /// keep two cores busy, so its nodes train faster side by side on one thread each (<see cref="NodeThreads"/>).</summary>
     [ParamRange(Min = 0)]
     public int Threads { get; set; }
     [ParamRange(Min = 0)]
-    public int SaveEvery { get; set; } = 10_000;
+    public int SaveEvery { get => Recipe.SaveEvery; set => Recipe = Recipe with { SaveEvery = value }; }
     [ParamRange(Min = 1)]
-    public int LogEvery { get; set; } = 10;
+    public int LogEvery { get => Recipe.LogEvery; set => Recipe = Recipe with { LogEvery = value }; }
+
+    /// <summary>The trainer's config: the recipe with what only the run decides (schedule length, precision, device).</summary>
+    public TrainConfig ToTrainConfig(string dtype, string device) => Recipe with
+    {
+        CosineDecaySteps = LrSchedule == LearningRateSchedule.Cosine ? Steps : 0,
+        Precision = Precision ?? TrainStage.PrecisionOf(dtype),
+        Device = device,
+        KeepCheckpoints = 2,
+    };
 }
 
 /// <summary>The starting value of pos_embed (<see cref="TrainParams.PosEmbedInit"/>).</summary>
@@ -137,13 +153,7 @@ public sealed class TrainStage : StageKind<TrainParams>
         var config = p.ToConfig(channels, image[^1], loader.ContextSpec.Shape[0], loader.ContextSpec.Shape[1]);
         using var nullContext = await ReadNullContextAsync(text, ct);
 
-        var train = new TrainConfig
-        {
-            BatchSize = p.BatchSize, LearningRate = p.LearningRate, WeightDecay = p.WeightDecay, Beta1 = p.Beta1, Beta2 = p.Beta2,
-            WarmupSteps = p.WarmupSteps, CosineDecaySteps = p.LrSchedule == LearningRateSchedule.Cosine ? p.Steps : 0, EmaRate = p.EmaRate, EmaWarmup = p.EmaWarmup, PUncond = p.PUncond, LatentScale = p.LatentScale,
-            BetaSchedule = p.BetaSchedule, MinSnrGamma = p.MinSnrGamma, Prediction = p.Prediction, BetaStart = p.BetaStart, BetaEnd = p.BetaEnd, Precision = p.Precision ?? PrecisionOf(context.Environment.Dtype),
-            Seed = p.Seed, Device = context.Environment.Device, LogEvery = p.LogEvery, SaveEvery = p.SaveEvery, KeepCheckpoints = 2,
-        };
+        var train = p.ToTrainConfig(context.Environment.Dtype, context.Environment.Device);
         using var trainer = new Trainer(() =>
         {
             var net = new UViT(config);
