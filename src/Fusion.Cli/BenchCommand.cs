@@ -1,16 +1,12 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Reflection;
 using Spectre.Console;
 using Fusion.Models;
 
 namespace Fusion.Cli;
 
 /// <summary>
-/// `fusion bench [NAME] [-s key=value]`: runs the benchmarks of the libraries. A benchmark is any public static class
-/// in a Fusion assembly whose name ends in "Benchmark", with
-/// <c>public static IEnumerable&lt;(string Metric, double Value, string Unit)&gt; Run(IReadOnlyDictionary&lt;string,string&gt; options)</c>.
-/// Its name on the command line is the class name without the suffix, lower-cased (UViTBenchmark → uvit).
+/// `fusion bench [NAME] [-s key=value]`: runs the benchmarks of the libraries, as <see cref="Benchmarks"/> lists them.
 /// </summary>
 public static class BenchCommand
 {
@@ -22,7 +18,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Measure speed and memory (results go in docs/benchmarks.md).") { name, set, markdown };
         cmd.SetAction(parse =>
         {
-            var all = Discover();
+            var all = Benchmarks.All;
             var wanted = parse.GetValue(name);
             if (wanted is null)
             {
@@ -66,23 +62,4 @@ public static class BenchCommand
     }
 
     private static string Format(double v) => Math.Abs(v) >= 100 || v == Math.Floor(v) ? v.ToString("N0") : v.ToString("G4");
-
-    private delegate IEnumerable<(string Metric, double Value, string Unit)> Runner(IReadOnlyDictionary<string, string> options);
-
-    private static Dictionary<string, Runner> Discover()
-    {
-        var found = new Dictionary<string, Runner>(StringComparer.OrdinalIgnoreCase);
-        var dir = AppContext.BaseDirectory;
-        foreach (var file in Directory.EnumerateFiles(dir, "Fusion.*.dll"))
-        {
-            var asm = Assembly.LoadFrom(file);
-            foreach (var type in asm.GetExportedTypes().Where(t => t.IsAbstract && t.IsSealed && t.Name.EndsWith("Benchmark", StringComparison.Ordinal)))
-            {
-                var method = type.GetMethod("Run", BindingFlags.Public | BindingFlags.Static, [typeof(IReadOnlyDictionary<string, string>)]);
-                if (method?.ReturnType != typeof(IEnumerable<(string, double, string)>)) continue;
-                found[type.Name[..^"Benchmark".Length].ToLowerInvariant()] = method.CreateDelegate<Runner>();
-            }
-        }
-        return found;
-    }
 }
