@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Fusion.Workflow.Execution;
+namespace Fusion.Models;
 
 /// <summary>
 /// One long-lived thread that runs a device slot's nodes, continuations included (a single-threaded

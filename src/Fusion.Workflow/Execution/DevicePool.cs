@@ -15,8 +15,8 @@ public sealed record DeviceSlot(string Name, string Torch);
 /// The devices concurrent torch nodes are placed on: each running torch node leases one slot for its whole run, so
 /// with one slot per GPU no two nodes share a GPU, and nodes beyond the free slots wait. Placement never enters
 /// fingerprints: every slot is of the run's device type, which is the fingerprint fact. Each slot runs its nodes on a
-/// <see cref="ComputeThread"/> of its own (started when first leased), so a slot's torch work always comes from one
-/// thread.
+/// thread of its own from the compute runtime (<see cref="IComputeRuntime"/>, started when first used), so a slot's
+/// torch work always comes from one thread.
 /// A CPU pool may also count cores (<see cref="Cores"/>): a node then needs its intra-op threads' worth of free cores
 /// besides a slot (all of them unless it declares fewer, see <see cref="NodeThreads"/>), so two one-thread nodes share
 /// two cores side by side, and a node that uses every core — a timing node among them — runs alone. Waiting nodes are
@@ -24,7 +24,8 @@ public sealed record DeviceSlot(string Name, string Torch);
 /// </summary>
 public sealed class DevicePool
 {
-    private readonly Lazy<ComputeThread>[] threads;
+    // Indices, not slots: a GPU named twice is two equal slots, and each needs its own thread.
+    private readonly IComputeThread?[] threads;
     private readonly bool[] busy;
     private readonly LinkedList<Waiter> waiting = new();
     private int freeCores;
@@ -34,22 +35,17 @@ public sealed class DevicePool
     /// <summary>Cores shared by this pool's nodes (null: not counted, one node per slot is the only limit).</summary>
     public int? Cores { get; }
 
-    private readonly Action<int>? applyThreads;
-
     /// <param name="slots">Where nodes run.</param>
     /// <param name="cores">Cores the CPU slots share (null: not counted).</param>
-    /// <param name="applyThreads">Sets the calling thread's intra-op threads (default: <see cref="NodeThreads.Apply"/>).</param>
-    public DevicePool(IReadOnlyList<DeviceSlot> slots, int? cores = null, Action<int>? applyThreads = null)
+    public DevicePool(IReadOnlyList<DeviceSlot> slots, int? cores = null)
     {
-        this.applyThreads = applyThreads;
         if (slots.Count == 0) throw new ArgumentException("a device pool needs at least one device", nameof(slots));
         if (cores < 1) throw new ArgumentOutOfRangeException(nameof(cores), cores, "a pool that counts cores needs at least one");
         Slots = slots;
         Cores = cores;
         freeCores = cores ?? 0;
         busy = new bool[slots.Count];
-        // Indices, not slots: a GPU named twice is two equal slots, and each needs its own thread.
-        threads = [.. slots.Select((slot, i) => new Lazy<ComputeThread>(() => new ComputeThread($"fusion {slot.Name} #{i}")))];
+        threads = new IComputeThread?[slots.Count];
     }
 
     /// <summary>How many cores a node that asks for <paramref name="threads"/> takes here (0 when cores are not counted).</summary>
@@ -95,12 +91,12 @@ public sealed class DevicePool
         return true;
     }
 
-    /// <summary>Sets the calling thread's intra-op thread count (a node's first act on its slot's thread).</summary>
-    internal void ApplyThreads(int threads) => (applyThreads ?? NodeThreads.Apply)?.Invoke(threads);
-
     internal DeviceSlot SlotAt(int index) => Slots[index];
 
-    internal ComputeThread ThreadAt(int index) => threads[index].Value;
+    internal IComputeThread ThreadAt(int index, IComputeRuntime compute)
+    {
+        lock (threads) return threads[index] ??= compute.StartThread($"fusion {Slots[index].Name} #{index}");
+    }
 
     internal void Return(int index, int cores)
     {
@@ -178,11 +174,8 @@ public sealed class DeviceLease(DevicePool pool, int index, int cores) : IDispos
 
     public DeviceSlot Slot => pool.SlotAt(index);
 
-    /// <summary>The thread the node runs on while it holds the slot.</summary>
-    public ComputeThread Thread => pool.ThreadAt(index);
-
-    /// <summary>Sets the calling thread's intra-op thread count (see <see cref="NodeThreads"/>).</summary>
-    public void ApplyThreads(int threads) => pool.ApplyThreads(threads);
+    /// <summary>Runs a node's work on the slot's own thread of <paramref name="compute"/> (here, without a runtime).</summary>
+    public Task RunAsync(IComputeRuntime? compute, Func<Task> work) => compute is null ? work() : pool.ThreadAt(index, compute).RunAsync(work);
 
     public void Dispose()
     {

@@ -23,7 +23,7 @@ public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Ve
 /// <see cref="DamagedInputException"/>, which <see cref="InputRepair"/> repairs), runs the stage into a staging folder
 /// with its scratch folder for checkpoints, commits atomically and deletes the scratch. A torch node runs on a slot leased
 /// from <c>devices</c> (waiting for a free one, and on the CPU for its threads' cores); without a pool it runs on the
-/// facts' device. On the CPU it first sets its thread count (<see cref="NodeThreads"/>) on the thread it runs on.
+/// facts' device. On the CPU it first sets its thread count (<see cref="IComputeRuntime"/>) on the thread it runs on.
 /// </summary>
 public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, EnvironmentFacts facts, ILoggerFactory loggers, IRunObserver? observer = null, DevicePool? devices = null)
 {
@@ -189,27 +189,23 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
     }
 
     /// <summary>
-    /// Runs the stage on its slot's thread: one OpenMP team per slot instead of one per thread-pool thread
-    /// (<see cref="ComputeThread"/>). The thread count is set there for every CPU torch node, since another node may
-    /// have changed it (<see cref="NodeThreads.Apply"/>).
+    /// Runs the stage on its slot's thread: one OpenMP team per slot instead of one per thread-pool thread. The thread
+    /// count is set there for every CPU torch node, since another node may have changed it.
     /// </summary>
-    private static async Task ComputeAsync(NodeRun run, IStageKind kind, StageContext context, int? threads)
+    private async Task ComputeAsync(NodeRun run, IStageKind kind, StageContext context, int? threads)
     {
         var lease = run.Lease;
+        var compute = registry.Compute;
         Task Work()
         {
-            if (threads is { } n)
-            {
-                if (lease is not null) lease.ApplyThreads(n);
-                else NodeThreads.Apply?.Invoke(n);
-            }
+            if (threads is { } n) compute?.SetThreads(n);
             return kind.RunAsync(context, run.Node.Definition.Params);
         }
-        if (lease is not null) await lease.Thread.RunAsync(Work);
-        else if (threads is not null && NodeThreads.Apply is not null)
+        if (lease is not null) await lease.RunAsync(compute, Work);
+        else if (threads is not null && compute is not null)
         {
             // No pool: a thread of its own, so the count it sets holds for all of its work, awaits included.
-            using var own = new ComputeThread($"fusion {run.Node.Id}");
+            using var own = compute.StartThread($"fusion {run.Node.Id}");
             await own.RunAsync(Work);
         }
         else await Work();

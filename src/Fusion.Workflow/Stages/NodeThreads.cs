@@ -7,7 +7,7 @@ namespace Fusion.Workflow.Stages;
 /// torch work on that many threads, 0 on every core (the machine's count, the fact <c>threads</c>). Declared threads
 /// replace the machine's count in the node's fingerprint (its results depend on the count it ran with, not on the
 /// machine it ran on), decide how many cores it takes in a CPU pool (so small nodes run side by side), and are set on
-/// the node's compute thread before it starts (<see cref="Apply"/>).
+/// the node's compute thread before it starts (<see cref="Execution.IComputeRuntime.SetThreads"/>).
 /// </summary>
 public static class NodeThreads
 {
@@ -20,10 +20,4 @@ public static class NodeThreads
     /// <summary>The machine's intra-op thread count in <paramref name="facts"/> (null on GPU runs, where it is no fact).</summary>
     public static int? Machine(EnvironmentFacts facts) =>
         facts.Values.TryGetValue(EnvironmentFacts.ThreadsKey, out var v) && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : null;
-
-    /// <summary>
-    /// Sets the calling thread's intra-op thread count in the compute library (torch.set_num_threads: OpenMP's and MKL's
-    /// counts are per thread). Set by the assembly that holds the torch stages; null where no stage uses torch.
-    /// </summary>
-    public static Action<int>? Apply { get; set; }
 }

@@ -1,13 +1,26 @@
 using System.Reflection;
+using Fusion.Workflow.Execution;
 
 namespace Fusion.Workflow.Stages;
 
-/// <summary>The stage kinds a pipeline may use, by name.</summary>
+/// <summary>The stage kinds a pipeline may use, by name, and the compute runtime they run on.</summary>
 public sealed class StageRegistry
 {
     private readonly Dictionary<string, IStageKind> kinds = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<IStageKind> Kinds => kinds.Values;
+
+    /// <summary>Where the engine places torch nodes' work (null: none; they run where they are started).</summary>
+    public IComputeRuntime? Compute { get; private set; }
+
+    /// <summary>Sets the compute runtime; a registry holds at most one kind of runtime.</summary>
+    public StageRegistry UseCompute(IComputeRuntime compute)
+    {
+        if (Compute is not null && Compute.GetType() != compute.GetType())
+            throw new InvalidOperationException($"two compute runtimes: {Compute.GetType().FullName} and {compute.GetType().FullName}");
+        Compute = compute;
+        return this;
+    }
 
     public StageRegistry Add(IStageKind kind)
     {
@@ -24,7 +37,7 @@ public sealed class StageRegistry
 
     /// <summary>
     /// Registers every public, non-abstract <see cref="IStageKind"/> with a parameterless constructor in
-    /// <paramref name="assembly"/>.
+    /// <paramref name="assembly"/>, and the compute runtime the assembly declares (<see cref="ComputeRuntimeAttribute"/>).
     /// </summary>
     public StageRegistry AddAssembly(Assembly assembly)
     {
@@ -33,6 +46,8 @@ public sealed class StageRegistry
         catch (ReflectionTypeLoadException e) { types = e.Types.OfType<Type>().Where(t => t.IsPublic).ToArray(); }
         foreach (var t in types.Where(t => !t.IsAbstract && !t.IsGenericTypeDefinition && typeof(IStageKind).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null))
             Add((IStageKind)Activator.CreateInstance(t)!);
+        if (assembly.GetCustomAttribute<ComputeRuntimeAttribute>() is { } declared && Compute?.GetType() != declared.Runtime)
+            UseCompute((IComputeRuntime)Activator.CreateInstance(declared.Runtime)!);
         return this;
     }
 

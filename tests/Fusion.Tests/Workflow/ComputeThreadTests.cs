@@ -1,4 +1,4 @@
-using Fusion.Workflow.Execution;
+using Fusion.Models;
 
 namespace Fusion.Tests.Workflow;
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Fusion.Reproduction.Stages;
 using Fusion.Workflow.Execution;
 using Fusion.Workflow.Fingerprints;
 using Fusion.Workflow.Pipelines;
@@ -16,6 +17,17 @@ public sealed class DevicePlacementTests : IDisposable
     // Generous: the full suite runs beside this test on 2 cores, and a node can wait long for its first time slice.
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
     private readonly EngineHarness h = new();
+    private readonly RecordingCompute compute = new();
+
+    public DevicePlacementTests() => h.Registry.UseCompute(compute);
+
+    /// <summary>The torch runtime's threads, with the thread counts nodes set recorded instead of applied.</summary>
+    private sealed class RecordingCompute : IComputeRuntime
+    {
+        public ConcurrentQueue<(string? Thread, int Threads)> Applied { get; } = new();
+        public IComputeThread StartThread(string name) => new TorchCompute().StartThread(name);
+        public void SetThreads(int threads) => Applied.Enqueue((Thread.CurrentThread.Name, threads));
+    }
 
     // Two torch nodes (count: no EnvironmentDependencies) held at their first step until the gate file exists, and a
     // node without torch (constant).
@@ -115,9 +127,8 @@ public sealed class DevicePlacementTests : IDisposable
         var pipeline = h.Load($"stages:\n  a: {{kind: count, params: {{steps: 2, gate: '{gate}', threads: 1}}}}\n" +
                               $"  b: {{kind: count, params: {{steps: 2, gate: '{gate}', threads: 1, delay_ms: 1}}}}\n" +
                               "  w: {kind: count, params: {steps: 1}}\n");
-        var applied = new ConcurrentQueue<(string? Thread, int Threads)>();
-        var pool = new DevicePool([new("cpu:0", "cpu"), new("cpu:1", "cpu"), new("cpu:2", "cpu")], cores: 2,
-            applyThreads: n => applied.Enqueue((Thread.CurrentThread.Name, n)));
+        var applied = compute.Applied;
+        var pool = new DevicePool([new("cpu:0", "cpu"), new("cpu:1", "cpu"), new("cpu:2", "cpu")], cores: 2);
         var observer = new Recorder();
         var running = Executor(pool, observer).RunAsync(pipeline, new RunOptions { Jobs = 3 });
 
