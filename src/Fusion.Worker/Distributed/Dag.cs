@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Fusion.Workflow.Pipelines;
 
 namespace Fusion.Worker.Distributed;
 
@@ -25,12 +26,8 @@ public sealed record DagSpec(string RunId, DagNode[] Nodes)
         foreach (var n in Nodes)
             foreach (var d in n.DependsOn)
                 if (!ids.Contains(d)) throw new ArgumentException($"run {RunId}: node '{n.Id}' depends on unknown node '{d}'");
-        var walk = new DagWalk(this);
-        var done = new HashSet<string>(StringComparer.Ordinal);
-        for (var ready = walk.Ready(done, []); ready.Count > 0; ready = walk.Ready(done, []))
-            foreach (var n in ready) done.Add(n.Id);
-        if (done.Count < Nodes.Length)
-            throw new ArgumentException($"run {RunId}: the DAG has a cycle through {string.Join(", ", Nodes.Where(n => !done.Contains(n.Id)).Select(n => n.Id))}");
+        if (DagOrder.Sort(Nodes, n => n.Id, n => n.DependsOn).Cycle is { } cycle)
+            throw new ArgumentException($"run {RunId}: the DAG has a cycle through {string.Join(", ", cycle.Distinct())}");
         return this;
     }
 
