@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Ours against the authors' PyTorch training step on this machine's CPU, in one script run (issue #17):
+# Ours against the authors' PyTorch training step on this machine's CPU, in one script run:
 # ROUNDS interleaved rounds of (the authors' fp32 step, ours fp32, ours bf16-mixed), U-ViT-S/2, batch 8, THREADS threads,
 # then a table of per-round seconds and the ratios (ours ÷ theirs: the ratio of medians, and the extremes over all
 # pairings of rounds). Interleaving puts both sides under the same drift of a shared machine.
 # Needs: Debian's python3-torch and libopenblas0-pthread (apt-get install python3-torch libopenblas0-pthread), and a
-# clone or mirror of github.com/zizhao-hu/U-ViT for the authors' modules.
+# clone or mirror of github.com/zizhao-hu/U-ViT for the authors' modules; REFERENCE_BENCH names the folder with the
+# authors'-step bench (bench_reference.py, einops.py, sdpa_shim.py).
 # Usage: infra/cpu/vs-authors.sh GIT_DIR [OUT_DIR]   (env: ROUNDS=3 THREADS=2 PYTHON=/usr/bin/python3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #17's device-machine measurements in one run (about 6 minutes), from the repository root with .gpu carried
+# The GPU machine's measurements in one run (about 6 minutes), from the repository root with .gpu/ beside it
 # (infra/gpu/prepare.sh). Writes logs to $OUT: the machine, ours vs the authors' training step on the GPU (bf16 at
 # batch 256 and 64; ours with the finite-update guard on the host and on the device), a tiny pipeline on the GPU
 # (the trainer's pinned, non-blocking path end to end), then the CPU path on that machine's CPU (the oneDNN

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Packs what infra/gpu/bench.sh needs on the device machine (no .NET SDK and no NuGet there) into .gpu/ (git-ignored):
-# a self-contained build of the CLI without libtorch's CPU libraries (the machine's PyTorch supplies libtorch with
-# CUDA), the authors' U-ViT modules and ../shared/reference-bench. Run it here, then call the device tool with
-# carry [".gpu"] and the command `bash infra/gpu/bench.sh` (docs/benchmarks.md, "The GPU kit").
-# Usage: infra/gpu/prepare.sh GIT_DIR   (a clone or mirror of github.com/zizhao-hu/U-ViT, e.g. from the fetch tool)
+# Packs what infra/gpu/bench.sh needs on a GPU machine without a .NET SDK or NuGet into .gpu/ (git-ignored): a
+# self-contained build of the CLI without libtorch's CPU libraries (the machine's PyTorch supplies libtorch with CUDA),
+# the authors' U-ViT modules and the authors'-step bench (bench_reference.py, einops.py, sdpa_shim.py from the folder
+# REFERENCE_BENCH names). Then, on the GPU machine, `bash infra/gpu/bench.sh` (docs/benchmarks.md, "GPU").
+# Usage: infra/gpu/prepare.sh GIT_DIR   (a clone or mirror of github.com/zizhao-hu/U-ViT)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ref_git=${1:?usage: infra/gpu/prepare.sh GIT_DIR_OF_zizhao-hu/U-ViT}
@@ -11,8 +11,8 @@ bench=${REFERENCE_BENCH:-../shared/reference-bench}
 out=.gpu
 rm -rf "$out"
 mkdir -p "$out/ref/libs" "$out/stage"
-# The device tool carries at most 64 MiB with the repository (≈ 35 MB): the .NET libraries are trimmed (ours and the
-# packages' are kept whole, with reflection-based JSON on), which halves the kit to ≈ 18 MB. A fresh intermediate
+# The kit is copied to the GPU machine with the repository, so it is kept small: the .NET libraries are trimmed (ours
+# and the packages' are kept whole, with reflection-based JSON on), which halves it to ≈ 18 MB. A fresh intermediate
 # folder, or the trimmer reuses an earlier run's output and ignores changed switches.
 # Trimming adds Microsoft.NET.ILLink.Tasks at the SDK's own version, which the committed packages.lock.json files do not
 # hold: this build keeps its lock files in obj/, so it never rewrites them.

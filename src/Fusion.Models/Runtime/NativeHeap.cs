@@ -8,8 +8,8 @@ namespace Fusion.Models;
 /// defaults hand the top of the heap back to the kernel as soon as more than twice the (adaptive, ≤ 32 MiB) mmap
 /// threshold is free: every training step frees its activations, the heap shrinks, and the next step takes a page fault
 /// on every page again. Measured on the shapes U-ViT (batch 32, 2 threads): 13 % of the step in page faults, and the
-/// step 1.5× faster with the settings below (0.091 → 0.060 s) (docs/benchmarks.md, tenth session). Allocation policy only: no kernel and
-/// no result changes, so it is not a fingerprint fact.
+/// step 1.5× faster with the settings below (0.091 → 0.060 s; docs/benchmarks.md, "CPU: memory, threads and the
+/// optimizer"). Allocation policy only: no kernel and no result changes, so it is not a fingerprint fact.
 /// </summary>
 public static class NativeHeap
 {
