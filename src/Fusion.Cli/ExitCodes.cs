@@ -1,6 +1,6 @@
 namespace Fusion.Cli;
 
-/// <summary>The exit codes of `fusion` (documented in the README's CLI section).</summary>
+/// <summary>The exit codes of `fusion` (documented in docs/engine.md, "Errors and exit codes").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
