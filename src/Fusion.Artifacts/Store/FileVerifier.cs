@@ -39,7 +39,7 @@ public sealed class FileVerifier
         var clock = Stopwatch.StartNew();
         string sha;
         try { sha = await HashAsync(full, ct); }
-        catch (FileNotFoundException) { return null; }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; } // deleted meanwhile
         Interlocked.Add(ref ticks, clock.Elapsed.Ticks);
         Interlocked.Add(ref bytes, before.Size);
         Interlocked.Increment(ref files);

@@ -10,8 +10,8 @@ namespace Fusion.Workflow.Execution;
 /// <summary>How to run one node.</summary>
 /// <param name="Pipeline">Pipeline name (keys the node index).</param>
 /// <param name="Force">Recompute even when a committed output exists (it is replaced).</param>
-/// <param name="Verify">Check SHA-256 of every file of its committed output and of its inputs' when looking them up (sizes
-/// are always checked there; a file the stage reads is always hashed before it is handed out).</param>
+/// <param name="Verify">Check SHA-256 of every file of its committed output when looking it up (sizes are always checked;
+/// a file of an input is hashed when the stage reads it, verify or not).</param>
 /// <param name="Reasons">Why it runs (from the plan), recorded in the ledger.</param>
 public sealed record NodeRunOptions(string Pipeline, bool Force = false, bool Verify = false, IReadOnlyList<string>? Reasons = null);
 
@@ -76,7 +76,7 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
     {
         var node = run.Node;
         var kind = registry.Get(node.Definition.Kind);
-        var (inputs, problem) = await InputsAsync(node, run.Options.Verify, ct);
+        var (inputs, problem) = await InputsAsync(node, ct);
         if (inputs is null) return Finish(node, run.Outcome(NodeState.Failed, problem));
 
         var torch = DevicePool.NeedsDevice(kind);
@@ -110,8 +110,12 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
         }
     }
 
-    /// <summary>The committed upstream artifacts by input name; null and the reason when one has no usable output.</summary>
-    private async Task<(Dictionary<string, IReadOnlyList<InputArtifact>>? Inputs, string? Problem)> InputsAsync(PlannedNode node, bool verify, CancellationToken ct)
+    /// <summary>
+    /// The committed upstream artifacts by input name; null and the reason when one has no usable output. Sizes only:
+    /// a file's hash is checked when the stage reads it, where a damaged one is repaired (not here, where it would fail
+    /// the node, nor for files the stage never reads).
+    /// </summary>
+    private async Task<(Dictionary<string, IReadOnlyList<InputArtifact>>? Inputs, string? Problem)> InputsAsync(PlannedNode node, CancellationToken ct)
     {
         var inputs = new Dictionary<string, IReadOnlyList<InputArtifact>>(StringComparer.Ordinal);
         foreach (var (name, upstream) in node.Definition.Inputs)
@@ -120,7 +124,7 @@ public sealed class NodeRunner(IArtifactStore store, StageRegistry registry, Env
             for (var i = 0; i < upstream.Count; i++)
             {
                 var fp = node.InputFingerprints[name][i];
-                var lookup = await store.GetManifestAsync(fp, verify, ct);
+                var lookup = await store.GetManifestAsync(fp, false, ct);
                 if (lookup.Manifest is null)
                     return (null, $"input '{name}': {upstream[i]} ({fp[..12]}) has no usable committed output" +
                         (lookup.Problem is null ? "; run it first" : $": {lookup.Problem}"));

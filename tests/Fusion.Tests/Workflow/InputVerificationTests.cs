@@ -61,10 +61,27 @@ public sealed class InputVerificationTests
         var committed = (await h.Store.GetManifestAsync(fp)).Manifest!.CommittedUtc;
 
         var run = await h.RunAsync(p, new RunOptions { Force = ["b", "d"], Jobs = 2 });
-        Assert.Equal(RunState.Succeeded, run.State);
+        Assert.True(run.State == RunState.Succeeded, string.Join("\n", run.Nodes.Select(n => $"{n.NodeId} {n.State} {n.Error} {string.Join("; ", n.Reasons ?? [])}")));
         foreach (var node in new[] { "b", "d" }) Assert.StartsWith("abc\n", await h.OutputAsync(p, node));
         Assert.NotEqual(committed, (await h.Store.GetManifestAsync(fp)).Manifest!.CommittedUtc);
         Assert.Single(run.Nodes, n => n.NodeId == "a" && n.State == NodeState.Ran);
+    }
+
+    [Fact]
+    public async Task Damaged_inputs_two_levels_up_are_recomputed_upstream_first()
+    {
+        using var h = new EngineHarness();
+        var p = h.Load(Chain);
+        await h.RunAsync(p);
+        foreach (var node in new[] { "a", "b" }) FlipLastByte(Path.Combine(h.Store.ArtifactDirectory(h.Fingerprints(p)[node].Fingerprint), "files", "out.txt"));
+
+        var run = await h.RunAsync(p, new RunOptions { Force = ["c"] });
+        Assert.Equal(RunState.Succeeded, run.State);
+        Assert.All(run.Nodes, n => Assert.Equal(NodeState.Ran, n.State));
+        Assert.Equal(["its committed file 'out.txt' is damaged (found reading it for b)"], Line(run, "a").Reasons);
+        Assert.Equal("its committed file 'out.txt' is damaged (found reading it for c)", Line(run, "b").Reasons![0]);
+        Assert.StartsWith("abc\nb ", await h.OutputAsync(p, "b"));
+        Assert.StartsWith("abc\nb ", await h.OutputAsync(p, "c"));
     }
 
     [Fact]
