@@ -1,5 +1,6 @@
 using Fusion.Models.Diffusion;
 using Fusion.Models.UViT;
+using Fusion.Reproduction.Measurement;
 using Fusion.Reproduction.Modeling;
 using Fusion.Reproduction.Stages;
 
@@ -46,7 +47,7 @@ public static class TrainStepBenchmark
             var config = s2 ? p.ToConfig(4, 32, 77, 768) : p.ToConfig(3, 32, 16, 64);
             var kind = s2 ? BatchKind.Moments : BatchKind.Samples;
             var name = family.Name();
-            results[name] = MeasureStage.TrainStepsPerSecond(config, kind, batch, precision, device, warmup, steps, deviceGuard: deviceGuard);
+            results[name] = VariantTimer.TimeTrainSteps(config, kind, batch, precision, device, warmup, steps, deviceGuard: deviceGuard);
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} train steps/s (batch {batch}, {precision}, {device})", results[name], "step/s");
             var gmacs = UViTFlops.Forward(config).GMacsWithAttention;
             yield return ($"{(s2 ? "S/2" : "shapes")} {config.Fusion} forward GMACs (batch 1)", gmacs, "GMAC");

@@ -40,6 +40,18 @@ public sealed class VariantTimer : IDisposable
         imageShape = [config.InChannels, config.ImageSize, config.ImageSize];
     }
 
+    /// <summary>
+    /// Train steps per second of a fresh network of <paramref name="config"/> after <paramref name="warmup"/> untimed
+    /// steps (one timing, for benchmarks; the stage interleaves rounds).
+    /// </summary>
+    public static double TimeTrainSteps(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
+        long seed = 99, Action<int>? progress = null, CancellationToken ct = default, bool? deviceGuard = null)
+    {
+        using var timer = new VariantTimer(config, kind, batch, precision, device, sampleBatch: 1, seed, deviceGuard);
+        timer.WarmUp(warmup);
+        return timer.TrainStepsPerSecond(steps, progress, ct);
+    }
+
     /// <summary>Untimed train steps and one short sampling batch, so first-call costs stay out of the timings.</summary>
     public void WarmUp(int trainSteps)
     {

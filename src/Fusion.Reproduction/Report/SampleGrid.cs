@@ -1,3 +1,4 @@
+using Fusion.Workflow.Pipelines;
 using SkiaSharp;
 
 namespace Fusion.Reproduction.Report;
@@ -88,7 +89,7 @@ public static class SampleGrid
     /// The heading for a sample node's grid, from its id: "sample[intermediate-cross]" → "intermediate-cross",
     /// "sample[intermediate-cross/seed=2]" → "intermediate-cross · seed=2" (the parts of a variant with several axes).
     /// </summary>
-    public static string Title(string nodeId) => string.Join(" · ", Stages.ReportStage.VariantOf(nodeId).Split('/'));
+    public static string Title(string nodeId) => string.Join(" · ", NodeDefinition.VariantOf(nodeId).Split('/'));
 
     /// <summary>Greedy word wrap to <paramref name="maxWidth"/> pixels; a word wider than a line is broken between characters.</summary>
     internal static List<string> Wrap(string text, SKFont font, float maxWidth)

@@ -44,14 +44,38 @@ public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
 
     public override async Task RunAsync(StageContext context, CocoDownloadParams p)
     {
-        var ct = context.CancellationToken;
-        var problems = new List<string>();
         using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-        var downloader = new HttpDownloader(http, new DownloadOptions
+        var download = new Download(context, p, http);
+        var annotations = Path.Combine(context.ScratchDirectory, "annotations");
+        download.Extract(await download.FetchAsync(p.AnnotationsUrl), annotations, n => n is Coco2014.TrainCaptionsEntry or Coco2014.ValCaptionsEntry);
+        foreach (var (split, entry, subset, zipUrl) in new[] { ("train", Coco2014.TrainCaptionsEntry, p.TrainSubset, p.TrainZipUrl), ("val", Coco2014.ValCaptionsEntry, p.ValSubset, p.ValZipUrl) })
+            await download.SplitAsync(split, Path.Combine(annotations, entry), entry, subset, zipUrl);
+        var problems = download.Problems;
+        foreach (var problem in problems) context.Logger.LogWarning("coco-download: {Problem}", problem);
+        await File.WriteAllLinesAsync(context.OutputPath("problems.txt"), problems, context.CancellationToken);
+        context.Summary["problems"] = problems.Count.ToString();
+    }
+
+    /// <summary>One node's downloads: files fetched into scratch (or taken from the local folder), zips extracted, problems collected.</summary>
+    private sealed class Download
+    {
+        private readonly StageContext context;
+        private readonly CocoDownloadParams p;
+        private readonly HttpDownloader downloader;
+        private readonly CancellationToken ct;
+
+        public Download(StageContext context, CocoDownloadParams p, HttpClient http)
         {
-            OnRetry = (attempt, delay, e) => context.Logger.LogWarning("coco-download: retry {Attempt} in {Delay}: {Error}", attempt, delay, e?.Message),
-        });
-        async Task<string> Fetch(string url)
+            (this.context, this.p, ct) = (context, p, context.CancellationToken);
+            downloader = new HttpDownloader(http, new DownloadOptions
+            {
+                OnRetry = (attempt, delay, e) => context.Logger.LogWarning("coco-download: retry {Attempt} in {Delay}: {Error}", attempt, delay, e?.Message),
+            });
+        }
+
+        public List<string> Problems { get; } = [];
+
+        public async Task<string> FetchAsync(string url)
         {
             var name = Path.GetFileName(new Uri(url).LocalPath);
             var local = p.LocalPath is { } lp ? Path.Combine(lp, name) : null;
@@ -60,55 +84,24 @@ public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
             context.Logger.LogInformation("coco-download: {Name} {Size} bytes, sha256 {Sha}", name, r.Size, r.Sha256);
             return r.Path;
         }
-        ZipExtractionReport Extract(string zip, string target, Func<string, bool>? include = null)
+
+        public ZipExtractionReport Extract(string zip, string target, Func<string, bool>? include = null)
         {
             var report = SafeZip.Extract(zip, target, include, ct);
-            problems.AddRange(report.Refused.Select(r => $"{Path.GetFileName(zip)}: refused entry '{r.Name}': {r.Reason}"));
+            Problems.AddRange(report.Refused.Select(r => $"{Path.GetFileName(zip)}: refused entry '{r.Name}': {r.Reason}"));
             return report;
         }
 
-        var annotations = Path.Combine(context.ScratchDirectory, "annotations");
-        Extract(await Fetch(p.AnnotationsUrl), annotations, n => n is Coco2014.TrainCaptionsEntry or Coco2014.ValCaptionsEntry);
-        foreach (var (split, entry, subset, zipUrl) in new[] { ("train", Coco2014.TrainCaptionsEntry, p.TrainSubset, p.TrainZipUrl), ("val", Coco2014.ValCaptionsEntry, p.ValSubset, p.ValZipUrl) })
+        /// <summary>A split's images (a subset by URL, or the whole zip) with their captions and file list.</summary>
+        public async Task SplitAsync(string split, string json, string entry, int subset, string zipUrl)
         {
-            var json = Path.Combine(annotations, entry);
             if (!File.Exists(json)) throw new InvalidDataException($"coco-download: the annotations zip {p.AnnotationsUrl} has no '{entry}'");
             var captions = CocoCaptions.Load(json);
-            problems.AddRange(captions.Problems());
+            Problems.AddRange(captions.Problems());
             var imagesDir = Path.Combine(context.OutputDirectory, split, "images");
             Directory.CreateDirectory(imagesDir);
-            IReadOnlyList<CocoImage> present;
-            if (subset > 0)
-            {
-                var wanted = CocoSubset.First(captions, subset);
-                if (wanted.Count < subset) problems.Add($"{split}: asked for {subset} images, only {wanted.Count} have captions");
-                var cache = Path.Combine(context.ScratchDirectory, split + "-images");
-                var report = await CocoSubset.DownloadAsync(downloader, wanted, cache, p.Parallelism, new Progress<int>(n => context.Progress.Report(n, wanted.Count, "image")), ct);
-                problems.AddRange(report.Failed.Select(f => $"{split}: image {f.Image.Id} ({PlainFileName.Show(f.Image.FileName)}) not downloaded: {f.Reason}"));
-                foreach (var img in report.Downloaded) File.Copy(PlainFileName.In(cache, img.FileName), PlainFileName.In(imagesDir, img.FileName));
-                present = report.Downloaded;
-            }
-            else
-            {
-                // Only plain names are looked for: any other file_name could reach files outside the extraction folder.
-                var wanted = new List<CocoImage>();
-                foreach (var img in captions.CaptionedImages)
-                    if (PlainFileName.Problem(img.FileName) is { } why) problems.Add($"{split}: image {img.Id} skipped: {why}");
-                    else wanted.Add(img);
-                var names = wanted.Select(i => i.FileName).ToHashSet(StringComparer.Ordinal);
-                var folder = split + "2014/";
-                var extracted = Path.Combine(context.ScratchDirectory, split + "-zip");
-                Extract(await Fetch(zipUrl), extracted, n => n.StartsWith(folder, StringComparison.Ordinal) && names.Contains(n[folder.Length..]));
-                var list = new List<CocoImage>();
-                foreach (var img in wanted)
-                {
-                    var file = PlainFileName.In(Path.Combine(extracted, folder), img.FileName);
-                    if (File.Exists(file)) { File.Move(file, PlainFileName.In(imagesDir, img.FileName)); list.Add(img); }
-                    else problems.Add($"{split}: image {img.Id} ({img.FileName}) is not in {Path.GetFileName(zipUrl)}");
-                }
-                present = list;
-            }
-            if (Coco2014.CheckCount(split, present.Count, subset > 0 ? subset : null) is { } mismatch) problems.Add(mismatch);
+            var present = subset > 0 ? await SubsetAsync(split, captions, subset, imagesDir) : await WholeSplitAsync(split, captions, zipUrl, imagesDir);
+            if (Coco2014.CheckCount(split, present.Count, subset > 0 ? subset : null) is { } mismatch) Problems.Add(mismatch);
 
             var ids = present.Select(i => i.Id).ToHashSet();
             var rows = captions.Rows().Where(r => ids.Contains(r.ImageId)).ToList();
@@ -119,8 +112,39 @@ public sealed class CocoDownloadStage : StageKind<CocoDownloadParams>
             context.Summary[$"{split}_images"] = present.Count.ToString();
             context.Summary[$"{split}_captions"] = rows.Count.ToString();
         }
-        foreach (var problem in problems) context.Logger.LogWarning("coco-download: {Problem}", problem);
-        await File.WriteAllLinesAsync(context.OutputPath("problems.txt"), problems, ct);
-        context.Summary["problems"] = problems.Count.ToString();
+
+        /// <summary>The first <paramref name="subset"/> captioned images, fetched one by one by URL.</summary>
+        private async Task<IReadOnlyList<CocoImage>> SubsetAsync(string split, CocoCaptions captions, int subset, string imagesDir)
+        {
+            var wanted = CocoSubset.First(captions, subset);
+            if (wanted.Count < subset) Problems.Add($"{split}: asked for {subset} images, only {wanted.Count} have captions");
+            var cache = Path.Combine(context.ScratchDirectory, split + "-images");
+            var report = await CocoSubset.DownloadAsync(downloader, wanted, cache, p.Parallelism, new Progress<int>(n => context.Progress.Report(n, wanted.Count, "image")), ct);
+            Problems.AddRange(report.Failed.Select(f => $"{split}: image {f.Image.Id} ({PlainFileName.Show(f.Image.FileName)}) not downloaded: {f.Reason}"));
+            foreach (var img in report.Downloaded) File.Copy(PlainFileName.In(cache, img.FileName), PlainFileName.In(imagesDir, img.FileName));
+            return report.Downloaded;
+        }
+
+        /// <summary>Every captioned image of the split's zip.</summary>
+        private async Task<IReadOnlyList<CocoImage>> WholeSplitAsync(string split, CocoCaptions captions, string zipUrl, string imagesDir)
+        {
+            // Only plain names are looked for: any other file_name could reach files outside the extraction folder.
+            var wanted = new List<CocoImage>();
+            foreach (var img in captions.CaptionedImages)
+                if (PlainFileName.Problem(img.FileName) is { } why) Problems.Add($"{split}: image {img.Id} skipped: {why}");
+                else wanted.Add(img);
+            var names = wanted.Select(i => i.FileName).ToHashSet(StringComparer.Ordinal);
+            var folder = split + "2014/";
+            var extracted = Path.Combine(context.ScratchDirectory, split + "-zip");
+            Extract(await FetchAsync(zipUrl), extracted, n => n.StartsWith(folder, StringComparison.Ordinal) && names.Contains(n[folder.Length..]));
+            var list = new List<CocoImage>();
+            foreach (var img in wanted)
+            {
+                var file = PlainFileName.In(Path.Combine(extracted, folder), img.FileName);
+                if (File.Exists(file)) { File.Move(file, PlainFileName.In(imagesDir, img.FileName)); list.Add(img); }
+                else Problems.Add($"{split}: image {img.Id} ({img.FileName}) is not in {Path.GetFileName(zipUrl)}");
+            }
+            return list;
+        }
     }
 }

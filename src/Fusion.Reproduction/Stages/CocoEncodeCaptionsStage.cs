@@ -50,10 +50,10 @@ public sealed class CocoEncodeCaptionsStage : StageKind<CocoEncodeCaptionsParams
         var ct = context.CancellationToken;
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
         var clip = context.Input("clip");
-        var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipVocab, ct),
-            await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipMerges, ct));
+        var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await ArtifactReaders.WeightsPathAsync(clip, PretrainedComponents.ClipVocab, ct),
+            await ArtifactReaders.WeightsPathAsync(clip, PretrainedComponents.ClipMerges, ct));
         var config = await ComponentConfigs.ClipAsync(clip, ct);
-        using var model = ClipTextModel.Load(await FetchWeightsStage.PathAsync(clip, PretrainedComponents.ClipWeights, ct), config);
+        using var model = ClipTextModel.Load(await ArtifactReaders.WeightsPathAsync(clip, PretrainedComponents.ClipWeights, ct), config);
         model.to(device).eval();
         var tokens = ClipTokenizerOptions.HuggingFace with { ContextLength = config.ContextLength };
         var contextSpec = TensorSpec.Float32(config.ContextLength, config.Text.Width);

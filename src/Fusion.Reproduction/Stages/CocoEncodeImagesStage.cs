@@ -50,7 +50,7 @@ public sealed class CocoEncodeImagesStage : StageKind<CocoEncodeImagesParams>
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
         var data = context.Input("data");
         var vaeInput = context.Input("vae");
-        using var vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(vaeInput, PretrainedComponents.Autoencoder, ct),
+        using var vae = AutoencoderKL.Load(await ArtifactReaders.WeightsPathAsync(vaeInput, PretrainedComponents.Autoencoder, ct),
             await ComponentConfigs.AutoencoderAsync(vaeInput, AutoencoderKLConfig.UViTMsCocoScale, ct));
         vae.to(device).eval();
         var f = vae.Config.DownsamplingFactor;

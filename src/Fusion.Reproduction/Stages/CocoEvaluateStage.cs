@@ -45,43 +45,40 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
         var ct = context.CancellationToken;
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
         var captions = (await CaptionsTable.ReadAllAsync((await context.Input("text").PathsAsync("eval", "captions.parquet", ct)).Single(), ct)).ToDictionary(c => c.CaptionId);
-        var (reference, provenance) = await CocoFidReferenceStage.ReadAsync(context.Input("reference"), ct);
+        var (reference, provenance) = await ArtifactReaders.ReadFidReferenceAsync(context.Input("reference"), ct);
         using var _r = reference;
-        using var inception = FidInceptionV3.FromCheckpoint(await FetchWeightsStage.PathAsync(context.Input("inception"), PretrainedComponents.Inception, ct));
+        using var inception = FidInceptionV3.FromCheckpoint(await ArtifactReaders.WeightsPathAsync(context.Input("inception"), PretrainedComponents.Inception, ct));
         inception.to(device);
-        var clipInput = context.Input("clip");
-        var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipVocab, ct),
-            await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipMerges, ct));
-        using var clip = ClipModel.Load(await FetchWeightsStage.PathAsync(clipInput, PretrainedComponents.ClipWeights, ct), await ComponentConfigs.ClipAsync(clipInput, ct));
-        clip.to(device).eval();
+        var (clip, tokenizer) = await LoadClipAsync(context.Input("clip"), device, ct);
+        using var _c = clip;
+        using var scorer = new CocoSampleScorer(inception, clip, tokenizer, captions, context.Input("text").NodeId, device);
+        await ScoreSamplesAsync(context, scorer, p.BatchSize, ct);
+        using var scores = scorer.Finish(reference, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
 
+        // Kept so the samples can be scored against another reference without running Inception again.
+        await FidStatistics.WriteAsync(context.OutputPath("statistics.parquet"), scores.Statistics, new Dictionary<string, string> { ["features"] = "FID Inception-v3 pool3" }, ct);
+        await scores.Replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
+        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"), Rows(scores, provenance, scorer.Count), ct: ct);
+        context.Summary["fid"] = scores.Fid.ToString("F3");
+        context.Summary["clip_score"] = scores.ClipScore.Value.ToString("F3");
+        context.Summary["clip_s"] = scores.ClipS.Value.ToString("F4");
+    }
+
+    private static async Task<(ClipModel Clip, ClipTokenizer Tokenizer)> LoadClipAsync(InputArtifact clipInput, Device device, CancellationToken ct)
+    {
+        var tokenizer = ClipTokenizer.FromHuggingFaceFiles(await ArtifactReaders.WeightsPathAsync(clipInput, PretrainedComponents.ClipVocab, ct),
+            await ArtifactReaders.WeightsPathAsync(clipInput, PretrainedComponents.ClipMerges, ct));
+        var clip = ClipModel.Load(await ArtifactReaders.WeightsPathAsync(clipInput, PretrainedComponents.ClipWeights, ct), await ComponentConfigs.ClipAsync(clipInput, ct));
+        clip.to(device).eval();
+        return (clip, tokenizer);
+    }
+
+    /// <summary>Streams the sample shards through <paramref name="scorer"/> a batch at a time, so 30k samples never sit in memory at once.</summary>
+    private static async Task ScoreSamplesAsync(StageContext context, CocoSampleScorer scorer, int batchSize, CancellationToken ct)
+    {
         var shards = await context.Input("samples").PathsAsync("samples", ".parquet", ct);
         long total = 0;
         foreach (var s in shards) { await using var r = await TensorTableReader.OpenAsync(s, ct: ct); total += r.RowCount; }
-        var torchmetrics = new ClipScoreAccumulator(ClipScoreConvention.Torchmetrics);
-        var hessel = new ClipScoreAccumulator(ClipScoreConvention.HesselClipS);
-        using var features = new ActivationAccumulator(FidFeatures.Dim);
-        var featureBatches = new List<Tensor>();   // float32 on the CPU: 30k × 2048 is 245 MB
-        var captionIds = new List<long>();
-        long done = 0;
-
-        void Score(List<(long CaptionId, byte[] Pixels)> batch, IReadOnlyList<int> shape)
-        {
-            using var scope = NewDisposeScope();
-            using var __ = no_grad();
-            var images = tensor(batch.SelectMany(b => b.Pixels).ToArray(), [batch.Count, .. shape.Select(d => (long)d)]);
-            var batchFeatures = FidFeatures.Of(inception, images, device);
-            features.Add(batchFeatures);
-            featureBatches.Add(batchFeatures.to(float32, CPU).DetachFromDisposeScope());
-            captionIds.AddRange(batch.Select(b => b.CaptionId));
-            var texts = batch.Select(b => captions.TryGetValue(b.CaptionId, out var c) ? c.Text
-                : throw new InvalidDataException($"sample keyed by caption {b.CaptionId} has no evaluation caption in {context.Input("text").NodeId}")).ToList();
-            var imageEmbeds = clip.GetImageFeatures(ClipImagePreprocessor.Preprocess(images, clip.Config.ImageSize).to(device)).cpu();
-            torchmetrics.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(texts, ClipTokenizerOptions.HuggingFace with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
-            var prefixed = texts.Select(t => ClipScores.TextFor(ClipScoreConvention.HesselClipS, t)).ToList();
-            hessel.Add(imageEmbeds, clip.GetTextFeatures(tokenizer.Tokenize(prefixed, ClipTokenizerOptions.OpenAI with { ContextLength = clip.Config.ContextLength }).to(device)).cpu());
-        }
-
         foreach (var path in shards)
         {
             await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
@@ -91,47 +88,27 @@ public sealed class CocoEvaluateStage : StageKind<CocoEvaluateParams>
             await foreach (var row in reader.ReadAllAsync(ct))
             {
                 batch.Add((row.Int64Key, row.Payload));
-                if (batch.Count < p.BatchSize) continue;
-                Score(batch, reader.Spec.Shape);
-                done += batch.Count;
+                if (batch.Count < batchSize) continue;
+                scorer.Add(batch, reader.Spec.Shape);
                 batch.Clear();
-                context.Progress.Report(done, total, "image");
+                context.Progress.Report(scorer.Count, total, "image");
                 ct.ThrowIfCancellationRequested();
             }
-            if (batch.Count > 0) { Score(batch, reader.Spec.Shape); done += batch.Count; context.Progress.Report(done, total, "image"); }
+            if (batch.Count > 0) { scorer.Add(batch, reader.Spec.Shape); context.Progress.Report(scorer.Count, total, "image"); }
         }
+    }
 
-        using var stats = features.Compute();
-        // Kept so the samples can be scored against another reference without running Inception again.
-        await FidStatistics.WriteAsync(context.OutputPath("statistics.parquet"), stats, new Dictionary<string, string> { ["features"] = "FID Inception-v3 pool3" }, ct);
-        var fid = FrechetDistance.Compute(stats, reference);
-        var tm = torchmetrics.Result();
-        var cs = hessel.Result();
-
-        SampleBootstrap replicates;
-        using (var all = cat(featureBatches))
-        using (var fidBootstrap = new FidBootstrap(all, reference, device))
-        {
-            foreach (var f in featureBatches) f.Dispose();
-            replicates = SampleBootstrap.Compute(captionIds, new Dictionary<string, Func<int[], double>>
-            {
-                ["fid"] = fidBootstrap.Fid,
-                ["clip_score"] = idx => ClipScoreAccumulator.Final(torchmetrics.Convention, SampleBootstrap.Mean(torchmetrics.PairScores, idx)),
-                ["clip_s"] = idx => ClipScoreAccumulator.Final(hessel.Convention, SampleBootstrap.Mean(hessel.PairScores, idx)),
-            }, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
-        }
-        await replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
+    private static List<MetricRow> Rows(CocoScores scores, IReadOnlyDictionary<string, string> provenance, long images)
+    {
         var refLabel = provenance.GetValueOrDefault("source") == "imported" ? $"imported {provenance.GetValueOrDefault("file")}"
             : $"computed from {provenance.GetValueOrDefault("images")} {provenance.GetValueOrDefault("split")} images";
-        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
+        var (tm, cs) = (scores.ClipScore, scores.ClipS);
+        return
         [
-            new MetricRow("fid", fid, "", new Dictionary<string, string> { ["features"] = "FID Inception-v3 pool3 (pytorch-fid weights)", ["reference"] = refLabel, ["images"] = done.ToString() }),
+            new MetricRow("fid", scores.Fid, "", new Dictionary<string, string> { ["features"] = "FID Inception-v3 pool3 (pytorch-fid weights)", ["reference"] = refLabel, ["images"] = images.ToString() }),
             new MetricRow("clip_score", tm.Value, "", new Dictionary<string, string> { ["convention"] = tm.Name, ["model"] = "openai/clip-vit-large-patch14" }),
             new MetricRow("clip_s", cs.Value, "", new Dictionary<string, string> { ["convention"] = cs.Name, ["model"] = "openai/clip-vit-large-patch14" }),
-            new MetricRow("images", done, "count"),
-        ], ct: ct);
-        context.Summary["fid"] = fid.ToString("F3");
-        context.Summary["clip_score"] = tm.Value.ToString("F3");
-        context.Summary["clip_s"] = cs.Value.ToString("F4");
+            new MetricRow("images", images, "count"),
+        ];
     }
 }

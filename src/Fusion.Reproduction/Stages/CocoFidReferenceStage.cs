@@ -66,7 +66,7 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
             if (!context.Inputs.TryGetValue("data", out var d) || d.Count != 1 || !context.Inputs.TryGetValue("inception", out var inc) || inc.Count != 1)
                 throw new ArgumentException($"node {context.NodeId}: give npz_path / npz_url, or the 'data' and 'inception' inputs to compute the statistics");
             var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
-            using var inception = FidInceptionV3.FromCheckpoint(await FetchWeightsStage.PathAsync(inc[0], PretrainedComponents.Inception, ct));
+            using var inception = FidInceptionV3.FromCheckpoint(await ArtifactReaders.WeightsPathAsync(inc[0], PretrainedComponents.Inception, ct));
             inception.to(device);
             var images = await CocoImageFiles.ReadAsync(d[0], p.Split.Name(), ct);
             if (p.MaxImages > 0) images = images.Take(p.MaxImages).ToList();
@@ -102,13 +102,5 @@ public sealed class CocoFidReferenceStage : StageKind<CocoFidReferenceParams>
         }
         await File.WriteAllTextAsync(context.OutputPath(RecordFile), JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }), ct);
         foreach (var (k, v) in record) context.Summary[k] = v;
-    }
-
-    /// <summary>The reference statistics and their provenance (for metric labels).</summary>
-    public static async Task<(ActivationStatistics Stats, Dictionary<string, string> Record)> ReadAsync(InputArtifact reference, CancellationToken ct)
-    {
-        var record = JsonSerializer.Deserialize<Dictionary<string, string>>(await File.ReadAllTextAsync(await reference.GetPathAsync(RecordFile, ct), ct))
-                     ?? throw new InvalidDataException($"{reference.NodeId}: empty {RecordFile}");
-        return (await FidStatistics.ReadAsync(await reference.GetPathAsync(StatsFile, ct), ct), record);
     }
 }

@@ -42,128 +42,63 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
     {
         var ct = context.CancellationToken;
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
-        var data = context.Input("data");
         var clipInput = context.Input("clip");
         var (clip, spec) = ShapesClipSpec.LoadTrained(await clipInput.GetPathAsync(ShapesClipSpec.SpecFile, ct), await clipInput.GetPathAsync(ShapesClipSpec.WeightsFile, ct), device);
         using var _ = clip;
-        var tokenizer = spec.Tokenizer();
+        using var input = await LoadAsync(context, ct);
+        var scores = new ShapesEvaluation(clip, spec, device, p.BatchSize, context.Progress, ct).Score(input, p.BootstrapResamples, p.BootstrapSeed);
+        await scores.Replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
+        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"), Rows(scores, input), ct: ct);
+        context.Summary["fid"] = scores.Fid.ToString("F3");
+        context.Summary["clip_score"] = scores.ClipScore.Value.ToString("F3");
+        context.Summary["alignment_all"] = scores.Alignment.AllCorrect.ToString("F4");
+        context.Summary["alignment_count"] = scores.Alignment.CountAccuracy.ToString("F4");
+        context.Summary["alignment_colour"] = scores.Alignment.ColourAccuracy.ToString("F4");
+        context.Summary["alignment_shape"] = scores.Alignment.ShapeAccuracy.ToString("F4");
+    }
 
+    /// <summary>
+    /// The images to score with the caption each was drawn for: the samples (keyed by their caption), or without them
+    /// the real val images of the evaluation captions (in image order); and the captions, their meanings and all val images.
+    /// </summary>
+    private static async Task<ShapesEvalInput> LoadAsync(StageContext context, CancellationToken ct)
+    {
+        var data = context.Input("data");
         var evalCaptions = (await CaptionsTable.ReadAllAsync((await context.Input("text").PathsAsync("eval", "captions.parquet", ct)).Single(), ct))
             .ToDictionary(c => c.CaptionId);
         var meanings = await ShapesDataset.ReadCaptionMeaningsAsync((await data.PathsAsync("val", "caption_meta.parquet", ct)).Single(), ct);
-        var (valImages, _) = await ShapesClipStage.LoadSplitAsync(data, "val", ct);
-
-        // Images to score (uint8 [N, 3, S, S]) with the caption each was drawn for.
-        Tensor images;
-        long[] captionIds;
-        var generated = context.Inputs.TryGetValue("samples", out var s) && s.Count == 1;
-        if (generated)
+        var (valImages, _) = await ArtifactReaders.ReadShapesSplitAsync(data, "val", ct);
+        if (context.Inputs.TryGetValue("samples", out var s) && s.Count == 1)
         {
-            // Samples are keyed by the caption they were drawn for.
             var samples = await TableTensors.ReadAsync(await context.Input("samples").PathsAsync("samples", ".parquet", ct), ct);
-            (images, captionIds) = (samples.Values, samples.Keys);
+            return new ShapesEvalInput(samples.Values, samples.Keys, true, evalCaptions, meanings, valImages, data.NodeId);
         }
-        else
-        {
-            var valIds = await ReadImageIdsAsync((await data.PathsAsync("val", "images.parquet", ct)).Single(), ct);
-            var row = valIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => (long)x.i);
-            var ordered = evalCaptions.Values.OrderBy(c => c.ImageId).ToList();
-            images = valImages.index_select(0, tensor(ordered.Select(c => row[c.ImageId]).ToArray()));
-            captionIds = ordered.Select(c => c.CaptionId).ToArray();
-        }
-        using var __ = images;
-        var n = (int)images.shape[0];
-        var size = (int)images.shape[^1];
+        var valIds = await ArtifactReaders.ReadImageIdsAsync((await data.PathsAsync("val", "images.parquet", ct)).Single(), ct);
+        var row = valIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => (long)x.i);
+        var ordered = evalCaptions.Values.OrderBy(c => c.ImageId).ToList();
+        var images = valImages.index_select(0, tensor(ordered.Select(c => row[c.ImageId]).ToArray()));
+        return new ShapesEvalInput(images, ordered.Select(c => c.CaptionId).ToArray(), false, evalCaptions, meanings, valImages, data.NodeId);
+    }
 
-        // Exact alignment.
-        var results = new List<AlignmentResult>(n);
-        var hwc = images.permute(0, 2, 3, 1).contiguous().data<byte>().ToArray();
-        var per = 3 * size * size;
-        for (var i = 0; i < n; i++)
-        {
-            var meaning = meanings.TryGetValue(captionIds[i], out var m) ? m : throw new InvalidDataException($"caption {captionIds[i]} has no ground-truth meaning in {data.NodeId}");
-            results.Add(AlignmentScorer.Score(hwc.AsSpan(i * per, per), size, meaning));
-        }
-        var summary = AlignmentScorer.Summarize(results);
-        var chance = generated ? null : AlignmentScorer.CaptionBlind(results.Select(r => r.Objects).ToList(),
-            captionIds.Select(id => meanings[id]).ToList());
-
-        // CLIP Score and FID in the shapes CLIP's feature space.
-        var clipScore = new ClipScoreAccumulator(ClipScoreConvention.Torchmetrics);
-        using var sampleFeatures = new ActivationAccumulator(spec.Config.Vision.Width);
-        var featureBatches = new List<Tensor>();
-        using (no_grad())
-            for (var start = 0; start < n; start += p.BatchSize)
-            {
-                ct.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                var len = Math.Min(p.BatchSize, n - start);
-                var pixels = ShapesClipSpec.Pixels(images.narrow(0, start, len)).to(device);
-                var texts = captionIds.Skip(start).Take(len).Select(id => evalCaptions[id].Text).ToList();
-                var ids = tensor(tokenizer.EncodeBatch(texts), [len, tokenizer.ContextLength]).to(device);
-                clipScore.Add(clip.GetImageFeatures(pixels).cpu(), clip.GetTextFeatures(ids).cpu());
-                var batchFeatures = clip.VisionModel.forward(pixels).cpu();
-                sampleFeatures.Add(batchFeatures);
-                featureBatches.Add(batchFeatures.DetachFromDisposeScope());
-                context.Progress.Report(start + len, n, "image");
-            }
-        using var reference = new ActivationAccumulator(spec.Config.Vision.Width);
-        using (no_grad())
-            for (var start = 0; start < valImages.shape[0]; start += p.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var len = (int)Math.Min(p.BatchSize, valImages.shape[0] - start);
-                reference.Add(clip.VisionModel.forward(ShapesClipSpec.Pixels(valImages.narrow(0, start, len)).to(device)).cpu());
-            }
-        using var a = sampleFeatures.Compute();
-        using var b = reference.Compute();
-        var fid = FrechetDistance.Compute(a, b);
-        var score = clipScore.Result();
-
-        SampleBootstrap replicates;
-        using (var features = cat(featureBatches))
-        using (var fidBootstrap = new FidBootstrap(features, b, device))
-        {
-            foreach (var f in featureBatches) f.Dispose();
-            var pairScores = clipScore.PairScores;
-            double Align(int[] idx, Func<AlignmentSummary, double> pick) => pick(AlignmentScorer.Summarize(idx.Select(i => results[i]).ToList()));
-            var statistics = new Dictionary<string, Func<int[], double>>
-            {
-                ["fid"] = fidBootstrap.Fid,
-                ["clip_score"] = idx => ClipScoreAccumulator.Final(clipScore.Convention, SampleBootstrap.Mean(pairScores, idx)),
-                ["alignment_count"] = idx => Align(idx, x => x.CountAccuracy),
-                ["alignment_colour"] = idx => Align(idx, x => x.ColourAccuracy),
-                ["alignment_shape"] = idx => Align(idx, x => x.ShapeAccuracy),
-                ["alignment_binding"] = idx => Align(idx, x => x.BindingAccuracy),
-                ["alignment_all"] = idx => Align(idx, x => x.AllCorrect),
-            };
-            // Relation accuracy exists only where captions state relations (the default's single groups have none).
-            if (summary.RelationImages > 0) statistics["alignment_relation"] = idx => Align(idx, x => x.RelationAccuracy);
-            replicates = SampleBootstrap.Compute(captionIds, statistics, p.BootstrapResamples, p.BootstrapSeed, r => context.Progress.Report(r, p.BootstrapResamples, "resample"), ct);
-        }
-        await replicates.WriteAsync(context.OutputPath(SampleBootstrap.FileName), ct);
-
-        var source = new Dictionary<string, string> { ["images"] = generated ? "generated" : "real" };
+    /// <summary>metrics.parquet: each metric labelled with what it was computed on.</summary>
+    private static List<MetricRow> Rows(ShapesScores scores, ShapesEvalInput input)
+    {
+        var source = new Dictionary<string, string> { ["images"] = input.Generated ? "generated" : "real" };
         Dictionary<string, string> With(params (string K, string V)[] extra) => new(source.Concat(extra.Select(e => KeyValuePair.Create(e.K, e.V))));
-        await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"),
+        var (summary, score) = (scores.Alignment, scores.ClipScore);
+        return
         [
-            new MetricRow("fid", fid, "", With(("features", "shapes-clip image tower, pooled"), ("reference", $"all {valImages.shape[0]} val images"))),
+            new MetricRow("fid", scores.Fid, "", With(("features", "shapes-clip image tower, pooled"), ("reference", $"all {input.ValImages.shape[0]} val images"))),
             new MetricRow("clip_score", score.Value, "", With(("convention", score.Name), ("model", "shapes-clip"))),
             new MetricRow("alignment_count", summary.CountAccuracy, "fraction", With()),
             new MetricRow("alignment_colour", summary.ColourAccuracy, "fraction", With()),
             new MetricRow("alignment_shape", summary.ShapeAccuracy, "fraction", With()),
             new MetricRow("alignment_binding", summary.BindingAccuracy, "fraction", With()),
             new MetricRow("alignment_all", summary.AllCorrect, "fraction", With()),
-            new MetricRow("images", n, "count", With()),
+            new MetricRow("images", scores.Images, "count", With()),
             .. summary.RelationImages == 0 ? [] : new[] { new MetricRow("alignment_relation", summary.RelationAccuracy, "fraction", With(("images_with_relation", summary.RelationImages.ToString()))) },
-            .. chance is null ? [] : ChanceRows(chance, With(("captions", "every other image's (caption-blind)"))),
-        ], ct: ct);
-        context.Summary["fid"] = fid.ToString("F3");
-        context.Summary["clip_score"] = score.Value.ToString("F3");
-        context.Summary["alignment_all"] = summary.AllCorrect.ToString("F4");
-        context.Summary["alignment_count"] = summary.CountAccuracy.ToString("F4");
-        context.Summary["alignment_colour"] = summary.ColourAccuracy.ToString("F4");
-        context.Summary["alignment_shape"] = summary.ShapeAccuracy.ToString("F4");
+            .. scores.Chance is not { } chance ? [] : ChanceRows(chance, With(("captions", "every other image's (caption-blind)"))),
+        ];
     }
 
     /// <summary>The caption-blind floor next to each alignment metric: <c>chance_alignment_colour</c>, …</summary>
@@ -176,12 +111,4 @@ public sealed class EvaluateShapesStage : StageKind<EvaluateShapesParams>
         .. chance.RelationImages == 0 ? [] : new[] { new MetricRow("chance_alignment_relation", chance.RelationAccuracy, "fraction", labels) },
         new("chance_alignment_all", chance.AllCorrect, "fraction", labels),
     ];
-
-    private static async Task<List<long>> ReadImageIdsAsync(string path, CancellationToken ct)
-    {
-        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
-        var ids = new List<long>();
-        for (var g = 0; g < reader.RowGroupCount; g++) ids.AddRange((await reader.ReadRowGroupAsync(g, payloads: false, ct)).Int64Keys!);
-        return ids;
-    }
 }

@@ -89,8 +89,4 @@ public sealed class FetchWeightsStage : StageKind<FetchWeightsParams>, ILockedPa
     private static SortedDictionary<string, string> KeyValues(IEnumerable<string> entries, string param) =>
         new(entries.Select(e => e.Split('=', 2)).ToDictionary(
             kv => kv.Length == 2 ? kv[0].Trim() : throw new ArgumentException($"{param} entry '{kv[0]}' is not 'key=value'"), kv => kv[1].Trim()), StringComparer.Ordinal);
-
-    /// <summary>Local path of one file of a fetched component.</summary>
-    public static Task<string> PathAsync(InputArtifact weights, string fileName, CancellationToken ct) =>
-        weights.GetPathAsync(PretrainedComponents.ArtifactPath(fileName), ct);
 }

@@ -58,11 +58,11 @@ public sealed class MeasureStage : StageKind<MeasureParams>
         var models = new SortedDictionary<string, ModelSpec>(StringComparer.Ordinal);
         foreach (var input in context.Inputs["model"])
         {
-            var variant = SeedAxis.Split(ReportStage.VariantOf(input.NodeId)).Variant ?? input.NodeId;
+            var variant = SeedAxis.Split(NodeDefinition.VariantOf(input.NodeId)).Variant ?? input.NodeId;
             if (!models.ContainsKey(variant)) models[variant] = ModelSpec.Load(await input.GetPathAsync(ModelSpec.FileName, ct));
         }
         var variants = models.Keys.ToList();
-        var precision = p.Precision ?? TrainStage.PrecisionOf(context.Environment.Dtype);
+        var precision = p.Precision ?? TrainPrecisions.Of(context.Environment.Dtype);
         var before = MachineSnapshot.Take();
 
         var timers = new List<VariantTimer>();
@@ -121,17 +121,5 @@ public sealed class MeasureStage : StageKind<MeasureParams>
             context.Summary[$"{variants[i]}.train_steps_per_second"] = trainMedian.ToString("F3", CultureInfo.InvariantCulture);
         }
         await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"), rows, ct: ct);
-    }
-
-    /// <summary>
-    /// Train steps per second of a fresh network of <paramref name="config"/> after <paramref name="warmup"/> untimed
-    /// steps (one timing, for benchmarks; the stage interleaves rounds).
-    /// </summary>
-    public static double TrainStepsPerSecond(UViTConfig config, BatchKind kind, int batch, TrainPrecision precision, string device, int warmup, int steps,
-        long seed = 99, Action<int>? progress = null, CancellationToken ct = default, bool? deviceGuard = null)
-    {
-        using var timer = new VariantTimer(config, kind, batch, precision, device, sampleBatch: 1, seed, deviceGuard);
-        timer.WarmUp(warmup);
-        return timer.TrainStepsPerSecond(steps, progress, ct);
     }
 }

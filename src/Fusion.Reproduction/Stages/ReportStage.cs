@@ -59,20 +59,37 @@ public sealed class ReportStage : StageKind<ReportParams>
     public override IReadOnlyList<string> Outputs => ["report.md", "report.html", "results.csv", "results.parquet", "claims.csv"];
     public override IReadOnlySet<string>? EnvironmentDependencies => new HashSet<string>();
 
-    public static readonly string[] AlignmentKeys = ["alignment_all", "alignment_count", "alignment_colour", "alignment_shape", "alignment_binding", "alignment_relation"];
-
     public override async Task RunAsync(StageContext context, ReportParams p)
     {
         var ct = context.CancellationToken;
-        // Runs keyed by their variant name with the seed (what the nodes' [..] hold).
+        var inputs = await LoadAsync(context, ct);
+        var study = inputs.Study(p.SeedSpread, p.MaxSeeds);
+        var claims = Claims.Evaluate(study, p.Margins);
+        var table = new ResultsTable(study);
+        await File.WriteAllTextAsync(context.OutputPath("results.csv"), table.Csv(), ct);
+        await MetricsTable.WriteAsync(context.OutputPath("results.parquet"), table.Rows(), ct: ct);
+        await File.WriteAllTextAsync(context.OutputPath("claims.csv"), ResultsTable.ClaimsCsv(claims), ct);
+        var (forest, images) = await WritePlotsAsync(context, table, claims, inputs.Losses, ct);
+        var grids = await CopyGridsAsync(context, ct);
+
+        var md = new ReportMarkdown(p.Title, context, study, table.Variants, ResultsTable.Columns, table.Cell, inputs.Reference, claims, p.Margins, p.StopReason, forest, images, grids,
+            inputs.LabelOf("clip_score", "convention"), inputs.LabelOf("fid", "features")).Render();
+        await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
+        await File.WriteAllTextAsync(context.OutputPath("report.html"), HtmlReport.Render(md, Path.GetDirectoryName(context.OutputPath("report.md"))!), ct);
+        foreach (var c in claims) context.Summary[$"{c.Claim} [{c.Comparison}]"] = Claims.Label(c.Verdict);
+        context.Summary[UndecidedKey] = claims.Count(c => c.Headline && c.Quality && c.Undecided).ToString(CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<ReportInputs> LoadAsync(StageContext context, CancellationToken ct)
+    {
         var runMetrics = new SortedDictionary<string, Dictionary<string, MetricRow>>(StringComparer.Ordinal);
+        Dictionary<string, MetricRow> RunOf(string name) => runMetrics.TryGetValue(name, out var m) ? m : runMetrics[name] = new Dictionary<string, MetricRow>();
         var bootstraps = new Dictionary<string, SampleBootstrap>(StringComparer.Ordinal);
         var recipes = new Dictionary<string, string>(StringComparer.Ordinal);
-        Dictionary<string, MetricRow> RunOf(string name) => runMetrics.TryGetValue(name, out var m) ? m : runMetrics[name] = new Dictionary<string, MetricRow>();
         if (context.Inputs.TryGetValue("evaluate", out var evaluations))
             foreach (var a in evaluations)
             {
-                var name = VariantOf(a.NodeId);
+                var name = NodeDefinition.VariantOf(a.NodeId);
                 foreach (var r in await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct)) RunOf(name)[r.Name] = r;
                 bootstraps[name] = await SampleBootstrap.ReadAsync(await a.GetPathAsync(SampleBootstrap.FileName, ct), ct);
                 if (a.Recipe is { } recipe) recipes[name] = recipe;
@@ -82,74 +99,39 @@ public sealed class ReportStage : StageKind<ReportParams>
         {
             var points = new List<(double, double)>();
             await foreach (var r in RecordsTable.ReadAsync<LossRecord>(await a.GetPathAsync("loss.parquet", ct), ct)) points.Add((r.Step, r.Loss));
-            losses.Add(new Series(VariantOf(a.NodeId), points));
-            if (points.Count > 0) RunOf(VariantOf(a.NodeId))["final_loss"] = new MetricRow("final_loss", points[^1].Item2, "");
+            losses.Add(new Series(NodeDefinition.VariantOf(a.NodeId), points));
+            if (points.Count > 0) RunOf(NodeDefinition.VariantOf(a.NodeId))["final_loss"] = new MetricRow("final_loss", points[^1].Item2, "");
         }
-
-        // Exact figures and timing rounds of the one measure node.
         var exact = new SortedDictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
-        var exactRows = new List<MetricRow>();
         TimingRounds? timing = null;
-        foreach (var a in context.Inputs["measure"])
-        {
-            var rows = await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct);
-            foreach (var g in rows.GroupBy(r => r.Label("variant") ?? throw new InvalidDataException($"{a.NodeId}: metric '{r.Name}' has no variant label")))
-                exact[g.Key] = g.Where(r => r.Name is "parameters" or "forward_gmacs" or "forward_gmacs_without_attention").ToDictionary(r => r.Name, r => r.Value);
-            exactRows.AddRange(rows);
-            var rounds = new List<TimingRecord>();
-            await foreach (var r in RecordsTable.ReadAsync<TimingRecord>(await a.GetPathAsync(TimingRecord.FileName, ct), ct)) rounds.Add(r);
-            IReadOnlyDictionary<string, double[]> Rates(string metric) => rounds.Where(r => r.Metric == metric).GroupBy(r => r.Variant)
-                .ToDictionary(g => g.Key, g => g.OrderBy(r => r.Round).Select(r => r.PerSecond).ToArray());
-            var first = rows.FirstOrDefault();
-            var machine = first is null ? "unknown machine" :
-                $"{first.Label("device")} ({first.Label("precision")}), CPU {first.Label("cpu")} with {first.Label("cores")} logical cores, " +
-                $"1-minute load average {first.Label("load_before")} before and {first.Label("load_after")} after, {first.Label("rounds")} interleaved rounds in {a.NodeId}";
-            timing = new TimingRounds(Rates(TimingRecord.Train), Rates(TimingRecord.Sample), machine);
-        }
+        foreach (var a in context.Inputs["measure"]) timing = await LoadMeasureAsync(a, exact, ct);
         Dictionary<string, MetricRow>? reference = null;
         if (context.Inputs.TryGetValue("reference", out var refs) && refs.Count == 1)
             reference = (await MetricsTable.ReadAsync(await refs[0].GetPathAsync("metrics.parquet", ct), ct)).ToDictionary(r => r.Name);
+        return new ReportInputs(runMetrics, bootstraps, recipes, losses, exact, timing, reference);
+    }
 
-        var study = new StudyResults(
-            runMetrics.Select(kv =>
-            {
-                var (v, seed) = SeedAxis.Split(kv.Key);
-                return new RunResult(v ?? kv.Key, seed, kv.Value.Values.ToDictionary(r => r.Name, r => r.Value), bootstraps.GetValueOrDefault(kv.Key), recipes.GetValueOrDefault(kv.Key));
-            }).ToList(),
-            exact, timing, p.SeedSpread is { } spread ? Report.SeedSpread.Parse(spread, "(report param seed_spread)") : null,
-            p.MaxSeeds > 0 ? new SequentialDesign(p.MaxSeeds) : null);
-        if (study.Design is { } design && study.Runs.Select(r => r.Seed).Distinct().Count() > design.MaxSeeds)
-            throw new ArgumentException($"report: the runs hold {study.Runs.Select(r => r.Seed).Distinct().Count()} seeds, more than the sequential design's max_seeds {design.MaxSeeds}");
-        var claims = Claims.Evaluate(study, p.Margins);
-        var variants = study.Variants.ToList();
+    /// <summary>A measure node's exact figures (into <paramref name="exact"/>, by variant) and its timing rounds.</summary>
+    private static async Task<TimingRounds> LoadMeasureAsync(InputArtifact a, SortedDictionary<string, IReadOnlyDictionary<string, double>> exact, CancellationToken ct)
+    {
+        var rows = await MetricsTable.ReadAsync(await a.GetPathAsync("metrics.parquet", ct), ct);
+        foreach (var g in rows.GroupBy(r => r.Label("variant") ?? throw new InvalidDataException($"{a.NodeId}: metric '{r.Name}' has no variant label")))
+            exact[g.Key] = g.Where(r => r.Name is "parameters" or "forward_gmacs" or "forward_gmacs_without_attention").ToDictionary(r => r.Name, r => r.Value);
+        var rounds = new List<TimingRecord>();
+        await foreach (var r in RecordsTable.ReadAsync<TimingRecord>(await a.GetPathAsync(TimingRecord.FileName, ct), ct)) rounds.Add(r);
+        IReadOnlyDictionary<string, double[]> Rates(string metric) => rounds.Where(r => r.Metric == metric).GroupBy(r => r.Variant)
+            .ToDictionary(g => g.Key, g => g.OrderBy(r => r.Round).Select(r => r.PerSecond).ToArray());
+        var first = rows.FirstOrDefault();
+        var machine = first is null ? "unknown machine" :
+            $"{first.Label("device")} ({first.Label("precision")}), CPU {first.Label("cpu")} with {first.Label("cores")} logical cores, " +
+            $"1-minute load average {first.Label("load_before")} before and {first.Label("load_after")} after, {first.Label("rounds")} interleaved rounds in {a.NodeId}";
+        return new TimingRounds(Rates(TimingRecord.Train), Rates(TimingRecord.Sample), machine);
+    }
 
-        // Every cell is an estimate with its interval (exact figures have none).
-        string[] columns = ["parameters", "forward_gmacs", "forward_gmacs_without_attention", TimingRecord.Train, TimingRecord.Sample, "final_loss", "fid", "clip_score", "clip_s", .. AlignmentKeys];
-        Interval? Cell(string variant, string column) => column switch
-        {
-            "parameters" or "forward_gmacs" or "forward_gmacs_without_attention" =>
-                exact.TryGetValue(variant, out var e) && e.TryGetValue(column, out var x) ? Interval.Point(x, 1, "exact") : null,
-            TimingRecord.Train => Estimates.Rate(timing, variant, train: true),
-            TimingRecord.Sample => Estimates.Rate(timing, variant, train: false),
-            _ => Estimates.PerVariant(study, variant, column),
-        };
-        static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
-        var csv = new StringBuilder("variant," + string.Join(",", columns.SelectMany(c => new[] { c, c + "_lo", c + "_hi", c + "_n" })) + "\n");
-        foreach (var v in variants)
-            csv.AppendLine(v + "," + string.Join(",", columns.Select(c => Cell(v, c) is { } x ? $"{Num(x.Estimate)},{Num(x.Lo)},{Num(x.Hi)},{x.N}" : ",,,")));
-        await File.WriteAllTextAsync(context.OutputPath("results.csv"), csv.ToString(), ct);
-        await MetricsTable.WriteAsync(context.OutputPath("results.parquet"),
-            variants.SelectMany(v => columns.Select(c => (c, x: Cell(v, c))).Where(t => t.x is not null).Select(t => new MetricRow(t.c, t.x!.Estimate, "",
-                new Dictionary<string, string> { ["variant"] = v, ["lo"] = Num(t.x.Lo), ["hi"] = Num(t.x.Hi), ["n"] = t.x.N.ToString(CultureInfo.InvariantCulture), ["interval"] = t.x.Method }))), ct: ct);
-        var claimsCsv = new StringBuilder("claim,comparison,scope,measurement,verdict,rule,estimate,lo,hi,n,interval,threshold,margin,caveat\n");
-        foreach (var c in claims)
-            claimsCsv.AppendLine(string.Join(",", new[] { c.Claim, c.Comparison, c.Headline ? "headline" : "breakdown", c.Measurement, Claims.Label(c.Verdict), c.Rule,
-                c.Interval is { } x ? Num(x.Estimate) : "", c.Interval is { } l ? Num(l.Lo) : "", c.Interval is { } h ? Num(h.Hi) : "",
-                c.Interval?.N.ToString(CultureInfo.InvariantCulture) ?? "", c.Interval?.Method ?? "", Num(c.Threshold), c.Margin is { } d ? Num(d) : "",
-                c.Interval?.Caveat ?? "" }.Select(Csv)));
-        await File.WriteAllTextAsync(context.OutputPath("claims.csv"), claimsCsv.ToString(), ct);
-
-        // Plots (bars with their 95 % intervals) and grids.
+    /// <summary>The forest plot of the claims and the bar charts (with their 95 % intervals); returns the forest's file and the charts.</summary>
+    private static async Task<(string? Forest, List<(string Title, string File)> Images)> WritePlotsAsync(StageContext context, ResultsTable table,
+        IReadOnlyList<ClaimRow> claims, IReadOnlyList<Series> losses, CancellationToken ct)
+    {
         var images = new List<(string Title, string File)>();
         async Task Png(string file, string title, byte[] png) { await File.WriteAllBytesAsync(context.OutputPath(file), png, ct); images.Add((title, file)); }
         string? forest = null;
@@ -158,7 +140,7 @@ public sealed class ReportStage : StageKind<ReportParams>
         if (losses.Any(s => s.Points.Count > 0)) await Png("loss.png", "Training loss", Chart.Line("Training loss (MSE of each model's target, ε or v, with its weighting)", "step", "loss", losses, logY: true));
         async Task Bars(string metric, string file, string title, string unit)
         {
-            var cells = variants.Select(v => (v, x: Cell(v, metric))).Where(t => t.x is not null).ToList();
+            var cells = table.Variants.Select(v => (v, x: table.Cell(v, metric))).Where(t => t.x is not null).ToList();
             if (cells.Count > 0) await Png(file, title, Chart.Bars(title, unit, cells.Select(t => (t.v, t.x!.Estimate)).ToList(), cells.Select(t => (t.x!.Lo, t.x.Hi)).ToList()));
         }
         await Bars("forward_gmacs", "gmacs.png", "Forward GMACs (batch 1, with attention)", "GMAC");
@@ -166,23 +148,22 @@ public sealed class ReportStage : StageKind<ReportParams>
         await Bars("fid", "fid.png", "FID (lower is better, 95 % interval)", "FID");
         await Bars("clip_score", "clip-score.png", "CLIP Score (higher is better, 95 % interval)", "100·cos");
         await Bars("alignment_all", "alignment.png", "Exact alignment: all attributes correct (95 % interval)", "fraction");
+        return (forest, images);
+    }
+
+    /// <summary>Each sample node's grid, copied under a name per variant.</summary>
+    private static async Task<List<(string Variant, string File)>> CopyGridsAsync(StageContext context, CancellationToken ct)
+    {
         var grids = new List<(string Variant, string File)>();
         if (context.Inputs.TryGetValue("sample", out var samples))
             foreach (var a in samples)
             {
                 // A seed's name holds '/' and '='; the file name must not.
-                var file = $"grid-{VariantOf(a.NodeId).Replace("/seed=", "-seed")}.png";
+                var file = $"grid-{NodeDefinition.VariantOf(a.NodeId).Replace("/seed=", "-seed")}.png";
                 File.Copy(await a.GetPathAsync("grid.png", ct), context.OutputPath(file));
-                grids.Add((VariantOf(a.NodeId), file));
+                grids.Add((NodeDefinition.VariantOf(a.NodeId), file));
             }
-
-        var md = new ReportMarkdown(p.Title, context, study, variants, columns, Cell, reference, claims, p.Margins, p.StopReason, forest, images, grids,
-            runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "clip_score")?.Label("convention"),
-            runMetrics.Values.SelectMany(m => m.Values).FirstOrDefault(r => r.Name == "fid")?.Label("features")).Render();
-        await File.WriteAllTextAsync(context.OutputPath("report.md"), md, ct);
-        await File.WriteAllTextAsync(context.OutputPath("report.html"), HtmlReport.Render(md, Path.GetDirectoryName(context.OutputPath("report.md"))!), ct);
-        foreach (var c in claims) context.Summary[$"{c.Claim} [{c.Comparison}]"] = Claims.Label(c.Verdict);
-        context.Summary[UndecidedKey] = claims.Count(c => c.Headline && c.Quality && c.Undecided).ToString(CultureInfo.InvariantCulture);
+        return grids;
     }
 
     /// <summary>Summary key: how many headline quality claims are inconclusive (neither supported, not supported nor equivalent).</summary>
@@ -196,13 +177,4 @@ public sealed class ReportStage : StageKind<ReportParams>
             .Select(g => new ForestPanel(g.Key, g.First().Axis, g.First().Threshold, g.First().Margin,
                 g.Select(c => new ForestRow(c.Comparison.Split(" vs ")[0], c.Interval!.Estimate, c.Interval.Lo, c.Interval.Hi, Claims.Label(c.Verdict))).ToList()))
             .ToList();
-
-    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
-
-    /// <summary>"train[early-concat]" → "early-concat"; a node without a variant is its own name.</summary>
-    public static string VariantOf(string nodeId)
-    {
-        var open = nodeId.IndexOf('[');
-        return open >= 0 && nodeId.EndsWith(']') ? nodeId[(open + 1)..^1] : nodeId;
-    }
 }

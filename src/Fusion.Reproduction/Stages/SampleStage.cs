@@ -76,11 +76,11 @@ public sealed class SampleStage : StageKind<SampleParams>
         {
             if (!context.Inputs.TryGetValue("vae", out var v) || v.Count != 1)
                 throw new ArgumentException($"model {model.NodeId} was trained on latent moments: node {context.NodeId} needs the 'vae' input (fetch-weights of the KL-f8 autoencoder) to decode its samples");
-            vae = AutoencoderKL.Load(await FetchWeightsStage.PathAsync(v[0], PretrainedComponents.Autoencoder, ct), await ComponentConfigs.AutoencoderAsync(v[0], spec.LatentScale, ct));
+            vae = AutoencoderKL.Load(await ArtifactReaders.WeightsPathAsync(v[0], PretrainedComponents.Autoencoder, ct), await ComponentConfigs.AutoencoderAsync(v[0], spec.LatentScale, ct));
             vae.to(device).eval();
         }
         using var __ = vae;
-        using var nullContext = await TrainStage.ReadNullContextAsync(text, ct);
+        using var nullContext = await ArtifactReaders.ReadNullContextAsync(text, ct);
         var options = p.Options;
         long[] shape = [spec.InChannels, spec.ImageSize, spec.ImageSize];
         var schedule = spec.NoiseSchedule();

@@ -56,8 +56,8 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
         var ct = context.CancellationToken;
         var device = TorchEnvironment.ResolveDevice(context.Environment.Device);
         var data = context.Input("data");
-        var (trainImages, trainCaptions) = await LoadSplitAsync(data, "train", ct);
-        var (valImages, valCaptions) = await LoadSplitAsync(data, "val", ct);
+        var (trainImages, trainCaptions) = await ArtifactReaders.ReadShapesSplitAsync(data, "train", ct);
+        var (valImages, valCaptions) = await ArtifactReaders.ReadShapesSplitAsync(data, "val", ct);
         var size = (int)trainImages.shape[^1];
 
         var tokenizer = ShapesTokenizer.Fit(trainCaptions.SelectMany(c => c), p.ContextLength);
@@ -158,17 +158,5 @@ public sealed class ShapesClipStage : StageKind<ShapesClipParams>
             }
         }
         return ((double)correct / images.shape[0], chance / images.shape[0]);
-    }
-
-    /// <summary>uint8 images [N, 3, S, S] of a split and each image's captions, in image-table order.</summary>
-    public static async Task<(Tensor Images, List<IReadOnlyList<string>> Captions)> LoadSplitAsync(InputArtifact data, string split, CancellationToken ct)
-    {
-        var imagesPath = (await data.PathsAsync(split, "images.parquet", ct)).Single();
-        var captionsPath = (await data.PathsAsync(split, "captions.parquet", ct)).Single();
-        var byImage = (await CaptionsTable.ReadAllAsync(captionsPath, ct)).GroupBy(c => c.ImageId).ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.OrderBy(c => c.CaptionId).Select(c => c.Text).ToList());
-        var rows = await TableTensors.ReadAsync([imagesPath], ct);
-        var (ids, images) = (rows.Keys, rows.Values);
-        var captions = ids.Select(id => byImage.TryGetValue(id, out var c) ? c : throw new InvalidDataException($"{captionsPath}: image {id} has no caption")).ToList();
-        return (images, captions);
     }
 }

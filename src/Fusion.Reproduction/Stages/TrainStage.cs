@@ -80,7 +80,7 @@ public sealed class TrainParams : UViTParams
     public TrainConfig ToTrainConfig(string dtype, string device) => Recipe with
     {
         CosineDecaySteps = LrSchedule == LearningRateSchedule.Cosine ? Steps : 0,
-        Precision = Precision ?? TrainStage.PrecisionOf(dtype),
+        Precision = Precision ?? TrainPrecisions.Of(dtype),
         Device = device,
         KeepCheckpoints = 2,
     };
@@ -151,7 +151,7 @@ public sealed class TrainStage : StageKind<TrainParams>
         var image = loader.ImageSpec.Shape;
         var channels = source.Kind == BatchKind.Moments ? image[0] / 2 : image[0];
         var config = p.ToConfig(channels, image[^1], loader.ContextSpec.Shape[0], loader.ContextSpec.Shape[1]);
-        using var nullContext = await ReadNullContextAsync(text, ct);
+        using var nullContext = await ArtifactReaders.ReadNullContextAsync(text, ct);
 
         var train = p.ToTrainConfig(context.Environment.Dtype, context.Environment.Device);
         using var trainer = new Trainer(() =>
@@ -218,21 +218,4 @@ public sealed class TrainStage : StageKind<TrainParams>
 
     // A diverging run can log ±inf (the trainer refuses to apply such steps, but the log line comes first).
     private static readonly JsonSerializerOptions LogJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-
-    public static TrainPrecision PrecisionOf(string dtype) => dtype switch
-    {
-        "float32" => TrainPrecision.Float32,
-        "bfloat16" => TrainPrecision.BFloat16Mixed,
-        _ => throw new ArgumentException($"training supports --dtype float32 or bfloat16 (bf16 compute, fp32 master weights), not {dtype}"),
-    };
-
-    /// <summary>The null caption's context [L, D] from the text artifact's <c>null_context.parquet</c>.</summary>
-    public static async Task<Tensor> ReadNullContextAsync(InputArtifact text, CancellationToken ct)
-    {
-        var path = await text.GetPathAsync("null_context.parquet", ct);
-        await using var reader = await TensorTableReader.OpenAsync(path, ct: ct);
-        await foreach (var row in reader.ReadAllAsync(ct))
-            return tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Payload).ToArray(), reader.Spec.Shape.Select(d => (long)d).ToArray());
-        throw new InvalidDataException($"{path}: the null-caption table is empty");
-    }
 }

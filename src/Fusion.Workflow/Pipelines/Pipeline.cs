@@ -37,6 +37,13 @@ public sealed record NodeDefinition(
     public IEnumerable<string> Upstream => Inputs.Values.SelectMany(v => v).Distinct();
 
     public static string IdOf(string stage, string? variant) => variant is null ? stage : $"{stage}[{variant}]";
+
+    /// <summary>"train[early-concat]" → "early-concat"; a node without a variant is its own name.</summary>
+    public static string VariantOf(string nodeId)
+    {
+        var open = nodeId.IndexOf('[');
+        return open >= 0 && nodeId.EndsWith(']') ? nodeId[(open + 1)..^1] : nodeId;
+    }
 }
 
 /// <summary>An expanded pipeline: its nodes in a topological order (upstream first, otherwise file order).</summary>

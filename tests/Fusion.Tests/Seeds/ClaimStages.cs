@@ -3,6 +3,7 @@ using Fusion.Artifacts.Tables;
 using Fusion.Reproduction.Measurement;
 using Fusion.Reproduction.Stages;
 using Fusion.Reproduction.Statistics;
+using Fusion.Workflow.Pipelines;
 using Fusion.Workflow.Stages;
 
 namespace Fusion.Tests.Seeds;
@@ -72,7 +73,7 @@ public sealed class ClaimMeasureStage : StageKind<ClaimEvaluateParams>
 
     public override async Task RunAsync(StageContext context, ClaimEvaluateParams _)
     {
-        var variants = context.Inputs["model"].Select(a => Fusion.Workflow.Pipelines.SeedAxis.Split(ReportStage.VariantOf(a.NodeId)).Variant!).Distinct().ToList();
+        var variants = context.Inputs["model"].Select(a => Fusion.Workflow.Pipelines.SeedAxis.Split(NodeDefinition.VariantOf(a.NodeId)).Variant!).Distinct().ToList();
         await MetricsTable.WriteAsync(context.OutputPath("metrics.parquet"), variants.SelectMany(v => new[]
         {
             new MetricRow("parameters", 1000, "", new Dictionary<string, string> { ["variant"] = v }),
