@@ -23,11 +23,33 @@ public static class BlobBenchmark
     private static async Task<List<(string, double, string)>> RunAsync(IReadOnlyDictionary<string, string> options)
     {
         var mb = options.TryGetValue("size", out var s) ? int.Parse(s) : 256;
-        var bytes = (long)mb << 20;
         var temp = Directory.CreateTempSubdirectory("fusion-blobbench-").FullName;
         try
         {
             await using var azurite = await AzuriteProcess.StartAsync(Path.Combine(temp, "azurite"));
+            var rounds = await Rounds.OpenAsync(azurite, temp, (long)mb << 20);
+            // Best of `repeat` rounds, alternating which side goes first, so neither profits from warm-up or order.
+            var repeat = options.TryGetValue("repeat", out var r) ? int.Parse(r) : 2;
+            for (var round = 0; round < repeat; round++) await rounds.RunAsync(round);
+            return rounds.Results(mb, await rounds.RereadAsync());
+        }
+        finally
+        {
+            try { Directory.Delete(temp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>The timed transfers of one artifact file, plain and through the store, keeping each kind's best round.</summary>
+    private sealed class Rounds(BlobContainerClient plain, BlobArtifactStore store, CpuMeter meter, StorageTransferOptions transfer, string source, string temp, long bytes)
+    {
+        private static readonly Timing Worst = new(double.MaxValue, 0, 0);
+        private readonly UploadTransferValidationOptions md5 = new() { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 };
+        private Timing plainUp = Worst, plainMd5Up = Worst, storeUp = Worst, plainDown = Worst, storeDown = Worst;
+        private Manifest? manifest;
+
+        /// <summary>The source file, a plain container and the store on <paramref name="azurite"/>, warmed up (JIT, connections).</summary>
+        public static async Task<Rounds> OpenAsync(AzuriteProcess azurite, string temp, long bytes)
+        {
             var storeOptions = new BlobStoreOptions { WorkDirectory = Path.Combine(temp, "work"), CacheDirectory = Path.Combine(temp, "cache"), CacheMaxBytes = 4 * bytes };
             var transfer = new StorageTransferOptions
             {
@@ -35,58 +57,58 @@ public static class BlobBenchmark
             };
             var source = Path.Combine(temp, "artifact.bin");
             await WriteRandomAsync(source, bytes);
-
             var plain = new BlobServiceClient(azurite.ConnectionString, new BlobClientOptions(BlobArtifactStore.ServiceVersion)).GetBlobContainerClient("plain");
             await plain.CreateIfNotExistsAsync();
             var store = await BlobArtifactStore.OpenAsync($"azure://{AzuriteProcess.Account}/store", BlobCredential.FromConnectionString(azurite.ConnectionString), storeOptions);
-
-            // Warm-up (JIT, connections) with a small transfer of each kind.
+            // Warm-up with a small transfer of each kind.
             await plain.GetBlobClient("warm").UploadAsync(new BinaryData(new byte[1 << 20]));
             await CommitSmallAsync(store, new string('0', 64));
+            return new Rounds(plain, store, new CpuMeter(azurite.Pid), transfer, source, temp, bytes);
+        }
 
-            // Best of `repeat` rounds, alternating which side goes first, so neither profits from warm-up or order.
-            var repeat = options.TryGetValue("repeat", out var r) ? int.Parse(r) : 2;
-            var worst = new Timing(double.MaxValue, 0, 0);
-            var (plainUp, plainMd5Up, storeUp, plainDown, storeDown) = (worst, worst, worst, worst, worst);
-            var meter = new CpuMeter(azurite.Pid);
-            var md5 = new UploadTransferValidationOptions { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 };
-            Manifest? manifest = null;
+        public async Task RunAsync(int round)
+        {
             var plainCopy = Path.Combine(temp, "plain-download.bin");
-            for (var round = 0; round < repeat; round++)
+            var fp = Convert.ToHexStringLower(BitConverter.GetBytes(round + 1)).PadLeft(64, 'a');
+            var staging = await store.BeginStagingAsync(fp);
+            // The node's output, not timed; flushed to disk first, like the source the plain transfers read, so the
+            // commit does not compete with the kernel writing back a GiB of fresh pages.
+            File.Copy(source, Path.Combine(staging.Directory, "artifact.bin"));
+            await using (var written = new FileStream(Path.Combine(staging.Directory, "artifact.bin"), FileMode.Open, FileAccess.ReadWrite)) written.Flush(flushToDisk: true);
+            async Task PlainUp() => plainUp = Timing.Best(plainUp, await meter.TimeAsync(() =>
+                plain.GetBlobClient($"artifact{round}.bin").UploadAsync(source, new BlobUploadOptions { TransferOptions = transfer })));
+            async Task PlainMd5Up() => plainMd5Up = Timing.Best(plainMd5Up, await meter.TimeAsync(() =>
+                plain.GetBlobClient($"md5-{round}.bin").UploadAsync(source, new BlobUploadOptions { TransferOptions = transfer, TransferValidation = md5 })));
+            async Task StoreUp()
             {
-                var fp = Convert.ToHexStringLower(BitConverter.GetBytes(round + 1)).PadLeft(64, 'a');
-                var staging = await store.BeginStagingAsync(fp);
-                // The node's output, not timed; flushed to disk first, like the source the plain transfers read, so the
-                // commit does not compete with the kernel writing back a GiB of fresh pages.
-                File.Copy(source, Path.Combine(staging.Directory, "artifact.bin"));
-                await using (var written = new FileStream(Path.Combine(staging.Directory, "artifact.bin"), FileMode.Open, FileAccess.ReadWrite)) written.Flush(flushToDisk: true);
-                async Task PlainUp() => plainUp = Timing.Best(plainUp, await meter.TimeAsync(() =>
-                    plain.GetBlobClient($"artifact{round}.bin").UploadAsync(source, new BlobUploadOptions { TransferOptions = transfer })));
-                async Task PlainMd5Up() => plainMd5Up = Timing.Best(plainMd5Up, await meter.TimeAsync(() =>
-                    plain.GetBlobClient($"md5-{round}.bin").UploadAsync(source, new BlobUploadOptions { TransferOptions = transfer, TransferValidation = md5 })));
-                async Task StoreUp()
-                {
-                    // A commit of new bytes: the local cache does not hold them yet (the commit moves its staged file there).
-                    if (manifest is not null && File.Exists(store.Cache.EntryPath(manifest.File("artifact.bin")))) File.Delete(store.Cache.EntryPath(manifest.File("artifact.bin")));
-                    storeUp = Timing.Best(storeUp, await meter.TimeAsync(async () => manifest = await store.CommitAsync(staging, Info)));
-                }
-                async Task PlainDown() => plainDown = Timing.Best(plainDown, await meter.TimeAsync(() =>
-                    plain.GetBlobClient($"artifact{round}.bin").DownloadToAsync(plainCopy, new BlobDownloadToOptions { TransferOptions = transfer })));
-                async Task StoreDown()
-                {
-                    if (File.Exists(store.Cache.EntryPath(manifest!.File("artifact.bin")))) File.Delete(store.Cache.EntryPath(manifest.File("artifact.bin")));
-                    storeDown = Timing.Best(storeDown, await meter.TimeAsync(() => store.GetLocalPathAsync(manifest, "artifact.bin")));
-                }
-                if (round % 2 == 0) { await PlainUp(); await PlainMd5Up(); await StoreUp(); await PlainDown(); await StoreDown(); }
-                else { await StoreUp(); await PlainMd5Up(); await PlainUp(); await StoreDown(); await PlainDown(); }
-                File.Delete(plainCopy);
+                // A commit of new bytes: the local cache does not hold them yet (the commit moves its staged file there).
+                if (manifest is not null && File.Exists(store.Cache.EntryPath(manifest.File("artifact.bin")))) File.Delete(store.Cache.EntryPath(manifest.File("artifact.bin")));
+                storeUp = Timing.Best(storeUp, await meter.TimeAsync(async () => manifest = await store.CommitAsync(staging, Info)));
             }
+            async Task PlainDown() => plainDown = Timing.Best(plainDown, await meter.TimeAsync(() =>
+                plain.GetBlobClient($"artifact{round}.bin").DownloadToAsync(plainCopy, new BlobDownloadToOptions { TransferOptions = transfer })));
+            async Task StoreDown()
+            {
+                if (File.Exists(store.Cache.EntryPath(manifest!.File("artifact.bin")))) File.Delete(store.Cache.EntryPath(manifest.File("artifact.bin")));
+                storeDown = Timing.Best(storeDown, await meter.TimeAsync(() => store.GetLocalPathAsync(manifest, "artifact.bin")));
+            }
+            if (round % 2 == 0) { await PlainUp(); await PlainMd5Up(); await StoreUp(); await PlainDown(); await StoreDown(); }
+            else { await StoreUp(); await PlainMd5Up(); await PlainUp(); await StoreDown(); await PlainDown(); }
+            File.Delete(plainCopy);
+        }
 
+        /// <summary>A second read of the committed file, which must come from the local cache.</summary>
+        public async Task<Timing> RereadAsync()
+        {
             var cached = await store.GetLocalPathAsync(manifest!, "artifact.bin");
             string? again = null;
             var reread = await meter.TimeAsync(async () => { again = await store.GetLocalPathAsync(manifest!, "artifact.bin"); await ReadAllAsync(again); });
             if (again != cached) throw new InvalidOperationException("the second read did not come from the cache");
+            return reread;
+        }
 
+        public List<(string, double, string)> Results(int mb, Timing reread)
+        {
             double Mbps(Timing t) => bytes / 1e6 / t.Seconds;
             string Cpu(Timing t) => $"CPU-s (client {t.ClientCpu:F2} + Azurite {t.ServerCpu:F2}) in {t.Seconds:F2} s";
             return
@@ -105,10 +127,6 @@ public static class BlobBenchmark
                 ("CPU of the best plain download", plainDown.ClientCpu + plainDown.ServerCpu, Cpu(plainDown)),
                 ("CPU of the best store download", storeDown.ClientCpu + storeDown.ServerCpu, Cpu(storeDown)),
             ];
-        }
-        finally
-        {
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 

@@ -17,6 +17,9 @@ namespace Fusion.Artifacts.Blob;
 /// </summary>
 internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions options)
 {
+    private readonly BlobResilience resilience = resilience;
+    private readonly BlobStoreOptions options = options;
+
     /// <summary>Blob metadata key of a file's SHA-256 (lets a resumed commit skip what it already uploaded).</summary>
     public const string Sha256Metadata = "sha256";
 
@@ -33,30 +36,93 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
         await using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var size = input.Length;
         var progress = Progress(blob.Name, size);
-        if (size <= options.BlockBytes)
+        if (size <= options.BlockBytes) return await UploadWholeAsync(input, blob, progress, ct).ConfigureAwait(false);
+        using var upload = new BlockUpload(this, blob, progress, ct);
+        var sha256 = await upload.StageAllAsync(input, size).ConfigureAwait(false);
+        await resilience.RunAsync($"commit the blocks of '{blob.Name}'", options.OperationTimeout, c =>
+            blob.CommitBlockListAsync(upload.Ids, new CommitBlockListOptions { Metadata = Metadata(sha256) }, c), ct).ConfigureAwait(false);
+        return sha256;
+    }
+
+    /// <summary>A file of one block: read, hashed and uploaded in one request.</summary>
+    private async Task<string> UploadWholeAsync(FileStream input, BlockBlobClient blob, IProgress<long>? progress, CancellationToken ct)
+    {
+        var size = input.Length;
+        var bytes = new byte[size];
+        await input.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        await resilience.RunAsync($"upload '{blob.Name}'", TransferTimeout(size), c => blob.UploadAsync(new MemoryStream(bytes, writable: false),
+            new BlobUploadOptions { Metadata = Metadata(hash), TransferValidation = Md5 }, c), ct).ConfigureAwait(false);
+        progress?.Report(size);
+        return hash;
+    }
+
+    /// <summary>
+    /// The blocks of one upload: read in order and hashed, staged in parallel (at most the transfer concurrency at a
+    /// time); the first failure cancels the rest and is the one reported.
+    /// </summary>
+    private sealed class BlockUpload(BlobTransfer transfer, BlockBlobClient blob, IProgress<long>? progress, CancellationToken ct) : IDisposable
+    {
+        private readonly IncrementalHash sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly SemaphoreSlim slots = new(Math.Max(1, transfer.options.TransferConcurrency));
+        private readonly CancellationTokenSource stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        private readonly List<Task> staged = [];
+        private readonly Lock reporting = new();
+        private long done;
+
+        /// <summary>The block ids, in file order.</summary>
+        public List<string> Ids { get; } = [];
+
+        /// <summary>Stages every block of <paramref name="input"/>; returns the file's SHA-256.</summary>
+        public async Task<string> StageAllAsync(FileStream input, long size)
         {
-            var bytes = new byte[size];
-            await input.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
-            var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            await resilience.RunAsync($"upload '{blob.Name}'", TransferTimeout(size), c => blob.UploadAsync(new MemoryStream(bytes, writable: false),
-                new BlobUploadOptions { Metadata = Metadata(hash), TransferValidation = Md5 }, c), ct).ConfigureAwait(false);
-            progress?.Report(size);
-            return hash;
+            Exception? readFailure = null;
+            try
+            {
+                for (long offset = 0; offset < size; offset += transfer.options.BlockBytes)
+                    await ReadBlockAsync(input, offset, (int)Math.Min(transfer.options.BlockBytes, size - offset)).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                readFailure = e;
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+            try { await Task.WhenAll(staged).ConfigureAwait(false); }
+            catch (Exception) { /* the first real cause is picked below */ }
+            // A block's own failure explains the cancellation of the others and of the reading loop.
+            if (staged.Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) is { } cause)
+                ExceptionDispatchInfo.Throw(cause);
+            if (readFailure is not null) ExceptionDispatchInfo.Throw(readFailure);
+            ct.ThrowIfCancellationRequested();
+            return Convert.ToHexStringLower(sha.GetHashAndReset());
         }
 
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var slots = new SemaphoreSlim(Math.Max(1, options.TransferConcurrency));
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var ids = new List<string>();
-        var staged = new List<Task>();
-        long done = 0;
-        var reporting = new Lock();
+        private async Task ReadBlockAsync(FileStream input, long offset, int length)
+        {
+            await slots.WaitAsync(stop.Token).ConfigureAwait(false);
+            var buffer = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                await input.ReadExactlyAsync(buffer.AsMemory(0, length), stop.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                slots.Release();
+                throw;
+            }
+            sha.AppendData(buffer, 0, length);
+            // Fixed-width ids: the service wants every block id of a blob to have the same length.
+            var id = Convert.ToBase64String(Encoding.ASCII.GetBytes(Ids.Count.ToString("d8")));
+            Ids.Add(id);
+            staged.Add(StageAsync(id, buffer, length, offset));
+        }
 
-        async Task StageAsync(string id, byte[] buffer, int length, long offset)
+        private async Task StageAsync(string id, byte[] buffer, int length, long offset)
         {
             try
             {
-                await resilience.RunAsync($"upload '{blob.Name}' block at byte {offset}", TransferTimeout(length), c =>
+                await transfer.resilience.RunAsync($"upload '{blob.Name}' block at byte {offset}", transfer.TransferTimeout(length), c =>
                     blob.StageBlockAsync(id, new MemoryStream(buffer, 0, length, writable: false), new BlockBlobStageBlockOptions { TransferValidation = Md5 }, c),
                     stop.Token).ConfigureAwait(false);
                 // Under a lock, so the cumulative counts arrive in increasing order and the total exactly once, last.
@@ -74,48 +140,12 @@ internal sealed class BlobTransfer(BlobResilience resilience, BlobStoreOptions o
             }
         }
 
-        Exception? readFailure = null;
-        try
+        public void Dispose()
         {
-            for (long offset = 0; offset < size; offset += options.BlockBytes)
-            {
-                await slots.WaitAsync(stop.Token).ConfigureAwait(false);
-                var length = (int)Math.Min(options.BlockBytes, size - offset);
-                var buffer = ArrayPool<byte>.Shared.Rent(length);
-                try
-                {
-                    await input.ReadExactlyAsync(buffer.AsMemory(0, length), stop.Token).ConfigureAwait(false);
-                }
-                catch
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    slots.Release();
-                    throw;
-                }
-                sha.AppendData(buffer, 0, length);
-                // Fixed-width ids: the service wants every block id of a blob to have the same length.
-                var id = Convert.ToBase64String(Encoding.ASCII.GetBytes(ids.Count.ToString("d8")));
-                ids.Add(id);
-                staged.Add(StageAsync(id, buffer, length, offset));
-            }
+            sha.Dispose();
+            slots.Dispose();
+            stop.Dispose();
         }
-        catch (Exception e)
-        {
-            readFailure = e;
-            await stop.CancelAsync().ConfigureAwait(false);
-        }
-        try { await Task.WhenAll(staged).ConfigureAwait(false); }
-        catch (Exception) { /* the first real cause is picked below */ }
-        // A block's own failure explains the cancellation of the others and of the reading loop.
-        if (staged.Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) is { } cause)
-            ExceptionDispatchInfo.Throw(cause);
-        if (readFailure is not null) ExceptionDispatchInfo.Throw(readFailure);
-        ct.ThrowIfCancellationRequested();
-
-        var sha256 = Convert.ToHexStringLower(sha.GetHashAndReset());
-        await resilience.RunAsync($"commit the blocks of '{blob.Name}'", options.OperationTimeout, c =>
-            blob.CommitBlockListAsync(ids, new CommitBlockListOptions { Metadata = Metadata(sha256) }, c), ct).ConfigureAwait(false);
-        return sha256;
     }
 
     private static Dictionary<string, string> Metadata(string sha256) => new() { [Sha256Metadata] = sha256 };

@@ -20,7 +20,7 @@ public static class DiffusionBenchmark
         int dim = Opt("dim", 256), depth = Opt("depth", 4), heads = Opt("heads", 4), batch = Opt("batch", 4), image = Opt("image", 32),
             patch = Opt("patch", 2), channels = Opt("channels", 4), tokens = Opt("tokens", 77), contextDim = Opt("context_dim", 768),
             steps = Opt("steps", 2), nfe = Opt("nfe", 50), sampleBatch = Opt("sample_batch", 1);
-        if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
+        if (options.TryGetValue("threads", out var threads)) TorchThreads.Set(int.Parse(threads));
         var (fp32Rate, bf16Rate) = (MatmulGflops(ScalarType.Float32), MatmulGflops(ScalarType.BFloat16));
         yield return ("matmul 1024³ fp32", fp32Rate, "GFLOP/s");
         yield return ("matmul 1024³ bf16", bf16Rate, "GFLOP/s");

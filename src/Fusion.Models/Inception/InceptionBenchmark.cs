@@ -16,7 +16,7 @@ public static class InceptionBenchmark
     {
         var batch = int.Parse(options.GetValueOrDefault("batch", "8"));
         var iters = int.Parse(options.GetValueOrDefault("iters", "2"));
-        if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
+        if (options.TryGetValue("threads", out var threads)) TorchThreads.Set(int.Parse(threads));
         var dtypes = options.GetValueOrDefault("dtypes", "fp32,bf16").Split(',', StringSplitOptions.TrimEntries);
         using var model = TorchRandom.Unseeded(() => new FidInceptionV3());
         FormulaWeights.Fill(model);

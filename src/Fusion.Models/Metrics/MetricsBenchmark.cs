@@ -16,7 +16,7 @@ public static class MetricsBenchmark
         var n = int.Parse(options.GetValueOrDefault("n", "30000"));
         var dim = int.Parse(options.GetValueOrDefault("dim", "2048"));
         var batch = int.Parse(options.GetValueOrDefault("batch", "500"));
-        if (options.TryGetValue("threads", out var threads)) set_num_threads(int.Parse(threads));
+        if (options.TryGetValue("threads", out var threads)) TorchThreads.Set(int.Parse(threads));
         var gen = new Generator(0);
         // Inception pool3 features are non-negative (post-ReLU averages): uniform [0, 1) float32 is a fair stand-in.
         using var generated = rand([n, dim], generator: gen);

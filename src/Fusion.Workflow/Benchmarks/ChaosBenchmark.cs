@@ -25,73 +25,47 @@ public static class ChaosBenchmark
 {
     private static readonly string[] TimingStages = ["measure", "report"];
 
+    /// <summary>The benchmark's <c>-s</c> options.</summary>
+    private sealed record ChaosOptions(string Kind, int Kills, Random Random, double Window, string[] Args, string? Reference, bool Keep)
+    {
+        public static ChaosOptions Parse(IReadOnlyDictionary<string, string> options)
+        {
+            var kind = options.GetValueOrDefault("store", "local");
+            if (kind is not ("local" or "azurite")) throw new ArgumentException($"store must be local or azurite, not '{kind}'");
+            return new ChaosOptions(kind,
+                int.Parse(options.GetValueOrDefault("kills", "20"), CultureInfo.InvariantCulture),
+                new Random(int.Parse(options.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture)),
+                // An attempt lives 1-W s until gc starts beside it, then 0-W/2 s after gc is done; a loaded machine wants a larger W.
+                double.Parse(options.GetValueOrDefault("window", "20"), CultureInfo.InvariantCulture),
+                // Overrides move every fingerprint off the checked-in plans; CLIP checkpoints every 5 of its 20 steps (so a kill
+                // does not restart it), and 150 steps give kills time to land in training.
+                options.GetValueOrDefault("args", "--profile tiny -p data.train_images=200 -p clip.save_every=5 -p train.steps=150").Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                options.GetValueOrDefault("reference"),
+                options.GetValueOrDefault("keep") == "true");
+        }
+    }
+
     public static IEnumerable<(string Metric, double Value, string Unit)> Run(IReadOnlyDictionary<string, string> options)
     {
-        var kind = options.GetValueOrDefault("store", "local");
-        if (kind is not ("local" or "azurite")) throw new ArgumentException($"store must be local or azurite, not '{kind}'");
-        var kills = int.Parse(options.GetValueOrDefault("kills", "20"), CultureInfo.InvariantCulture);
-        var random = new Random(int.Parse(options.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture));
-        // An attempt lives 1-W s until gc starts beside it, then 0-W/2 s after gc is done; a loaded machine wants a larger W.
-        var window = double.Parse(options.GetValueOrDefault("window", "20"), CultureInfo.InvariantCulture);
-        // Overrides move every fingerprint off the checked-in plans; CLIP checkpoints every 5 of its 20 steps (so a kill
-        // does not restart it), and 150 steps give kills time to land in training.
-        var args = options.GetValueOrDefault("args", "--profile tiny -p data.train_images=200 -p clip.save_every=5 -p train.steps=150").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var o = ChaosOptions.Parse(options);
         var root = Directory.CreateTempSubdirectory("fusion-chaos-").FullName;
-        Console.Error.WriteLine($"chaos: {kind} store, {kills} kills, work folder {root}");
+        Console.Error.WriteLine($"chaos: {o.Kind} store, {o.Kills} kills, work folder {root}");
         var clock = Stopwatch.StartNew();
         AzuriteProcess? azurite = null;
-        var keep = options.GetValueOrDefault("keep") == "true";
+        var keep = o.Keep;
         try
         {
             var environment = new Dictionary<string, string> { ["HOME"] = Path.Combine(root, "home") }; // private blob work folders and cache
             string location;
-            if (kind == "azurite")
-            {
-                azurite = AzuriteProcess.StartAsync(Path.Combine(root, "azurite")).GetAwaiter().GetResult();
-                environment["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString;
-                location = $"azure://{AzuriteProcess.Account}/chaos";
-            }
-            else location = Path.Combine(root, "store");
+            (azurite, location) = OpenStore(o.Kind, root, environment);
             var fusion = new Cli(root, environment);
-            var noPlans = Directory.CreateDirectory(Path.Combine(root, "no-pipelines")).FullName;
+            var reference = o.Reference ?? Path.Combine(root, "reference");
+            if (o.Reference is null)
+                fusion.Require(fusion.Run("reference", ["run", .. o.Args, "--store", reference]), "the uninterrupted reference run");
 
-            var reference = options.GetValueOrDefault("reference") ?? Path.Combine(root, "reference");
-            if (!options.ContainsKey("reference"))
-                fusion.Require(fusion.Run("reference", ["run", .. args, "--store", reference]), "the uninterrupted reference run");
-
-            var (problems, killed, finished, gcRuns) = (new List<string>(), 0, 0, 0);
-            for (var attempt = 1; killed < kills; attempt++)
-            {
-                if (attempt > kills * 3) { problems.Add($"only {killed} of {kills} kills landed: the run keeps finishing first"); break; }
-                var run = fusion.Start($"attempt-{attempt:D2}", ["run", .. args, "--store", location]);
-                // gc at a random moment of the run; the kill at a random moment after it (which may be during training,
-                // sampling or a commit: the log of each attempt says where it was).
-                Thread.Sleep(TimeSpan.FromSeconds(1 + (window - 1) * random.NextDouble()));
-                var gc = fusion.Run($"gc-{attempt:D2}", ["gc", "--grace-hours", "0", "--pipelines", noPlans, "--store", location]);
-                gcRuns++;
-                var liveDuringGc = !run.Process.HasExited;
-                if (gc.Code != 0 || (liveDuringGc && !gc.Output.Contains(" in 0 artifacts", StringComparison.Ordinal)))
-                    problems.Add($"attempt {attempt}: gc beside the live run exited {gc.Code} or deleted artifacts (log {gc.Log})");
-                Thread.Sleep(TimeSpan.FromSeconds(window / 2 * random.NextDouble()));
-                if (!run.Process.HasExited)
-                {
-                    run.Process.Kill(entireProcessTree: true);
-                    killed++;
-                }
-                var (code, output) = run.Finish();
-                var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.Length > 0) ?? "";
-                Console.Error.WriteLine($"chaos: attempt {attempt}: exit {code}{(code == 137 ? " (killed)" : "")}, gc {(liveDuringGc ? "beside the live run" : "after the run ended")}; last line: {Trim(last)}");
-                if (code == 0) finished++;
-                else if (code != 137) problems.Add($"attempt {attempt}: the run failed by itself with exit {code} (log {run.Log})");
-            }
-
-            fusion.Require(fusion.Run("final", ["run", .. args, "--store", location]), "the final uninterrupted run");
-            var verify = fusion.Run("verify", ["run", .. args, "--store", location, "--verify"]);
-            if (verify.Code != 0) problems.Add($"run --verify failed with exit {verify.Code} (log {verify.Log})");
-            var dry = fusion.Run("gc-dry-run", ["gc", "--dry-run", "--store", location]);
-            if (dry.Code != 0 || !dry.Output.Contains("would free 0 B in 0 artifacts", StringComparison.Ordinal) || dry.Output.Contains("leftover", StringComparison.Ordinal))
-                problems.Add($"gc --dry-run found something to delete (log {dry.Log})");
-
+            var problems = new List<string>();
+            var (killed, finished, gcRuns) = Attempts(fusion, o, location, root, problems);
+            FinalChecks(fusion, o.Args, location, problems);
             var (compared, differing) = CompareAsync(reference, location, environment, root, problems).GetAwaiter().GetResult();
             foreach (var p in problems) Console.Error.WriteLine("chaos: PROBLEM: " + p);
             Console.Error.WriteLine(problems.Count == 0 ? "chaos: clean" : $"chaos: {problems.Count} problems; logs in {root}");
@@ -117,6 +91,58 @@ public static class ChaosBenchmark
             azurite?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             if (!keep) Directory.Delete(root, recursive: true);
         }
+    }
+
+    /// <summary>The store under test: a local folder, or a container of a fresh Azurite (its connection string goes to <paramref name="environment"/>).</summary>
+    private static (AzuriteProcess? Azurite, string Location) OpenStore(string kind, string root, Dictionary<string, string> environment)
+    {
+        if (kind != "azurite") return (null, Path.Combine(root, "store"));
+        var azurite = AzuriteProcess.StartAsync(Path.Combine(root, "azurite")).GetAwaiter().GetResult();
+        environment["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString;
+        return (azurite, $"azure://{AzuriteProcess.Account}/chaos");
+    }
+
+    /// <summary>Runs killed at random moments, each with a gc beside it, until <see cref="ChaosOptions.Kills"/> kills landed.</summary>
+    private static (int Killed, int Finished, int GcRuns) Attempts(Cli fusion, ChaosOptions o, string location, string root, List<string> problems)
+    {
+        var noPlans = Directory.CreateDirectory(Path.Combine(root, "no-pipelines")).FullName;
+        var (killed, finished, gcRuns) = (0, 0, 0);
+        for (var attempt = 1; killed < o.Kills; attempt++)
+        {
+            if (attempt > o.Kills * 3) { problems.Add($"only {killed} of {o.Kills} kills landed: the run keeps finishing first"); break; }
+            var run = fusion.Start($"attempt-{attempt:D2}", ["run", .. o.Args, "--store", location]);
+            // gc at a random moment of the run; the kill at a random moment after it (which may be during training,
+            // sampling or a commit: the log of each attempt says where it was).
+            Thread.Sleep(TimeSpan.FromSeconds(1 + (o.Window - 1) * o.Random.NextDouble()));
+            var gc = fusion.Run($"gc-{attempt:D2}", ["gc", "--grace-hours", "0", "--pipelines", noPlans, "--store", location]);
+            gcRuns++;
+            var liveDuringGc = !run.Process.HasExited;
+            if (gc.Code != 0 || (liveDuringGc && !gc.Output.Contains(" in 0 artifacts", StringComparison.Ordinal)))
+                problems.Add($"attempt {attempt}: gc beside the live run exited {gc.Code} or deleted artifacts (log {gc.Log})");
+            Thread.Sleep(TimeSpan.FromSeconds(o.Window / 2 * o.Random.NextDouble()));
+            if (!run.Process.HasExited)
+            {
+                run.Process.Kill(entireProcessTree: true);
+                killed++;
+            }
+            var (code, output) = run.Finish();
+            var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.Length > 0) ?? "";
+            Console.Error.WriteLine($"chaos: attempt {attempt}: exit {code}{(code == 137 ? " (killed)" : "")}, gc {(liveDuringGc ? "beside the live run" : "after the run ended")}; last line: {Trim(last)}");
+            if (code == 0) finished++;
+            else if (code != 137) problems.Add($"attempt {attempt}: the run failed by itself with exit {code} (log {run.Log})");
+        }
+        return (killed, finished, gcRuns);
+    }
+
+    /// <summary>The run finished uninterrupted, verified, and nothing left for gc.</summary>
+    private static void FinalChecks(Cli fusion, string[] args, string location, List<string> problems)
+    {
+        fusion.Require(fusion.Run("final", ["run", .. args, "--store", location]), "the final uninterrupted run");
+        var verify = fusion.Run("verify", ["run", .. args, "--store", location, "--verify"]);
+        if (verify.Code != 0) problems.Add($"run --verify failed with exit {verify.Code} (log {verify.Log})");
+        var dry = fusion.Run("gc-dry-run", ["gc", "--dry-run", "--store", location]);
+        if (dry.Code != 0 || !dry.Output.Contains("would free 0 B in 0 artifacts", StringComparison.Ordinal) || dry.Output.Contains("leftover", StringComparison.Ordinal))
+            problems.Add($"gc --dry-run found something to delete (log {dry.Log})");
     }
 
     private static string Trim(string line) => line.Length > 120 ? line[..120] + "…" : line;
