@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 ref_git=${1:?usage: infra/cpu/vs-authors.sh GIT_DIR_OF_zizhao-hu/U-ViT [OUT_DIR]}
 out=${2:-$(mktemp -d /tmp/vs-authors.XXXX)}
 rounds=${ROUNDS:-3}; threads=${THREADS:-2}; python=${PYTHON:-/usr/bin/python3}
-bench=${REFERENCE_BENCH:-../shared/reference-bench}
+bench=${REFERENCE_BENCH:?set REFERENCE_BENCH to the folder with the authors-step bench (bench_reference.py, einops.py, sdpa_shim.py)}
 mkdir -p "$out/ref/libs"
 for f in __init__.py timm.py uvit_t2i.py uvit_t2i_cross.py uvit_t2i_old.py; do
   git --git-dir="$ref_git" show "HEAD:libs/$f" > "$out/ref/libs/$f"

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ref_git=${1:?usage: infra/gpu/prepare.sh GIT_DIR_OF_zizhao-hu/U-ViT}
-bench=${REFERENCE_BENCH:-../shared/reference-bench}
+bench=${REFERENCE_BENCH:?set REFERENCE_BENCH to the folder with the authors-step bench (bench_reference.py, einops.py, sdpa_shim.py)}
 out=.gpu
 rm -rf "$out"
 mkdir -p "$out/ref/libs" "$out/stage"
