@@ -41,9 +41,13 @@ public sealed class TensorBoardEventWriter : IDisposable
         Write(new Event { WallTime = wallTime, Step = step, Summary = summary });
     }
 
+    private static readonly byte[] ZeroWallTime = [0x09, 0, 0, 0, 0, 0, 0, 0, 0];
+
     private void Write(Event e)
     {
-        var data = e.ToByteArray();
+        // proto3 leaves a zero wall_time out; committed files (wall_time 0, for reproducible bytes) keep it as field 1,
+        // as the wire format allows, so their bytes stay those this project has always committed.
+        var data = e.WallTime == 0 ? [.. ZeroWallTime, .. e.ToByteArray()] : e.ToByteArray();
         Span<byte> header = stackalloc byte[12];
         BinaryPrimitives.WriteUInt64LittleEndian(header, (ulong)data.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(header[8..], MaskedCrc(header[..8]));

@@ -129,8 +129,8 @@ public sealed class TrainStage : StageKind<TrainParams>
     public const string CurvesFile = CurvesFolder + "/" + TensorBoardEventWriter.FilePrefix + "train";
 
     public override string Name => KindName;
-    // 4: TensorBoard event files (live in scratch, by step in the artifact). 5: encoded by TensorBoard's protobuf classes (a zero wall_time is left out).
-    public override string CodeVersion => "5";
+    // 4: TensorBoard event files (live in scratch, by step in the artifact).
+    public override string CodeVersion => "4";
     public override IReadOnlyList<StageInput> Inputs => [new("data"), new("text")];
     public override IReadOnlyList<string> Outputs => [ModelSpec.WeightsFile, ModelSpec.FileName, "loss.parquet", CurvesFile];
 

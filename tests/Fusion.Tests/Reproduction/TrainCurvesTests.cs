@@ -133,6 +133,22 @@ public sealed class SummaryWriterFormatTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_committed_scalar_record_keeps_its_zero_wall_time_as_field_one()
+    {
+        var path = _dir["w/events.out.tfevents.test"];
+        using (var writer = new TensorBoardEventWriter(path, 0)) writer.Scalars(3, 0, [("loss", 0.25f)]);
+        var bytes = File.ReadAllBytes(path);
+        var first = checked((int)BinaryPrimitives.ReadUInt64LittleEndian(bytes));
+        var at = 12 + first + 4;
+        var length = checked((int)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at)));
+        // Event{wall_time=0 (field 1, fixed64), step=3 (field 2), summary (field 5){value{tag "loss", simple_value 0.25}}}
+        byte[] expected = [0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x03, 0x2a, 0x0d, 0x0a, 0x0b, 0x0a, 0x04, (byte)'l', (byte)'o', (byte)'s', (byte)'s',
+            0x15, 0x00, 0x00, 0x80, 0x3e];
+        Assert.Equal(expected, bytes.AsSpan(at + 12, length).ToArray());
+        Assert.Equal(0, EventFile.Read(path)[1].WallTime);
+    }
+
     public void Dispose() => _dir.Dispose();
 }
 
