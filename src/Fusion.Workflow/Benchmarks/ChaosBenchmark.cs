@@ -14,7 +14,8 @@ namespace Fusion.Workflow.Benchmarks;
 /// [-s reference=FOLDER] [-s keep=true]`: a crash test, not part of CI. Runs `fusion run ARGS` against a fresh store
 /// and SIGKILLs it at <c>kills</c> random moments, restarting it each time; during every attempt a
 /// `fusion gc --grace-hours 0` runs beside it with no pipeline plans to keep, so only the run's live claim protects
-/// its artifacts. Then the run is finished uninterrupted and checked: its artifacts must be byte-identical (file names,
+/// its artifacts (a gc that meets the run still starting up, before it registered, may delete them; the run then
+/// recomputes what it needs). Then the run is finished uninterrupted and checked: its artifacts must be byte-identical (file names,
 /// sizes, SHA-256) to an uninterrupted run's in a local reference store (made first unless <c>reference</c> names
 /// one), timing nodes (measure, report) aside; `fusion run --verify` must find every node cached and intact; and
 /// `fusion gc --dry-run` must find nothing to delete. Prints one line per attempt to stderr and counts problems in the
@@ -64,7 +65,7 @@ public static class ChaosBenchmark
                 fusion.Require(fusion.Run("reference", ["run", .. o.Args, "--store", reference]), "the uninterrupted reference run");
 
             var problems = new List<string>();
-            var (killed, finished, gcRuns) = Attempts(fusion, o, location, root, problems);
+            var (killed, finished, gcRuns, besideRegistered) = Attempts(fusion, o, location, root, problems);
             FinalChecks(fusion, o.Args, location, problems);
             var (compared, differing) = CompareAsync(reference, location, environment, root, problems).GetAwaiter().GetResult();
             foreach (var p in problems) Console.Error.WriteLine("chaos: PROBLEM: " + p);
@@ -74,7 +75,8 @@ public static class ChaosBenchmark
             [
                 ("kills (SIGKILL)", killed, "runs"),
                 ("attempts that finished before their kill", finished, "runs"),
-                ("gc runs beside the run", gcRuns, "runs"),
+                ("gc runs", gcRuns, "runs"),
+                ("gc runs beside the registered live run", besideRegistered, "runs"),
                 ("artifacts compared with the uninterrupted run", compared, "artifacts"),
                 ("artifacts that differ", differing, "artifacts"),
                 ("problems (see stderr)", problems.Count, "problems"),
@@ -103,10 +105,10 @@ public static class ChaosBenchmark
     }
 
     /// <summary>Runs killed at random moments, each with a gc beside it, until <see cref="ChaosOptions.Kills"/> kills landed.</summary>
-    private static (int Killed, int Finished, int GcRuns) Attempts(Cli fusion, ChaosOptions o, string location, string root, List<string> problems)
+    private static (int Killed, int Finished, int GcRuns, int GcBesideRegistered) Attempts(Cli fusion, ChaosOptions o, string location, string root, List<string> problems)
     {
         var noPlans = Directory.CreateDirectory(Path.Combine(root, "no-pipelines")).FullName;
-        var (killed, finished, gcRuns) = (0, 0, 0);
+        var (killed, finished, gcRuns, besideRegistered) = (0, 0, 0, 0);
         for (var attempt = 1; killed < o.Kills; attempt++)
         {
             if (attempt > o.Kills * 3) { problems.Add($"only {killed} of {o.Kills} kills landed: the run keeps finishing first"); break; }
@@ -117,7 +119,10 @@ public static class ChaosBenchmark
             var gc = fusion.Run($"gc-{attempt:D2}", ["gc", "--grace-hours", "0", "--pipelines", noPlans, "--store", location]);
             gcRuns++;
             var liveDuringGc = !run.Process.HasExited;
-            if (gc.Code != 0 || (liveDuringGc && !gc.Output.Contains(" in 0 artifacts", StringComparison.Ordinal)))
+            // A run protects its artifacts from its registration on, before it reads anything; gc lists it by its pid.
+            var registered = liveDuringGc && gc.Output.Contains($"pid {run.Process.Id},", StringComparison.Ordinal);
+            if (registered) besideRegistered++;
+            if (gc.Code != 0 || (registered && !gc.Output.Contains(" in 0 artifacts", StringComparison.Ordinal)))
                 problems.Add($"attempt {attempt}: gc beside the live run exited {gc.Code} or deleted artifacts (log {gc.Log})");
             Thread.Sleep(TimeSpan.FromSeconds(o.Window / 2 * o.Random.NextDouble()));
             if (!run.Process.HasExited)
@@ -127,11 +132,11 @@ public static class ChaosBenchmark
             }
             var (code, output) = run.Finish();
             var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.Length > 0) ?? "";
-            Console.Error.WriteLine($"chaos: attempt {attempt}: exit {code}{(code == 137 ? " (killed)" : "")}, gc {(liveDuringGc ? "beside the live run" : "after the run ended")}; last line: {Trim(last)}");
+            Console.Error.WriteLine($"chaos: attempt {attempt}: exit {code}{(code == 137 ? " (killed)" : "")}, gc {(!liveDuringGc ? "after the run ended" : registered ? "beside the live run" : "before the run registered")}; last line: {Trim(last)}");
             if (code == 0) finished++;
             else if (code != 137) problems.Add($"attempt {attempt}: the run failed by itself with exit {code} (log {run.Log})");
         }
-        return (killed, finished, gcRuns);
+        return (killed, finished, gcRuns, besideRegistered);
     }
 
     /// <summary>The run finished uninterrupted, verified, and nothing left for gc.</summary>
