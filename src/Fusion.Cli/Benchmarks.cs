@@ -1,3 +1,4 @@
+using Fusion.Artifacts.Benchmarks;
 using Fusion.Artifacts.Blob;
 using Fusion.Datasets;
 using Fusion.Models;
@@ -33,5 +34,6 @@ public static class Benchmarks
         ["trainstep"] = TrainStepBenchmark.Run,
         ["uvit"] = UViTBenchmark.Run,
         ["vae"] = VaeBenchmark.Run,
+        ["verify"] = VerifyBenchmark.Run,
     };
 }
