@@ -75,6 +75,39 @@ public sealed class LiveRunGcTests
         await LiveRunScenario.GcBesideALiveRunAsync(h, h.Store);
     }
 
+    /// <summary>
+    /// A run registers under the gate gc holds while it decides and deletes, before any node looks at the store: a run
+    /// that starts during a collection waits for it, then works from what is left (it recomputes what gc took).
+    /// </summary>
+    [Fact]
+    public async Task A_run_that_starts_while_gc_collects_waits_for_it_and_recomputes_what_it_deleted()
+    {
+        using var h = new EngineHarness();
+        var p = h.Load("""
+            stages:
+              data: {kind: constant, params: {text: gated}}
+              after: {kind: gather, inputs: {parts: [data]}}
+            """);
+        Assert.Equal(RunState.Succeeded, (await h.RunAsync(p)).State);
+        var data = h.Fingerprints(p)["data"].Fingerprint;
+
+        Task<RunRecord> starting;
+        await using (await LiveRuns.LockForGcAsync(h.Store))
+        {
+            starting = h.RunAsync(p, new RunOptions { Force = ["after"] });
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.False(starting.IsCompleted, "the run did not wait for the collection");
+            await foreach (var document in h.Store.ListDocumentsAsync(LiveRuns.Folder))
+                Assert.Fail($"the run registered while gc held the gate: {document}");
+            await h.Store.DeleteArtifactAsync(data); // what gc decided to delete
+        }
+        var run = await starting.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(run.State == RunState.Succeeded, string.Join("; ", run.Nodes.Select(n => $"{n.NodeId} {n.State} {n.Error}")));
+        Assert.Equal(NodeState.Ran, EngineHarness.StateOf(run, "data"));
+        Assert.Equal(NodeState.Ran, EngineHarness.StateOf(run, "after"));
+        Assert.True((await h.Store.GetManifestAsync(data)).Found);
+    }
+
     [Fact]
     public async Task A_killed_runs_claim_dies_with_it_and_no_longer_protects()
     {
