@@ -228,7 +228,7 @@ public sealed class BlobArtifactStore : IArtifactStore
             var blob = _container.GetBlockBlobClient(Name(BlobLayout.File(fp, upload, name)));
             var sha = present.TryGetValue(blob.Name, out var there) && there.Properties.ContentLength == size
                       && there.Metadata is { } meta && meta.TryGetValue(BlobTransfer.Sha256Metadata, out var recorded)
-                      && await ContentCache.Sha256Async(path, c).ConfigureAwait(false) == recorded
+                      && await FileVerifier.HashAsync(path, c).ConfigureAwait(false) == recorded
                 ? recorded
                 : await _transfer.UploadHashedAsync(path, blob, c).ConfigureAwait(false);
             files[i] = new ArtifactFile(name, size, sha);

@@ -118,6 +118,4 @@ public sealed class ContentCache(string root, long maxBytes)
             catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
-
-    public static Task<string> Sha256Async(string path, CancellationToken ct) => FileVerifier.HashAsync(path, ct);
 }

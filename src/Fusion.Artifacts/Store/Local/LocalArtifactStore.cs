@@ -109,7 +109,7 @@ public sealed class LocalArtifactStore : IArtifactStore
         foreach (var path in Directory.EnumerateFiles(staging.Directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             var name = Path.GetRelativePath(staging.Directory, path).Replace(Path.DirectorySeparatorChar, '/');
-            files.Add(new ArtifactFile(name, new FileInfo(path).Length, await Sha256Async(path, ct)));
+            files.Add(new ArtifactFile(name, new FileInfo(path).Length, await FileVerifier.HashAsync(path, ct)));
         }
         ct.ThrowIfCancellationRequested();
 
@@ -400,8 +400,6 @@ public sealed class LocalArtifactStore : IArtifactStore
             throw new ArgumentException($"'{fingerprint}' is not a valid fingerprint (expected letters, digits, '-' or '_')");
         return fingerprint;
     }
-
-    public static Task<string> Sha256Async(string path, CancellationToken ct) => FileVerifier.HashAsync(path, ct);
 
     private static void TryDeleteDirectory(string dir)
     {
