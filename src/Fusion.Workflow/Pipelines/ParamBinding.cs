@@ -72,7 +72,7 @@ internal static class ParamBinding
     private static void Apply(Override o, Dictionary<string, BoundNode> nodes, Dictionary<string, StageSpec> stages, string key,
         Dictionary<(string Node, string Param), FileParam> files, bool dryRun = false)
     {
-        PipelineException Error(string message) => new(message, o.Location.Line > 0 ? o.Location : SourceLocation.CommandLine, key);
+        PipelineException Error(string message) => o.Error(key, message);
         var m = Setting().Match(o.Key);
         if (!m.Success) throw Error("expected stage.param or stage[variant].param");
         var stageName = m.Groups["stage"].Value;
@@ -104,7 +104,7 @@ internal static class ParamBinding
         foreach (var ((node, param), (path, from, key)) in files)
         {
             try { nodes[node].Params[param] = ParamSchema.Convert(nodes[node].Stage.Kind.Params.ByName[param], FileText(path, from.Location)); }
-            catch (FormatException e) { throw new PipelineException($"param '{param}' of kind '{nodes[node].Stage.Kind.Name}': {e.Message}", from.Location.Line > 0 ? from.Location : SourceLocation.CommandLine, key); }
+            catch (FormatException e) { throw from.Error(key, $"param '{param}' of kind '{nodes[node].Stage.Kind.Name}': {e.Message}"); }
         }
     }
 

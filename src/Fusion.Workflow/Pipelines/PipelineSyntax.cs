@@ -6,7 +6,11 @@ namespace Fusion.Workflow.Pipelines;
 
 /// <summary>A <c>stage.param</c> setting (a stage's param, a variant's, an extending file's, a profile entry or a
 /// <c>-p</c> override); the value is YAML (e.g. 3, true, [1, 2]).</summary>
-internal sealed record Override(string Key, YamlNode Value, SourceLocation Location);
+internal sealed record Override(string Key, YamlNode Value, SourceLocation Location)
+{
+    /// <summary>An error in this setting, shown under <paramref name="key"/> at the file line it came from, else as the command line's.</summary>
+    public PipelineException Error(string key, string message) => new(message, Location.Line > 0 ? Location : SourceLocation.CommandLine, key);
+}
 
 /// <summary>A pipeline file being read: where its nodes are, for errors that name file:line:column and the key.</summary>
 internal sealed record SourceFile(string Path)

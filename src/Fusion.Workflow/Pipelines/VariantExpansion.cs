@@ -24,7 +24,7 @@ internal static class VariantExpansion
     /// <summary>A <c>stage.seeds</c> setting: its stage and seed list.</summary>
     private static (StageSpec Stage, List<long> Seeds) SeedsSetting(Override o, Dictionary<string, StageSpec> stages, string key)
     {
-        PipelineException Error(string message) => new(message, o.Location.Line > 0 ? o.Location : SourceLocation.CommandLine, key);
+        PipelineException Error(string message) => o.Error(key, message);
         var m = Setting().Match(o.Key);
         if (m.Groups["variant"].Success) throw Error($"seeds are set per stage ({m.Groups["stage"].Value}.{SeedAxis.Key}), not per variant");
         var stageName = m.Groups["stage"].Value;
