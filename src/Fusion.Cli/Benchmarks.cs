@@ -16,24 +16,13 @@ namespace Fusion.Cli;
 /// <summary>One benchmark: options (<c>-s key=value</c>) in, rows of (metric, value, unit) out.</summary>
 public delegate IEnumerable<(string Metric, double Value, string Unit)> BenchmarkRun(IReadOnlyDictionary<string, string> options);
 
-/// <summary>The benchmarks `fusion bench` runs, by their command-line name.</summary>
+/// <summary>The benchmarks `fusion bench` runs, by their command-line name: the class name without "Benchmark", in lower case.</summary>
 public static class Benchmarks
 {
-    public static readonly IReadOnlyDictionary<string, BenchmarkRun> All = new Dictionary<string, BenchmarkRun>(StringComparer.OrdinalIgnoreCase)
+    public static readonly IReadOnlyDictionary<string, BenchmarkRun> All = new BenchmarkRun[]
     {
-        ["blob"] = BlobBenchmark.Run,
-        ["chaos"] = ChaosBenchmark.Run,
-        ["clip"] = ClipBenchmark.Run,
-        ["conv"] = ConvBenchmark.Run,
-        ["datasets"] = DatasetsBenchmark.Run,
-        ["diffusion"] = DiffusionBenchmark.Run,
-        ["engine"] = EngineBenchmark.Run,
-        ["inception"] = InceptionBenchmark.Run,
-        ["metrics"] = MetricsBenchmark.Run,
-        ["trainprofile"] = TrainProfileBenchmark.Run,
-        ["trainstep"] = TrainStepBenchmark.Run,
-        ["uvit"] = UViTBenchmark.Run,
-        ["vae"] = VaeBenchmark.Run,
-        ["verify"] = VerifyBenchmark.Run,
-    };
+        BlobBenchmark.Run, ChaosBenchmark.Run, ClipBenchmark.Run, ConvBenchmark.Run, DatasetsBenchmark.Run, DiffusionBenchmark.Run,
+        EngineBenchmark.Run, InceptionBenchmark.Run, MetricsBenchmark.Run, TrainProfileBenchmark.Run, TrainStepBenchmark.Run,
+        UViTBenchmark.Run, VaeBenchmark.Run, VerifyBenchmark.Run,
+    }.ToDictionary(run => run.Method.DeclaringType!.Name[..^"Benchmark".Length].ToLowerInvariant(), StringComparer.OrdinalIgnoreCase);
 }
