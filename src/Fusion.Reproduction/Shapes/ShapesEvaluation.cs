@@ -15,7 +15,11 @@ namespace Fusion.Reproduction.Shapes;
 public sealed record ShapesEvalInput(Tensor Images, long[] CaptionIds, bool Generated, IReadOnlyDictionary<long, CaptionRow> Captions,
     IReadOnlyDictionary<long, ShapesCaption> Meanings, Tensor ValImages, string DataNode) : IDisposable
 {
-    public void Dispose() => Images.Dispose();
+    public void Dispose()
+    {
+        Images.Dispose();
+        ValImages.Dispose();
+    }
 }
 
 /// <summary>The shapes evaluation's results: exact alignment (and its caption-blind floor for real images), CLIP Score,
