@@ -13,7 +13,7 @@ public static class Intervals
 
     /// <summary>
     /// The p-quantile of Student's t with <paramref name="df"/> degrees of freedom (df may be fractional, as Welch's is):
-    /// MathNet.Numerics' t CDF inverted by bisection to the last representable bit. Not MathNet's own
+    /// MathNet.Numerics' t CDF inverted by bisection to 1e-15 relative (a few ulps). Not MathNet's own
     /// <c>StudentT.InvCDF</c>: its root search stops at a CDF residual of 1e-12 (≈ 1e-10 relative in t, where the
     /// report prints intervals whose ends decide verdicts) and only searches |t| ≤ 800.
     /// </summary>
@@ -23,7 +23,7 @@ public static class Intervals
         if (!(df > 0)) throw new ArgumentOutOfRangeException(nameof(df), df, "degrees of freedom must be positive");
         if (p < 0.5) return -TQuantile(1 - p, df);
         if (p == 0.5) return 0;
-        // The CDF is monotone: bracket, then bisect to the last representable bit.
+        // The CDF is monotone: bracket, then bisect to a few ulps.
         double lo = 0, hi = 1;
         while (StudentT.CDF(0, 1, df, hi) < p) { lo = hi; hi *= 2; }
         for (var i = 0; i < 200 && hi - lo > 1e-15 * hi; i++)
