@@ -7,7 +7,8 @@ namespace Fusion.Datasets.Images;
 /// Decodes a JPEG into the <see cref="PilImage"/> Pillow 9.4 opens it as, pixel for pixel what its libjpeg-turbo 2.1
 /// produces: the mode follows the number of components (1 → "L", 3 → "RGB", 4 → "CMYK"), libjpeg-turbo converts
 /// YCbCr to RGB and YCCK to CMYK, and Pillow stores CMYK inverted ("CMYK;I", assuming Adobe's convention) whether or
-/// not the file has an Adobe marker. No EXIF rotation, as <c>Image.open</c> does none.
+/// not the file has an Adobe marker. No EXIF rotation, as <c>Image.open</c> does none. Unlike Pillow's libjpeg-turbo,
+/// which decodes them, arithmetic-coded files (SOF9/SOF10) throw <see cref="NotSupportedException"/>: COCO has none.
 /// </summary>
 public static class PillowJpeg
 {

@@ -37,10 +37,6 @@ public static class PillowResample
     public static byte[] Bicubic(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight) =>
         Resample(pixels, width, height, bands, outWidth, outHeight, PillowFilter.Bicubic);
 
-    /// <summary><c>Image.resize((outWidth, outHeight), LANCZOS)</c> without a box (see <see cref="Resample"/>).</summary>
-    public static byte[] Lanczos(byte[] pixels, int width, int height, int bands, int outWidth, int outHeight) =>
-        Resample(pixels, width, height, bands, outWidth, outHeight, PillowFilter.Lanczos);
-
     /// <summary>
     /// <c>ImagingResample</c> with a convolution filter and no box: horizontal pass first (only over the rows the
     /// vertical pass reads), rounded and clipped to uint8, then the vertical pass; a pass whose size is unchanged is

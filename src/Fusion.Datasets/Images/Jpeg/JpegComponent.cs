@@ -8,7 +8,6 @@ namespace Fusion.Datasets.Images.Jpeg;
 internal sealed class JpegComponent
 {
     public required int Id { get; init; }
-    public required int Index { get; init; }
     public required int H { get; init; }
     public required int V { get; init; }
     public required int QuantTableNumber { get; init; }

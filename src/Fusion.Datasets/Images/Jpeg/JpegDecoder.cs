@@ -120,7 +120,7 @@ internal sealed class JpegDecoder
         for (var i = 0; i < count; i++)
         {
             var (id, sampling, table) = (reader.ReadByte(), reader.ReadByte(), reader.ReadByte());
-            components[i] = new JpegComponent { Id = id, Index = i, H = sampling >> 4, V = sampling & 15, QuantTableNumber = table };
+            components[i] = new JpegComponent { Id = id, H = sampling >> 4, V = sampling & 15, QuantTableNumber = table };
             if (components[i].H is < 1 or > 4 || components[i].V is < 1 or > 4) throw new InvalidDataException("bogus JPEG sampling factors");
         }
         (maxH, maxV) = (components.Max(c => c.H), components.Max(c => c.V));
