@@ -23,10 +23,13 @@ public sealed class CocoPreprocessFixtureTests(ITestOutputHelper output)
         var images = Listed(fixture.Metadata);
         if (fixture.Metadata.TryGetValue("count", out var count)) Assert.Equal(int.Parse(count, CultureInfo.InvariantCulture), images.Count);
         Assert.NotEmpty(images);
+        // An image's k is its listed index, else its place in the list; every image{k}.jpg the file holds is listed.
+        var indices = images.Select((image, i) => image.TryGetProperty("index", out var index) ? index.GetInt32() : i).ToList();
+        var held = fixture.Tensors.Keys.Where(n => n.StartsWith("image", StringComparison.Ordinal) && n.EndsWith(".jpg", StringComparison.Ordinal));
+        Assert.Equal(held.Order(StringComparer.Ordinal), indices.Select(k => $"image{k}.jpg").Order(StringComparer.Ordinal));
         var failures = new List<string>();
-        foreach (var image in images)
+        foreach (var (image, k) in images.Zip(indices))
         {
-            var k = image.GetProperty("index").GetInt32();
             var problems = Check(fixture, image, k).ToList();
             output.WriteLine($"image{k}.jpg: {(problems.Count == 0 ? "exact" : string.Join("; ", problems))}");
             failures.AddRange(problems.Select(p => $"image{k}.jpg: {p}"));
@@ -52,6 +55,7 @@ public sealed class CocoPreprocessFixtureTests(ITestOutputHelper output)
         Assert.Equal(new long[] { size, size, 3 }, expected.Shape);
         if (fixture.Metadata.TryGetValue("size", out var stated)) Assert.Equal(int.Parse(stated, CultureInfo.InvariantCulture), size);
         var crop = CocoImagePreprocessing.CenterCropResize(CocoImagePreprocessing.OpenRgb(file), size);
+        Assert.Equal(expected.Data.Length, crop.Pixels.Length);
         var wrong = Enumerable.Range(0, expected.Data.Length).Where(i => crop.Pixels[i] != expected.Data[i]).ToList();
         if (wrong.Count > 0)
             yield return $"{wrong.Count} crop values differ, first at (x {wrong[0] / 3 % size}, y {wrong[0] / 3 / size}, channel {wrong[0] % 3}): " +
